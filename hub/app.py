@@ -1,0 +1,144 @@
+"""The Litestar application: HTTP API, health, readiness and metrics.
+
+Websockets are served by ``hub.connection`` inside the same uvicorn server
+(see that module for why); everything HTTP is here and in the OpenAPI schema
+at ``/schema``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import msgspec
+from litestar import Litestar, Request, get, post, put
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, ValidationException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.response import Response
+from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from hub import metrics
+from hub import protocol as p
+from hub.runtime import Hub
+from hub.settings import Settings
+from rooms.names import RoomKind, parse_room
+
+API_KEY_HEADER = "X-API-Key"
+
+
+class PublishResult(msgspec.Struct):
+    room: str
+    epoch: str
+    offset: int
+
+
+class EventRegistration(msgspec.Struct):
+    org: uuid.UUID
+
+
+class PresenceResult(msgspec.Struct):
+    room: str
+    count: int
+    members: list[p.Member]
+
+
+def require_api_key(connection: ASGIConnection, _: BaseRouteHandler) -> None:  # type: ignore[type-arg]
+    """Guard: the server API needs ``X-API-Key`` equal to ``HUB_API_KEY``."""
+    expected = connection.app.state.hub.settings.api_key
+    given = connection.headers.get(API_KEY_HEADER, "")
+    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise NotAuthorizedException("missing or wrong X-API-Key")
+
+
+def _hub(request: Request) -> Hub:  # type: ignore[type-arg]
+    hub: Hub = request.app.state.hub
+    return hub
+
+
+@get("/health", summary="Liveness: the process is up")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/ready", summary="Readiness: the broker answers and the node is not draining")
+async def ready(request: Request) -> Response[dict[str, str]]:  # type: ignore[type-arg]
+    hub = _hub(request)
+    if hub.draining or not await hub.node.broker.ping():
+        return Response({"status": "unavailable"}, status_code=HTTP_503_SERVICE_UNAVAILABLE)
+    return Response({"status": "ready"})
+
+
+@get("/metrics", summary="Prometheus metrics", include_in_schema=True)
+async def prometheus(request: Request) -> Response[bytes]:  # type: ignore[type-arg]
+    _hub(request).gauges()
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+@post("/api/rooms/{room:str}/publish", guards=[require_api_key], status_code=200,
+      security=[{"apiKey": []}], summary="Publish a JSON body to a room, as the server")
+async def publish(request: Request, room: str) -> PublishResult:  # type: ignore[type-arg]
+    hub = _hub(request)
+    try:
+        name = parse_room(room)
+    except ValueError as exc:
+        raise ValidationException(str(exc)) from None
+    if name.kind is RoomKind.EVENT and await hub.directory.org_of(name) is None:
+        raise ValidationException("unknown event")
+    body = await request.body()
+    if len(body) > hub.settings.max_publish_bytes:
+        raise ValidationException("body exceeds HUB_MAX_PUBLISH_BYTES")
+    if not p.is_valid_json(body):
+        raise ValidationException("body must be one JSON value")
+    pub = await hub.node.publish(str(name), body)
+    metrics.PUBLISHED.inc()
+    return PublishResult(room=pub.room, epoch=pub.epoch, offset=pub.offset)
+
+
+@put("/api/events/{event_id:uuid}", guards=[require_api_key], security=[{"apiKey": []}],
+     summary="Register which organization owns an event room", status_code=204)
+async def register_event(request: Request, event_id: uuid.UUID,  # type: ignore[type-arg]
+                         data: EventRegistration) -> None:
+    await _hub(request).directory.register_event(event_id, data.org)
+
+
+@get("/api/rooms/{room:str}/presence", guards=[require_api_key], security=[{"apiKey": []}],
+     summary="Who is in a room, across all nodes")
+async def presence(request: Request, room: str) -> PresenceResult:  # type: ignore[type-arg]
+    try:
+        name = str(parse_room(room))
+    except ValueError as exc:
+        raise ValidationException(str(exc)) from None
+    members = await _hub(request).node.presence_snapshot(name)
+    return PresenceResult(room=name, count=len(members), members=members)
+
+
+def create_app(settings: Settings, hub: Hub | None = None) -> Litestar:
+    hub = hub or Hub(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await hub.start()
+        try:
+            yield
+        finally:
+            await hub.stop()
+
+    app = Litestar(
+        route_handlers=[health, ready, prometheus, publish, register_event, presence],
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(
+            title="livehub", version="0.1.0",
+            components=Components(security_schemes={
+                "apiKey": SecurityScheme(type="apiKey", name=API_KEY_HEADER,
+                                         security_scheme_in="header"),
+            }),
+        ),
+    )
+    app.state.hub = hub
+    return app

@@ -1,0 +1,338 @@
+"""Wire protocol v1: the one source of truth for every frame on the socket.
+
+Client and server frames are msgspec tagged unions (tag field ``type``).
+``docs/protocol.md`` is generated from this module (``python -m hub.protocol_doc``)
+and a test fails when the two drift apart.
+
+Room payloads (``data``) are carried as :class:`msgspec.Raw`: the hub never
+re-parses what a publisher sent, and a publication is encoded once per node.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, Final
+
+import msgspec
+from msgspec import Raw, Struct
+
+PROTOCOL_VERSION: Final = 1
+
+
+# --- client -> server -------------------------------------------------------
+
+
+class StreamPosition(Struct, frozen=True):
+    """Where a client left a room: the room's epoch and the last offset it saw."""
+
+    epoch: str
+    offset: int
+
+
+class Subscribe(Struct, tag="subscribe", frozen=True):
+    """Join a room. With ``recover``, also receive every message missed since it."""
+
+    room: str
+    recover: StreamPosition | None = None
+    presence_events: bool = False  # also receive `join` / `leave` frames
+    id: int | None = None
+
+
+class Unsubscribe(Struct, tag="unsubscribe", frozen=True):
+    """Leave a room."""
+
+    room: str
+    id: int | None = None
+
+
+class Publish(Struct, tag="publish", frozen=True):
+    """Publish ``data`` (any JSON value) to a room; answered by ``published``."""
+
+    room: str
+    data: Raw
+    id: int | None = None
+
+
+class PresenceQuery(Struct, tag="presence", frozen=True):
+    """Ask for a room's presence snapshot (you must be subscribed)."""
+
+    room: str
+    id: int | None = None
+
+
+class HistoryQuery(Struct, tag="history", frozen=True):
+    """Fetch retained messages with offset greater than ``since``."""
+
+    room: str
+    since: int = 0
+    limit: int = 100
+    id: int | None = None
+
+
+class Ping(Struct, tag="ping", frozen=True):
+    """Application-level ping; answered by ``pong``."""
+
+    id: int | None = None
+
+
+ClientFrame = Subscribe | Unsubscribe | Publish | PresenceQuery | HistoryQuery | Ping
+
+
+# --- server -> client -------------------------------------------------------
+
+
+class Welcome(Struct, tag="welcome", frozen=True):
+    """First frame on every connection."""
+
+    client: str
+    node: str
+    time: int  # server time, milliseconds since the Unix epoch
+    version: int = PROTOCOL_VERSION
+
+
+class Publication(Struct, frozen=True):
+    """One retained room message as it appears in ``subscribed`` and ``history``."""
+
+    offset: int
+    data: Raw
+
+
+class Subscribed(Struct, tag="subscribed", frozen=True):
+    """Subscription confirmed. ``publications`` holds the recovered messages, in order.
+
+    ``recovered`` is false when recovery was not requested or was impossible
+    (epoch changed, window passed): the client must refetch state.
+    """
+
+    room: str
+    epoch: str
+    offset: int
+    recovered: bool
+    publications: list[Publication] = []
+    id: int | None = None
+
+
+class Unsubscribed(Struct, tag="unsubscribed", frozen=True):
+    """Unsubscription confirmed."""
+
+    room: str
+    id: int | None = None
+
+
+class Published(Struct, tag="published", frozen=True):
+    """The hub accepted and sequenced a ``publish``: it is in history at ``offset``."""
+
+    room: str
+    epoch: str
+    offset: int
+    id: int | None = None
+
+
+class Message(Struct, tag="message", frozen=True):
+    """A room message, delivered to every subscriber."""
+
+    room: str
+    offset: int
+    data: Raw
+
+
+class Member(Struct, frozen=True):
+    """One connection present in a room."""
+
+    client: str
+    user: str
+    roles: list[str]
+
+
+class PresenceSnapshot(Struct, tag="presence", frozen=True):
+    """Who is in a room right now, across all hub nodes."""
+
+    room: str
+    count: int
+    members: list[Member]
+    id: int | None = None
+
+
+class Join(Struct, tag="join", frozen=True):
+    """A member subscribed to the room."""
+
+    room: str
+    member: Member
+
+
+class Leave(Struct, tag="leave", frozen=True):
+    """A member left the room (unsubscribed, disconnected or its node died)."""
+
+    room: str
+    member: Member
+
+
+class History(Struct, tag="history", frozen=True):
+    """Retained messages after ``since``. ``complete`` is false if some were trimmed."""
+
+    room: str
+    epoch: str
+    offset: int
+    complete: bool
+    publications: list[Publication]
+    id: int | None = None
+
+
+class Error(Struct, tag="error", frozen=True):
+    """A request failed; the connection stays open. See ``ErrorCode``."""
+
+    code: int
+    reason: str
+    id: int | None = None
+
+
+class Pong(Struct, tag="pong", frozen=True):
+    """Answer to ``ping``."""
+
+    id: int | None = None
+
+
+ServerFrame = (
+    Welcome
+    | Subscribed
+    | Unsubscribed
+    | Published
+    | Message
+    | PresenceSnapshot
+    | Join
+    | Leave
+    | History
+    | Error
+    | Pong
+)
+
+
+# --- codes -------------------------------------------------------------------
+
+
+class Action(enum.StrEnum):
+    """What a client should do after an error or close."""
+
+    FIX = "fix the request and retry"
+    RETRY = "retry later, with backoff"
+    RECONNECT = "reconnect (with backoff) and resubscribe with recovery"
+    REFRESH_TOKEN = "get a fresh token, then reconnect"
+    GIVE_UP = "do not retry"
+
+
+class ErrorCode(enum.IntEnum):
+    """Codes of ``error`` frames. The connection stays open after all of them."""
+
+    BAD_FRAME = 4400
+    UNKNOWN_FRAME = 4401
+    INVALID_FIELD = 4402
+    PAYLOAD_TOO_LARGE = 4413
+    FORBIDDEN = 4403
+    UNKNOWN_ROOM = 4404
+    NOT_SUBSCRIBED = 4405
+    ALREADY_SUBSCRIBED = 4409
+    RATE_LIMITED = 4429
+    INTERNAL = 4500
+    UNAVAILABLE = 4503
+
+
+ERROR_DOCS: Final[dict[ErrorCode, tuple[str, Action]]] = {
+    ErrorCode.BAD_FRAME: ("frame is not valid JSON, or is binary", Action.FIX),
+    ErrorCode.UNKNOWN_FRAME: ("`type` is missing or not a known client frame", Action.FIX),
+    ErrorCode.INVALID_FIELD: ("a field is missing or has the wrong type", Action.FIX),
+    ErrorCode.PAYLOAD_TOO_LARGE: ("`data` exceeds the publish size limit", Action.FIX),
+    ErrorCode.FORBIDDEN: (
+        "the token's org or roles do not allow this on this room",
+        Action.GIVE_UP,
+    ),
+    ErrorCode.UNKNOWN_ROOM: ("room name is malformed or the event does not exist", Action.GIVE_UP),
+    ErrorCode.NOT_SUBSCRIBED: ("the request needs a subscription to the room", Action.FIX),
+    ErrorCode.ALREADY_SUBSCRIBED: ("the connection is already subscribed to the room", Action.FIX),
+    ErrorCode.RATE_LIMITED: ("per-connection publish rate exceeded; nothing was published",
+                             Action.RETRY),
+    ErrorCode.INTERNAL: ("unexpected server error; nothing was published", Action.RETRY),
+    ErrorCode.UNAVAILABLE: ("the broker (Redis) is unreachable right now", Action.RETRY),
+}
+
+
+class CloseCode(enum.IntEnum):
+    """Websocket close codes the hub sends (RFC 6455 section 7.4 plus 4000-4999)."""
+
+    NORMAL = 1000
+    MESSAGE_TOO_BIG = 1009
+    INTERNAL_ERROR = 1011
+    SERVICE_RESTART = 1012
+    UNAUTHORIZED = 4001
+    TOKEN_EXPIRED = 4002
+    SLOW_CONSUMER = 4008
+    IDLE_TIMEOUT = 4009
+
+
+CLOSE_DOCS: Final[dict[CloseCode, tuple[str, Action]]] = {
+    CloseCode.NORMAL: ("the client closed, or the server finished", Action.GIVE_UP),
+    CloseCode.MESSAGE_TOO_BIG: ("a frame exceeded the maximum frame size", Action.FIX),
+    CloseCode.INTERNAL_ERROR: ("unexpected server error", Action.RECONNECT),
+    CloseCode.SERVICE_RESTART: (
+        "this node is shutting down (SIGTERM); reconnect, another node will take you",
+        Action.RECONNECT,
+    ),
+    CloseCode.UNAUTHORIZED: (
+        "token missing, malformed, forged, or not HS256 (alg=none is refused)",
+        Action.GIVE_UP,
+    ),
+    CloseCode.TOKEN_EXPIRED: ("the token's `exp` has passed", Action.REFRESH_TOKEN),
+    CloseCode.SLOW_CONSUMER: (
+        "the connection's send queue overflowed: it read too slowly",
+        Action.RECONNECT,
+    ),
+    CloseCode.IDLE_TIMEOUT: ("no data and no pong within the idle timeout", Action.RECONNECT),
+}
+
+
+# --- codecs (module level: built once) --------------------------------------
+
+_client_json = msgspec.json.Decoder(ClientFrame)
+_json_encoder = msgspec.json.Encoder()
+
+
+class FrameError(Exception):
+    """A client frame could not be decoded; carries the error code to send back."""
+
+    def __init__(self, code: ErrorCode, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def decode_client(data: bytes) -> ClientFrame:
+    """Decode one JSON client frame.
+
+    Raises:
+        FrameError: with BAD_FRAME, UNKNOWN_FRAME or INVALID_FIELD.
+    """
+    try:
+        frame: ClientFrame = _client_json.decode(data)
+        return frame
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        if text.endswith("`$.type`") or "required field `type`" in text:
+            raise FrameError(ErrorCode.UNKNOWN_FRAME, text) from None
+        if text.startswith("Expected `object`"):
+            raise FrameError(ErrorCode.BAD_FRAME, text) from None
+        raise FrameError(ErrorCode.INVALID_FIELD, text) from None
+    except msgspec.DecodeError as exc:
+        raise FrameError(ErrorCode.BAD_FRAME, str(exc)) from None
+
+
+def encode(frame: Any) -> bytes:
+    """Encode one server frame as JSON (the default text subprotocol)."""
+    return _json_encoder.encode(frame)
+
+
+def is_valid_json(data: bytes) -> bool:
+    """True if ``data`` is one well-formed JSON value (used for HTTP publishes)."""
+    try:
+        msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        return False
+    return True

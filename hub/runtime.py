@@ -1,0 +1,101 @@
+"""The running hub: settings, the node, the directory and the open connections.
+
+One ``Hub`` per process. The Litestar app starts and stops it; websocket
+connections (``hub.connection``) and HTTP handlers share it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from hub import metrics
+from hub.session import Limits
+from hub.settings import Settings
+from rooms.broker import broker_from_url
+from rooms.directory import Directory, MemoryDirectory, RedisDirectory
+from rooms.node import Node
+from rooms.presence import MemoryPresence, Presence
+from rooms.redis_presence import RedisPresence
+
+if TYPE_CHECKING:
+    from hub.connection import HubConnection
+
+log = logging.getLogger(__name__)
+
+
+class Hub:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        s = settings
+        broker = broker_from_url(s.redis_url, prefix=s.redis_prefix,
+                                 history_size=s.history_size, history_ttl=s.history_ttl)
+        presence: Presence
+        self.directory: Directory
+        if s.redis_url:
+            presence = RedisPresence(s.redis_url, prefix=s.redis_prefix, ttl=s.presence_ttl)
+            self.directory = RedisDirectory(s.redis_url, prefix=s.redis_prefix)
+        else:
+            presence = MemoryPresence(ttl=s.presence_ttl)
+            self.directory = MemoryDirectory()
+        self.node = Node(broker, presence, node_id=s.node_id, recovery_limit=s.history_size,
+                         on_fanout=metrics.MESSAGES_OUT.inc)
+        self.limits = Limits(max_publish_bytes=s.max_publish_bytes, publish_rate=s.publish_rate,
+                             publish_burst=s.publish_burst, history_limit=s.history_size)
+        self.connections: set[HubConnection] = set()
+        self.draining = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        await self.node.start()
+        self._tasks = [
+            asyncio.create_task(self._every(self.settings.ping_interval / 2, self._keepalive)),
+            asyncio.create_task(self._every(self.settings.presence_ttl / 3,
+                                            self.node.refresh_presence)),
+        ]
+
+    async def stop(self) -> None:
+        self.draining = True
+        for conn in list(self.connections):
+            conn.shutdown()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.node.close()
+        await self.directory.close()
+
+    async def _every(self, seconds: float, fn: object) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                result = fn()  # type: ignore[operator]
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:
+                log.exception("periodic task failed")
+
+    def _keepalive(self) -> None:
+        """Ping quiet connections; close those silent past the idle timeout.
+
+        One timer for the whole process instead of one per connection keeps
+        per-connection memory down.
+        """
+        now = time.monotonic()
+        ping_after = self.settings.ping_interval
+        dead_after = ping_after + self.settings.ping_timeout
+        for conn in list(self.connections):
+            idle = now - conn.last_seen
+            if idle > dead_after:
+                conn.idle_timeout()
+            elif idle > ping_after:
+                conn.ping()
+
+    def gauges(self) -> None:
+        metrics.CONNECTIONS.set(len(self.connections))
+        metrics.SUBSCRIPTIONS.set(self.node.subscription_count())
+        metrics.ROOMS.set(self.node.room_count())

@@ -1,0 +1,185 @@
+"""The sans-I/O session core: frame bytes in, commands out.
+
+A :class:`Session` decodes and validates one client frame at a time, applies
+the permission matrix and the publish rate limit, and returns either a reply
+to write at once or a command for the I/O shell to run against the node.
+It never touches a socket, Redis or the clock directly, so it is tested by
+feeding it bytes (``tests/unit/test_session.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import msgspec
+
+from hub import protocol as p
+from hub.auth import Principal, can_publish
+from rooms.names import RoomName, parse_room
+
+
+class Limits(msgspec.Struct, frozen=True):
+    max_publish_bytes: int = 16 * 1024
+    publish_rate: float = 20.0  # tokens per second
+    publish_burst: int = 40
+    max_subscriptions: int = 64
+    history_limit: int = 1000
+
+
+class Reply(msgspec.Struct, frozen=True):
+    """Write ``frame`` to the client; nothing else to do."""
+
+    frame: bytes
+
+
+class DoSubscribe(msgspec.Struct, frozen=True):
+    room: RoomName
+    recover: p.StreamPosition | None
+    presence_events: bool
+    id: int | None
+
+
+class DoUnsubscribe(msgspec.Struct, frozen=True):
+    room: str
+    id: int | None
+
+
+class DoPublish(msgspec.Struct, frozen=True):
+    room: RoomName
+    data: bytes
+    id: int | None
+
+
+class DoPresence(msgspec.Struct, frozen=True):
+    room: str
+    id: int | None
+
+
+class DoHistory(msgspec.Struct, frozen=True):
+    room: str
+    since: int
+    limit: int
+    id: int | None
+
+
+Command = Reply | DoSubscribe | DoUnsubscribe | DoPublish | DoPresence | DoHistory
+
+
+def error(code: p.ErrorCode, reason: str, request_id: int | None = None) -> Reply:
+    return Reply(p.encode(p.Error(code=int(code), reason=reason, id=request_id)))
+
+
+class TokenBucket:
+    """Classic token bucket; ``clock`` is injectable for tests."""
+
+    __slots__ = ("_burst", "_clock", "_last", "_rate", "_tokens")
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float]) -> None:
+        self._rate = rate
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._clock = clock
+        self._last = clock()
+
+    def take(self) -> bool:
+        now = self._clock()
+        self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
+        self._last = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+
+_PONG = p.encode(p.Pong())
+
+
+class Session:
+    """Per-connection protocol state: who it is, what it is subscribed to."""
+
+    __slots__ = ("_bucket", "_clock", "limits", "principal", "rooms")
+
+    def __init__(self, principal: Principal, limits: Limits,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.principal = principal
+        self.limits = limits
+        self.rooms: set[str] = set()  # confirmed or in-flight subscriptions
+        self._bucket: TokenBucket | None = None  # created on first publish
+        self._clock = clock
+
+    def receive(self, data: bytes) -> Command:
+        """Handle one text frame and say what to do next."""
+        try:
+            frame = p.decode_client(data)
+        except p.FrameError as exc:
+            return error(exc.code, exc.reason)
+        match frame:
+            case p.Ping():
+                return Reply(_PONG) if frame.id is None else Reply(p.encode(p.Pong(id=frame.id)))
+            case p.Subscribe():
+                return self._subscribe(frame)
+            case p.Unsubscribe():
+                if frame.room not in self.rooms:
+                    return error(p.ErrorCode.NOT_SUBSCRIBED, "not subscribed", frame.id)
+                self.rooms.discard(frame.room)
+                return DoUnsubscribe(frame.room, frame.id)
+            case p.Publish():
+                return self._publish(frame)
+            case p.PresenceQuery():
+                if frame.room not in self.rooms:
+                    return error(p.ErrorCode.NOT_SUBSCRIBED, "subscribe first", frame.id)
+                return DoPresence(frame.room, frame.id)
+            case p.HistoryQuery():
+                if frame.room not in self.rooms:
+                    return error(p.ErrorCode.NOT_SUBSCRIBED, "subscribe first", frame.id)
+                if frame.since < 0 or frame.limit < 1:
+                    return error(p.ErrorCode.INVALID_FIELD, "since >= 0 and limit >= 1", frame.id)
+                return DoHistory(frame.room, frame.since,
+                                 min(frame.limit, self.limits.history_limit), frame.id)
+        raise AssertionError(f"unhandled frame {frame!r}")  # pragma: no cover
+
+    def _room(self, name: str, request_id: int | None) -> RoomName | Reply:
+        try:
+            return parse_room(name)
+        except ValueError as exc:
+            return error(p.ErrorCode.UNKNOWN_ROOM, str(exc), request_id)
+
+    def _subscribe(self, frame: p.Subscribe) -> Command:
+        room = self._room(frame.room, frame.id)
+        if isinstance(room, Reply):
+            return room
+        if frame.room in self.rooms:
+            return error(p.ErrorCode.ALREADY_SUBSCRIBED, "already subscribed", frame.id)
+        if len(self.rooms) >= self.limits.max_subscriptions:
+            return error(p.ErrorCode.FORBIDDEN, "too many subscriptions", frame.id)
+        # Org rooms are checked here; event rooms need the directory (the shell).
+        if room.kind == "org" and room.id != self.principal.org:
+            return error(p.ErrorCode.FORBIDDEN, "room belongs to another organization", frame.id)
+        self.rooms.add(frame.room)
+        return DoSubscribe(room, frame.recover, frame.presence_events, frame.id)
+
+    def subscribe_failed(self, room: str) -> None:
+        """The shell could not complete a subscription; forget it."""
+        self.rooms.discard(room)
+
+    def _publish(self, frame: p.Publish) -> Command:
+        room = self._room(frame.room, frame.id)
+        if isinstance(room, Reply):
+            return room
+        if not can_publish(self.principal, room.kind):
+            return error(p.ErrorCode.FORBIDDEN, f"your roles cannot publish to {room.kind} rooms",
+                         frame.id)
+        if room.kind == "org" and room.id != self.principal.org:
+            return error(p.ErrorCode.FORBIDDEN, "room belongs to another organization", frame.id)
+        data = bytes(frame.data)
+        if len(data) > self.limits.max_publish_bytes:
+            return error(p.ErrorCode.PAYLOAD_TOO_LARGE,
+                         f"data is {len(data)} bytes; the limit is "
+                         f"{self.limits.max_publish_bytes}", frame.id)
+        if self._bucket is None:
+            self._bucket = TokenBucket(self.limits.publish_rate, self.limits.publish_burst,
+                                       self._clock)
+        if not self._bucket.take():
+            return error(p.ErrorCode.RATE_LIMITED, "publish rate limit exceeded", frame.id)
+        return DoPublish(room, data, frame.id)

@@ -1,0 +1,72 @@
+"""Settings, read once from the environment. Every variable is listed in README.md."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+
+import msgspec
+
+log = logging.getLogger(__name__)
+
+DEV_SECRET = "livehub-development-secret-change-me-please"
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    secret: str = DEV_SECRET  # HUB_SECRET: HS256 key for connection tokens
+    api_key: str = ""  # HUB_API_KEY: server publish API; empty disables it
+    redis_url: str = ""  # REDIS_URL: empty -> in-process broker
+    redis_prefix: str = "lh"
+    database_url: str = ""  # DATABASE_URL: empty -> embedded Postgres (make run)
+    node_id: str = ""
+    ws_compression: bool = False  # per-message deflate costs ~2x memory per socket
+    max_frame_bytes: int = 64 * 1024
+    max_publish_bytes: int = 16 * 1024
+    send_queue_bytes: int = 1024 * 1024  # per-connection backlog before "slow consumer"
+    publish_rate: float = 20.0
+    publish_burst: int = 40
+    ping_interval: float = 20.0
+    ping_timeout: float = 20.0
+    history_size: int = 1000
+    history_ttl: int = 300
+    presence_ttl: float = 30.0
+    shutdown_timeout: float = 5.0
+
+
+_ENV = {
+    "host": "HUB_HOST", "port": "HUB_PORT", "secret": "HUB_SECRET", "api_key": "HUB_API_KEY",
+    "redis_url": "REDIS_URL", "redis_prefix": "HUB_REDIS_PREFIX",
+    "database_url": "DATABASE_URL", "node_id": "HUB_NODE_ID",
+    "ws_compression": "HUB_WS_COMPRESSION", "max_frame_bytes": "HUB_MAX_FRAME_BYTES",
+    "max_publish_bytes": "HUB_MAX_PUBLISH_BYTES", "send_queue_bytes": "HUB_SEND_QUEUE_BYTES",
+    "publish_rate": "HUB_PUBLISH_RATE", "publish_burst": "HUB_PUBLISH_BURST",
+    "ping_interval": "HUB_PING_INTERVAL", "ping_timeout": "HUB_PING_TIMEOUT",
+    "history_size": "HUB_HISTORY_SIZE", "history_ttl": "HUB_HISTORY_TTL",
+    "presence_ttl": "HUB_PRESENCE_TTL", "shutdown_timeout": "HUB_SHUTDOWN_TIMEOUT",
+}
+
+ENV_VARS = tuple(_ENV.values())
+
+
+def load(env: dict[str, str] | None = None, **overrides: object) -> Settings:
+    """Build settings from environment variables, then keyword overrides."""
+    env = dict(os.environ if env is None else env)
+    raw: dict[str, object] = {}
+    for field, var in _ENV.items():
+        if var in env and env[var] != "":
+            value: object = env[var]
+            if field == "ws_compression":
+                value = env[var].lower() in {"1", "true", "yes", "on"}
+            raw[field] = value
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    settings = msgspec.convert(raw, Settings, strict=False)
+    if not settings.node_id:
+        settings = msgspec.structs.replace(
+            settings, node_id=f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}")
+    if settings.secret == DEV_SECRET:
+        log.warning("HUB_SECRET is unset: using the development secret")
+    return settings

@@ -1,0 +1,265 @@
+"""The node: this process's index of local subscribers, on top of a broker.
+
+It subscribes upstream only for a room's first local subscriber, encodes each
+publication once, and hands the same bytes to every local subscriber. It also
+owns recovery (history + live merge with no gap and no duplicate) and repairs
+gaps in the live stream from history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
+
+from msgspec import Raw
+
+from hub import protocol as p
+from rooms.broker import EPHEMERAL, Broker, HistorySlice, Publication
+from rooms.presence import Presence
+
+log = logging.getLogger(__name__)
+
+
+class Subscriber(Protocol):
+    """A local connection as the node sees it."""
+
+    client_id: str
+
+    def deliver(self, frame: bytes) -> None:
+        """Queue an encoded frame; never blocks, never raises (slow policy is its own)."""
+
+
+class _Room:
+    __slots__ = ("epoch", "lock", "name", "offset", "pending", "repair", "subscribers",
+                 "upstream", "watchers")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.subscribers: dict[Subscriber, None] = {}  # an ordered set
+        self.watchers: set[Subscriber] = set()  # want join/leave events
+        # Subscribers still loading history; live publications are buffered for them.
+        self.pending: dict[Subscriber, list[Publication]] = {}
+        self.lock = asyncio.Lock()  # serialises upstream subscribe/unsubscribe
+        self.upstream = False
+        self.epoch = ""
+        self.offset = 0  # last offset delivered on this node
+        self.repair: list[Publication] | None = None  # buffered while filling a gap
+
+
+class Node:
+    """Local fan-out for one hub process."""
+
+    def __init__(self, broker: Broker, presence: Presence, *, node_id: str,
+                 recovery_limit: int = 1000,
+                 on_fanout: Callable[[int], None] | None = None) -> None:
+        self.broker = broker
+        self.presence = presence
+        self.node_id = node_id
+        self._recovery_limit = recovery_limit
+        self._rooms: dict[str, _Room] = {}
+        self._members: dict[tuple[str, str], p.Member] = {}  # (room, client) -> member
+        self._on_fanout = on_fanout or (lambda n: None)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        await self.broker.start(self._on_publication)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await self.broker.close()
+        await self.presence.close()
+
+    # -- queries --------------------------------------------------------------
+
+    def room_count(self) -> int:
+        return len(self._rooms)
+
+    def subscription_count(self) -> int:
+        return sum(len(r.subscribers) for r in self._rooms.values())
+
+    def is_subscribed(self, sub: Subscriber, room: str) -> bool:
+        r = self._rooms.get(room)
+        return r is not None and (sub in r.subscribers or sub in r.pending)
+
+    def local_presence(self) -> list[tuple[str, str]]:
+        return list(self._members)
+
+    # -- subscribe / unsubscribe ---------------------------------------------
+
+    async def subscribe(self, sub: Subscriber, room: str, member: p.Member, *,
+                        recover: p.StreamPosition | None = None,
+                        presence_events: bool = False, request_id: int | None = None) -> None:
+        """Subscribe ``sub`` and deliver ``subscribed`` (plus recovered messages) to it.
+
+        Raises:
+            Exception: from the broker; the subscription is then rolled back.
+        """
+        r = self._rooms.get(room)
+        if r is None:
+            r = self._rooms[room] = _Room(room)
+        r.pending[sub] = []  # from here on, live publications are buffered for sub
+        try:
+            async with r.lock:
+                if not r.upstream:
+                    await self.broker.subscribe(room)
+                    r.upstream = True
+            since = recover.offset if recover is not None else None
+            hist = await self.broker.history(room, since, self._recovery_limit)
+            await self.presence.add(room, member)
+        except BaseException:
+            r.pending.pop(sub, None)
+            await self._release(r)
+            raise
+        buffered = r.pending.pop(sub, None)
+        if buffered is None:  # unsubscribed while loading
+            return
+        recovered, pubs = _recovered(recover, hist)
+        if not r.epoch or hist.epoch != r.epoch:
+            r.epoch, r.offset = hist.epoch, hist.offset
+        else:
+            r.offset = max(r.offset, hist.offset)
+        sub.deliver(p.encode(p.Subscribed(
+            room=room, epoch=hist.epoch, offset=hist.offset, recovered=recovered,
+            publications=[p.Publication(x.offset, Raw(x.data)) for x in pubs], id=request_id,
+        )))
+        # Live messages that raced the history read: only those past it, in order.
+        for pub in buffered:
+            if pub.epoch == hist.epoch and pub.offset > hist.offset:
+                sub.deliver(_message_frame(pub))
+        r.subscribers[sub] = None
+        if presence_events:
+            r.watchers.add(sub)
+        self._members[(room, sub.client_id)] = member
+        await self._announce(room, p.Join(room=room, member=member))
+
+    async def unsubscribe(self, sub: Subscriber, room: str) -> bool:
+        """Remove one subscription; False if there was none."""
+        r = self._rooms.get(room)
+        if r is None:
+            return False
+        was = r.subscribers.pop(sub, 0) is None
+        was = r.pending.pop(sub, None) is not None or was
+        r.watchers.discard(sub)
+        member = self._members.pop((room, sub.client_id), None)
+        if member is not None:
+            with contextlib.suppress(Exception):  # presence entry expires anyway
+                await self.presence.remove(room, sub.client_id)
+                await self._announce(room, p.Leave(room=room, member=member))
+        await self._release(r)
+        return was
+
+    def drop(self, sub: Subscriber, rooms: list[str]) -> None:
+        """Forget a closed connection's subscriptions now; clean up upstream later."""
+        for room in rooms:
+            r = self._rooms.get(room)
+            if r is not None:
+                r.subscribers.pop(sub, None)
+                r.pending.pop(sub, None)
+                r.watchers.discard(sub)
+        self._spawn(self._drop_async(sub, rooms))
+
+    async def _drop_async(self, sub: Subscriber, rooms: list[str]) -> None:
+        for room in rooms:
+            await self.unsubscribe(sub, room)
+
+    async def _release(self, r: _Room) -> None:
+        if r.subscribers or r.pending:
+            return
+        async with r.lock:
+            if r.subscribers or r.pending or not r.upstream:
+                return
+            await self.broker.unsubscribe(r.name)
+            r.upstream = False
+        if not r.subscribers and not r.pending and self._rooms.get(r.name) is r:
+            del self._rooms[r.name]
+
+    # -- publish / history / presence ------------------------------------------
+
+    async def publish(self, room: str, data: bytes) -> Publication:
+        return await self.broker.publish(room, data)
+
+    async def history(self, room: str, since: int, limit: int) -> HistorySlice:
+        return await self.broker.history(room, since, min(limit, self._recovery_limit))
+
+    async def presence_snapshot(self, room: str) -> list[p.Member]:
+        return await self.presence.snapshot(room)
+
+    async def refresh_presence(self) -> None:
+        await self.presence.refresh(self.local_presence())
+
+    async def _announce(self, room: str, event: p.Join | p.Leave) -> None:
+        await self.broker.publish(room, p.encode(event), history=False)
+
+    # -- fan-out ----------------------------------------------------------------
+
+    def _on_publication(self, pub: Publication) -> None:
+        r = self._rooms.get(pub.room)
+        if r is None:
+            return
+        if pub.offset == EPHEMERAL:
+            for sub in tuple(r.watchers):
+                sub.deliver(pub.data)  # already a complete server frame
+            return
+        if r.repair is not None:
+            r.repair.append(pub)
+            return
+        if r.epoch and pub.epoch == r.epoch:
+            if pub.offset <= r.offset:
+                return  # duplicate or stale: already delivered
+            if pub.offset > r.offset + 1:
+                r.repair = [pub]
+                self._spawn(self._repair(r, r.offset))
+                return
+        self._fan_out(r, pub)
+
+    def _fan_out(self, r: _Room, pub: Publication) -> None:
+        r.epoch, r.offset = pub.epoch, pub.offset
+        for buffer in r.pending.values():
+            buffer.append(pub)
+        if not r.subscribers:
+            return
+        frame = _message_frame(pub)  # encoded once for every local subscriber
+        subs = tuple(r.subscribers)  # deliver() may unsubscribe a slow consumer
+        for sub in subs:
+            sub.deliver(frame)
+        self._on_fanout(len(subs))
+
+    async def _repair(self, r: _Room, after: int) -> None:
+        """Fill a gap in the live stream from history, then drain the buffer in order."""
+        try:
+            hist = await self.broker.history(r.name, after, self._recovery_limit)
+            fill = [x for x in hist.publications if x.epoch == r.epoch]
+            if not hist.complete:
+                log.warning("room %s: gap after %d not fully repairable", r.name, after)
+        except Exception:
+            log.exception("room %s: gap repair failed", r.name)
+            fill = []
+        buffered, r.repair = r.repair or [], None
+        for pub in sorted([*fill, *buffered], key=lambda x: x.offset):
+            if pub.epoch != r.epoch or pub.offset > r.offset:
+                self._fan_out(r, pub)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _message_frame(pub: Publication) -> bytes:
+    return p.encode(p.Message(room=pub.room, offset=pub.offset, data=Raw(pub.data)))
+
+
+def _recovered(recover: p.StreamPosition | None,
+               hist: HistorySlice) -> tuple[bool, list[Publication]]:
+    """Whether recovery succeeded, and the messages to replay."""
+    if recover is None:
+        return False, []
+    if recover.epoch != hist.epoch or not hist.complete:
+        return False, []
+    if hist.publications and hist.publications[-1].offset < hist.offset:
+        return False, []  # more missed than the recovery limit
+    return True, hist.publications

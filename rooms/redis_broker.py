@@ -1,0 +1,186 @@
+"""Redis broker: history in a Stream per room, live fan-out through pub/sub.
+
+Keys per room share a hash tag, so a room's script runs on one Cluster node:
+
+* ``<prefix>:{<room>}:m`` hash with ``epoch`` and ``offset``
+* ``<prefix>:{<room>}:h`` stream; entry id ``<offset>-0``, field ``d``
+* ``<prefix>:{<room>}``   pub/sub channel
+
+A pub/sub payload is ``b"<offset> <epoch> <data>"`` (offset 0 = ephemeral).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from rooms.broker import EPHEMERAL, Broker, Handler, HistorySlice, Publication
+from rooms.redis_client import redis_client
+
+log = logging.getLogger(__name__)
+
+# Save + publish in one step. A new epoch drops any stale stream, so offsets
+# in (epoch, offset) never repeat.
+_PUBLISH = """
+local epoch = redis.call('HGET', KEYS[2], 'epoch')
+if not epoch then
+  epoch = ARGV[5]
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[2], 'epoch', epoch)
+end
+local offset = 0
+if ARGV[6] == '1' then
+  offset = redis.call('HINCRBY', KEYS[2], 'offset', 1)
+  redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], offset .. '-0', 'd', ARGV[1])
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+end
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+redis.call('PUBLISH', ARGV[4], offset .. ' ' .. epoch .. ' ' .. ARGV[1])
+return {offset, epoch}
+"""
+
+_HISTORY = """
+if redis.call('HSETNX', KEYS[2], 'epoch', ARGV[1]) == 1 then
+  redis.call('DEL', KEYS[1])
+  redis.call('EXPIRE', KEYS[2], ARGV[2])
+end
+local epoch = redis.call('HGET', KEYS[2], 'epoch')
+local offset = tonumber(redis.call('HGET', KEYS[2], 'offset') or '0')
+local since = tonumber(ARGV[3])
+local entries = {}
+if since >= 0 and since < offset and tonumber(ARGV[4]) > 0 then
+  entries = redis.call('XRANGE', KEYS[1], (since + 1) .. '-0', '+', 'COUNT', ARGV[4])
+end
+return {epoch, offset, entries}
+"""
+
+
+class RedisBroker(Broker):
+    """Broker over one Redis: a command pool plus one pub/sub connection per node."""
+
+    def __init__(self, url: str, *, prefix: str = "lh", history_size: int = 1000,
+                 history_ttl: int = 300) -> None:
+        self._url = url
+        self._prefix = prefix
+        self._size = history_size
+        self._ttl = history_ttl
+        self._redis: aioredis.Redis = redis_client(url)
+        self._pubsub: Any = None
+        self._reader: asyncio.Task[None] | None = None
+        self._handler: Handler | None = None
+        self._publish_script = self._redis.register_script(_PUBLISH)
+        self._history_script = self._redis.register_script(_HISTORY)
+        self._channels: dict[bytes, str] = {}
+
+    # -- naming ---------------------------------------------------------------
+
+    def channel(self, room: str) -> str:
+        return f"{self._prefix}:{{{room}}}"
+
+    def _keys(self, room: str) -> list[str]:
+        base = self.channel(room)
+        return [f"{base}:h", f"{base}:m"]
+
+    @staticmethod
+    def decode(room: str, payload: bytes) -> Publication:
+        """Parse a pub/sub payload published by the publish script."""
+        offset, epoch, data = payload.split(b" ", 2)
+        return Publication(room, epoch.decode(), int(offset), data)
+
+    # -- lifecycle --------------------------------------------------------------
+
+    async def start(self, handler: Handler) -> None:
+        self._handler = handler
+        self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        self._reader = asyncio.create_task(self._read(), name="redis-broker-reader")
+
+    async def close(self) -> None:
+        self._handler = None
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        if self._pubsub is not None:
+            await self._pubsub.aclose()
+        await self._redis.aclose()
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._redis.ping())
+        except (RedisError, OSError):
+            return False
+
+    # -- operations -----------------------------------------------------------
+
+    async def publish(self, room: str, data: bytes, *, history: bool = True) -> Publication:
+        offset, epoch = await self._publish_script(
+            keys=self._keys(room),
+            args=[data, self._size, self._ttl, self.channel(room), secrets.token_hex(4),
+                  "1" if history else "0"],
+        )
+        return Publication(room, epoch.decode(), int(offset), data)
+
+    async def subscribe(self, room: str) -> None:
+        channel = self.channel(room)
+        self._channels[channel.encode()] = room
+        await self._pubsub.subscribe(channel)
+
+    async def unsubscribe(self, room: str) -> None:
+        channel = self.channel(room)
+        await self._pubsub.unsubscribe(channel)
+        self._channels.pop(channel.encode(), None)
+
+    async def history(self, room: str, since: int | None = None, limit: int = 0) -> HistorySlice:
+        epoch_b, offset, entries = await self._history_script(
+            keys=self._keys(room),
+            args=[secrets.token_hex(4), self._ttl, -1 if since is None else since, limit],
+        )
+        epoch = epoch_b.decode()
+        pubs = [
+            Publication(room, epoch, int(entry_id.split(b"-", 1)[0]), fields[1])
+            for entry_id, fields in entries
+        ]
+        if since is None:
+            complete = True
+        elif pubs:
+            complete = pubs[0].offset == since + 1
+        else:
+            complete = since == offset
+        return HistorySlice(epoch, int(offset), pubs, complete)
+
+    # -- pub/sub reader -------------------------------------------------------
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                if not self._pubsub.subscribed:
+                    await asyncio.sleep(0.05)
+                    continue
+                msg = await self._pubsub.get_message(timeout=1.0)
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                # redis-py reconnects and resubscribes on the next call; the
+                # node repairs any gap from history when offsets jump.
+                log.warning("pub/sub read failed (%s); retrying", exc)
+                await asyncio.sleep(0.5)
+                continue
+            if msg is None or msg.get("type") != "message":
+                continue
+            room = self._channels.get(msg["channel"])
+            handler = self._handler
+            if room is None or handler is None:
+                continue
+            try:
+                handler(self.decode(room, msg["data"]))
+            except Exception:  # a bad handler must not kill the reader
+                log.exception("publication handler failed")
+
+
+__all__ = ["EPHEMERAL", "RedisBroker"]
