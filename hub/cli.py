@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 
 from hub import settings as hub_settings
@@ -26,6 +27,9 @@ def _run(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=int(settings.shutdown_timeout) + 1,
         log_level=args.log_level,
     )
+    # uvicorn drains on SIGTERM, then re-raises the signal against the handler
+    # that was installed before it: make that one exit 0, as a drained node should.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.Server(config).run()
     return 0
 

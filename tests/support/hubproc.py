@@ -1,0 +1,67 @@
+"""Run real hub processes (``python -m hub run``) for integration tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.support.services import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "test-secret-0123456789-0123456789-abcdef"
+API_KEY = "test-api-key"
+
+
+class HubProcess:
+    """One hub process on a free port; ``stop()`` sends SIGTERM and waits."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}/ws"
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+        full_env.pop("REDIS_URL", None)
+        full_env.update({"HUB_SECRET": SECRET, "HUB_API_KEY": API_KEY, **env})
+        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"hub-{self.port}.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hub", "run", "--port", str(self.port),
+             "--log-level", "warning"],
+            cwd=ROOT, env=full_env, stdout=self._log, stderr=subprocess.STDOUT)
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"hub exited early:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/ready", timeout=1) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise TimeoutError(f"hub not ready:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def terminate(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+
+    def stop(self, timeout: float = 15.0) -> int:
+        self.terminate()
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        self._log.close()
+        return code
