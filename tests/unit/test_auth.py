@@ -10,7 +10,7 @@ import pytest
 
 from hub.auth import Role, TokenError, mint_token, verify_token
 
-SECRET = "unit-secret-0123456789-0123456789-0123456789-0123456789-abcd"
+SECRET = "unit-secret-0123456789-0123456789-0123456789-0123456789-abcdefgh"
 
 
 def test_round_trip():
