@@ -237,3 +237,30 @@ async def test_responsive_connection_survives_pings(hub_factory, org):
 
 def _json(frame: dict) -> str:
     return json.dumps(frame)
+
+
+async def test_compression_can_be_turned_on(hub_factory, org):
+    """With HUB_WS_COMPRESSION=1 a deflate client negotiates it and still gets messages."""
+    from websockets.asyncio.client import connect
+
+    hub = hub_factory(HUB_WS_COMPRESSION="1")
+    room = f"org:{org}"
+    async with connect(f"{hub.ws_url}?token={token(org)}", compression="deflate") as ws:
+        assert ws.protocol.extensions, "per-message deflate was not negotiated"
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "welcome"
+        await ws.send(json.dumps({"type": "subscribe", "room": room}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "subscribed"
+        dj = await Client.open(hub.ws_url, token(org, sub="dj", roles=("dj",)))
+        await dj.publish(room, {"text": "la " * 200})
+        msg = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert msg["data"] == {"text": "la " * 200}
+        await dj.close()
+
+
+async def test_compression_is_off_by_default(hub_factory, org):
+    """By default the hub declines per-message deflate (memory per socket)."""
+    from websockets.asyncio.client import connect
+
+    hub = hub_factory()
+    async with connect(f"{hub.ws_url}?token={token(org)}", compression="deflate") as ws:
+        assert not ws.protocol.extensions

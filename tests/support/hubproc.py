@@ -28,7 +28,7 @@ class HubProcess:
         full_env.pop("REDIS_URL", None)
         full_env.update({"HUB_SECRET": SECRET, "HUB_API_KEY": API_KEY, **env})
         self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"hub-{self.port}.log"
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hub", "run", "--port", str(self.port),
              "--log-level", "warning"],
