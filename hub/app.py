@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 import msgspec
 from litestar import Litestar, Request, get, post, put
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException, ValidationException
+from litestar.exceptions import ClientException, NotAuthorizedException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
@@ -101,10 +101,14 @@ async def publish(request: Request, room: str) -> PublishResult:  # type: ignore
 
 
 @put("/api/events/{event_id:uuid}", guards=[require_api_key], security=[{"apiKey": []}],
-     summary="Register which organization owns an event room", status_code=204)
+     summary="Register which organization owns an event room (nodes without Postgres)",
+     status_code=204)
 async def register_event(request: Request, event_id: uuid.UUID,  # type: ignore[type-arg]
                          data: EventRegistration) -> None:
-    await _hub(request).directory.register_event(event_id, data.org)
+    try:
+        await _hub(request).directory.register_event(event_id, data.org)
+    except NotImplementedError as exc:
+        raise ClientException(str(exc), status_code=409) from None
 
 
 @get("/api/rooms/{room:str}/presence", guards=[require_api_key], security=[{"apiKey": []}],

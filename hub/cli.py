@@ -3,11 +3,39 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import signal
 import sys
+from pathlib import Path
+
+import msgspec
 
 from hub import settings as hub_settings
+
+log = logging.getLogger("hub")
+
+
+def _database(settings: hub_settings.Settings) -> tuple[hub_settings.Settings, Path | None]:
+    """Pick Postgres: DATABASE_URL, else an embedded server (unless HUB_EMBEDDED_PG=0).
+
+    Returns settings with ``database_url`` filled in, and the embedded data dir to stop.
+    Migrations run here, before serving, as the owner role.
+    """
+    from persistence import embedded
+    from persistence.migrate import migrate
+
+    data_dir = None
+    if not settings.database_url and settings.embedded_pg:
+        data_dir = Path(settings.pg_data_dir)
+        log.info("DATABASE_URL is unset: starting embedded Postgres in %s", data_dir)
+        settings = msgspec.structs.replace(settings, database_url=embedded.start(data_dir))
+    if settings.database_url:
+        applied = asyncio.run(migrate(settings.database_url))
+        log.info("migrations applied: %s", ", ".join(applied) or "none (up to date)")
+    else:
+        log.warning("running without Postgres: chat and room services are unavailable")
+    return settings, data_dir
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -17,20 +45,38 @@ def _run(args: argparse.Namespace) -> int:
     from hub.connection import HubConnection
     from hub.runtime import Hub
 
-    settings = hub_settings.load(host=args.host, port=args.port)
-    hub = Hub(settings)
-    app = create_app(settings, hub)
-    config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, loop="uvloop", http="httptools",
-        ws=HubConnection.bind(hub),  # type: ignore[arg-type]  # duck-typed Protocol
-        lifespan="on", access_log=False,
-        timeout_graceful_shutdown=int(settings.shutdown_timeout) + 1,
-        log_level=args.log_level,
-    )
-    # uvicorn drains on SIGTERM, then re-raises the signal against the handler
-    # that was installed before it: make that one exit 0, as a drained node should.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    uvicorn.Server(config).run()
+    settings, embedded_dir = _database(hub_settings.load(host=args.host, port=args.port))
+    try:
+        hub = Hub(settings)
+        config = uvicorn.Config(
+            create_app(settings, hub), host=settings.host, port=settings.port,
+            loop="uvloop", http="httptools",
+            ws=HubConnection.bind(hub),  # type: ignore[arg-type]  # a duck-typed Protocol
+            lifespan="on", access_log=False,
+            timeout_graceful_shutdown=int(settings.shutdown_timeout) + 1,
+            log_level=args.log_level,
+        )
+        # uvicorn drains on SIGTERM, then re-raises the signal against the handler
+        # that was installed before it: make that one exit 0, as a drained node should.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        uvicorn.Server(config).run()
+    finally:
+        if embedded_dir is not None:
+            from persistence import embedded
+
+            embedded.stop(embedded_dir)
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from persistence.migrate import migrate
+
+    dsn = args.dsn or hub_settings.load().database_url
+    if not dsn:
+        print("set DATABASE_URL (the owner role's DSN) or pass --dsn", file=sys.stderr)
+        return 2
+    applied = asyncio.run(migrate(dsn))
+    print("applied " + ", ".join(applied) if applied else "up to date")
     return 0
 
 
@@ -50,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--port", type=int)
     run.add_argument("--log-level", default="info")
     run.set_defaults(fn=_run)
+    mig = sub.add_parser("migrate", help="apply SQL migrations (as the owner role)")
+    mig.add_argument("--dsn", help="owner DSN (default: DATABASE_URL)")
+    mig.set_defaults(fn=_migrate)
     tok = sub.add_parser("token", help="mint a development connection token (uses HUB_SECRET)")
     tok.add_argument("--org", required=True, help="organization uuid")
     tok.add_argument("--sub", required=True, help="user id")
@@ -58,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     tok.add_argument("--ttl", type=int, default=3600, help="seconds until exp")
     tok.set_defaults(fn=_token)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    level = getattr(args, "log_level", "info").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     code: int = args.fn(args)
     return code
 

@@ -38,6 +38,8 @@ from hub.auth import TokenError, verify_token
 from hub.runtime import Hub
 from hub.session import (
     Command,
+    DoChat,
+    DoChatHistory,
     DoHistory,
     DoPresence,
     DoPublish,
@@ -47,7 +49,7 @@ from hub.session import (
     Session,
     error,
 )
-from rooms.names import RoomKind
+from rooms.names import RoomKind, RoomName
 
 log = logging.getLogger(__name__)
 # websockets logs every open and close at INFO; at thousands of sockets that is noise.
@@ -320,22 +322,28 @@ class HubConnection:
             self._worker = None
             self._inbox = None
 
+    async def _in_own_org(self, room: RoomName, request_id: int | None) -> bool:
+        """Event rooms: the event must exist and belong to the token's org.
+
+        Another org's event answers "unknown event" too, so event ids can't be probed.
+        """
+        assert self.session is not None
+        if room.kind is RoomKind.ORG:
+            return True  # the session already compared the org id
+        if await self.hub.directory.org_of(room) == self.session.principal.org:
+            return True
+        self._reply_error(p.ErrorCode.UNKNOWN_ROOM, "unknown event", request_id)
+        return False
+
     async def _run(self, command: Command) -> None:
         session = self.session
         assert session is not None
         node = self.hub.node
         match command:
             case DoSubscribe(room=room):
-                if room.kind is RoomKind.EVENT:
-                    org = await self.hub.directory.org_of(room)
-                    if org is None or org != session.principal.org:
-                        session.subscribe_failed(str(room))
-                        code = (p.ErrorCode.UNKNOWN_ROOM if org is None
-                                else p.ErrorCode.FORBIDDEN)
-                        self._reply_error(code, "unknown event" if org is None
-                                          else "room belongs to another organization",
-                                          command.id)
-                        return
+                if not await self._in_own_org(room, command.id):
+                    session.subscribe_failed(str(room))
+                    return
                 member = p.Member(client=self.client_id, user=session.principal.sub,
                                   roles=sorted(session.principal.roles))
                 await node.subscribe(self, str(room), member, recover=command.recover,
@@ -347,15 +355,8 @@ class HubConnection:
                 await node.unsubscribe(self, room)
                 self.send(p.encode(p.Unsubscribed(room=room, id=command.id)))
             case DoPublish(room=room):
-                if room.kind is RoomKind.EVENT:
-                    org = await self.hub.directory.org_of(room)
-                    if org != session.principal.org:
-                        self._reply_error(p.ErrorCode.UNKNOWN_ROOM if org is None
-                                          else p.ErrorCode.FORBIDDEN,
-                                          "unknown event" if org is None
-                                          else "room belongs to another organization",
-                                          command.id)
-                        return
+                if not await self._in_own_org(room, command.id):
+                    return
                 started = time.perf_counter()
                 pub = await node.publish(str(room), command.data)
                 metrics.BROKER_LATENCY.observe(time.perf_counter() - started)
@@ -375,5 +376,24 @@ class HubConnection:
                                                 or len(hist.publications) == command.limit),
                     publications=[p.Publication(x.offset, Raw(x.data))
                                   for x in hist.publications], id=command.id)))
+            case DoChat(room=room) | DoChatHistory(room=room):
+                chat = self.hub.chat
+                if chat is None:
+                    self._reply_error(p.ErrorCode.UNAVAILABLE, "chat needs Postgres; this node"
+                                      " runs without it", command.id)
+                    return
+                if not await self._in_own_org(room, command.id):
+                    return
+                org = session.principal.org
+                if isinstance(command, DoChat):
+                    message_id = await chat.post(org, room, session.principal.sub, command.text,
+                                                 command.client_msg_id)
+                    self.send(p.encode(p.ChatSent(room=str(room), message_id=message_id,
+                                                  id=command.id)))
+                else:
+                    items, before = await chat.page(org, str(room), command.before,
+                                                    command.limit)
+                    self.send(p.encode(p.ChatPage(room=str(room), messages=items,
+                                                  before=before, id=command.id)))
             case Reply():  # pragma: no cover - replies never reach the inbox
                 self.send(command.frame)

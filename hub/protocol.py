@@ -69,13 +69,37 @@ class HistoryQuery(Struct, tag="history", frozen=True):
     id: int | None = None
 
 
+class Chat(Struct, tag="chat", frozen=True):
+    """Post a chat message. Answered by ``chat_sent`` once it is stored in Postgres.
+
+    ``client_msg_id`` makes retries safe: a resend with the same id is stored once.
+    """
+
+    room: str
+    text: str
+    client_msg_id: str | None = None
+    id: int | None = None
+
+
+class ChatHistoryQuery(Struct, tag="chat_history", frozen=True):
+    """Page back through a room's stored chat, older than ``before`` (a ``seq``)."""
+
+    room: str
+    before: int | None = None
+    limit: int = 50
+    id: int | None = None
+
+
 class Ping(Struct, tag="ping", frozen=True):
     """Application-level ping; answered by ``pong``."""
 
     id: int | None = None
 
 
-ClientFrame = Subscribe | Unsubscribe | Publish | PresenceQuery | HistoryQuery | Ping
+ClientFrame = (
+    Subscribe | Unsubscribe | Publish | PresenceQuery | HistoryQuery | Chat | ChatHistoryQuery
+    | Ping
+)
 
 
 # --- server -> client -------------------------------------------------------
@@ -186,6 +210,34 @@ class Error(Struct, tag="error", frozen=True):
     id: int | None = None
 
 
+class ChatSent(Struct, tag="chat_sent", frozen=True):
+    """The chat message is committed to Postgres and broadcast to the room."""
+
+    room: str
+    message_id: str
+    id: int | None = None
+
+
+class ChatItem(Struct, frozen=True):
+    """One stored chat message. ``seq`` orders messages and pages history."""
+
+    seq: int
+    message_id: str
+    user: str
+    text: str
+    time: int  # milliseconds since the Unix epoch
+
+
+class ChatPage(Struct, tag="chat_page", frozen=True):
+    """Stored chat, oldest first. Ask again with ``before`` for the page before it;
+    ``before`` is null when there is nothing older."""
+
+    room: str
+    messages: list[ChatItem]
+    before: int | None
+    id: int | None = None
+
+
 class Pong(Struct, tag="pong", frozen=True):
     """Answer to ``ping``."""
 
@@ -202,6 +254,8 @@ ServerFrame = (
     | Join
     | Leave
     | History
+    | ChatSent
+    | ChatPage
     | Error
     | Pong
 )
@@ -240,7 +294,7 @@ ERROR_DOCS: Final[dict[ErrorCode, tuple[str, Action]]] = {
     ErrorCode.BAD_FRAME: ("frame is not valid JSON, or is binary", Action.FIX),
     ErrorCode.UNKNOWN_FRAME: ("`type` is missing or not a known client frame", Action.FIX),
     ErrorCode.INVALID_FIELD: ("a field is missing or has the wrong type", Action.FIX),
-    ErrorCode.PAYLOAD_TOO_LARGE: ("`data` exceeds the publish size limit", Action.FIX),
+    ErrorCode.PAYLOAD_TOO_LARGE: ("`data` or chat `text` exceeds its size limit", Action.FIX),
     ErrorCode.FORBIDDEN: (
         "the token's org or roles do not allow this on this room",
         Action.GIVE_UP,
@@ -251,7 +305,8 @@ ERROR_DOCS: Final[dict[ErrorCode, tuple[str, Action]]] = {
     ErrorCode.RATE_LIMITED: ("per-connection publish rate exceeded; nothing was published",
                              Action.RETRY),
     ErrorCode.INTERNAL: ("unexpected server error; nothing was published", Action.RETRY),
-    ErrorCode.UNAVAILABLE: ("the broker (Redis) is unreachable right now", Action.RETRY),
+    ErrorCode.UNAVAILABLE: ("the broker (Redis) or Postgres is unreachable, or this node runs"
+                            " without Postgres; nothing changed", Action.RETRY),
 }
 
 

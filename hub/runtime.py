@@ -12,11 +12,16 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+import asyncpg
+
 from hub import metrics
 from hub.session import Limits
 from hub.settings import Settings
+from persistence.chat import ChatWriter
+from persistence.pool import create_app_pool
 from rooms.broker import broker_from_url
-from rooms.directory import Directory, MemoryDirectory, RedisDirectory
+from rooms.chat import ChatService
+from rooms.directory import Directory, MemoryDirectory, PgDirectory, RedisDirectory
 from rooms.node import Node
 from rooms.presence import MemoryPresence, Presence
 from rooms.redis_presence import RedisPresence
@@ -44,12 +49,24 @@ class Hub:
         self.node = Node(broker, presence, node_id=s.node_id, recovery_limit=s.history_size,
                          on_fanout=metrics.MESSAGES_OUT.inc)
         self.limits = Limits(max_publish_bytes=s.max_publish_bytes, publish_rate=s.publish_rate,
-                             publish_burst=s.publish_burst, history_limit=s.history_size)
+                             publish_burst=s.publish_burst, history_limit=s.history_size,
+                             max_chat_chars=s.max_chat_chars)
+        self.db: asyncpg.Pool | None = None
+        self.chat: ChatService | None = None
+        self._chat_writer: ChatWriter | None = None
         self.connections: set[HubConnection] = set()
         self.draining = False
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
+        if self.settings.database_url:
+            self.db = await create_app_pool(
+                self.settings.database_url,
+                app_database_url=self.settings.app_database_url or None, max_size=10)
+            self._chat_writer = ChatWriter(self.db)
+            self.chat = ChatService(self.node, self.db, self._chat_writer)
+            await self.directory.close()
+            self.directory = PgDirectory(self.db)
         await self.node.start()
         self._tasks = [
             asyncio.create_task(self._every(self.settings.ping_interval / 2, self._keepalive)),
@@ -68,6 +85,10 @@ class Hub:
                 await task
         await self.node.close()
         await self.directory.close()
+        if self._chat_writer is not None:
+            await self._chat_writer.close()
+        if self.db is not None:
+            await self.db.close()
 
     async def _every(self, seconds: float, fn: object) -> None:
         while True:

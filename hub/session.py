@@ -25,6 +25,8 @@ class Limits(msgspec.Struct, frozen=True):
     publish_burst: int = 40
     max_subscriptions: int = 64
     history_limit: int = 1000
+    max_chat_chars: int = 500
+    chat_page_limit: int = 100
 
 
 class Reply(msgspec.Struct, frozen=True):
@@ -63,7 +65,22 @@ class DoHistory(msgspec.Struct, frozen=True):
     id: int | None
 
 
-Command = Reply | DoSubscribe | DoUnsubscribe | DoPublish | DoPresence | DoHistory
+class DoChat(msgspec.Struct, frozen=True):
+    room: RoomName
+    text: str
+    client_msg_id: str | None
+    id: int | None
+
+
+class DoChatHistory(msgspec.Struct, frozen=True):
+    room: RoomName
+    before: int | None
+    limit: int
+    id: int | None
+
+
+Command = (Reply | DoSubscribe | DoUnsubscribe | DoPublish | DoPresence | DoHistory | DoChat
+           | DoChatHistory)
 
 
 def error(code: p.ErrorCode, reason: str, request_id: int | None = None) -> Reply:
@@ -130,6 +147,16 @@ class Session:
                 if frame.room not in self.rooms:
                     return error(p.ErrorCode.NOT_SUBSCRIBED, "subscribe first", frame.id)
                 return DoPresence(frame.room, frame.id)
+            case p.Chat():
+                return self._chat(frame)
+            case p.ChatHistoryQuery():
+                room = self._own_room(frame.room, frame.id)
+                if isinstance(room, Reply):
+                    return room
+                if frame.limit < 1:
+                    return error(p.ErrorCode.INVALID_FIELD, "limit >= 1", frame.id)
+                return DoChatHistory(room, frame.before,
+                                     min(frame.limit, self.limits.chat_page_limit), frame.id)
             case p.HistoryQuery():
                 if frame.room not in self.rooms:
                     return error(p.ErrorCode.NOT_SUBSCRIBED, "subscribe first", frame.id)
@@ -144,6 +171,38 @@ class Session:
             return parse_room(name)
         except ValueError as exc:
             return error(p.ErrorCode.UNKNOWN_ROOM, str(exc), request_id)
+
+    def _own_room(self, name: str, request_id: int | None) -> RoomName | Reply:
+        """Parse a room and refuse other orgs' org rooms (event rooms: the shell checks)."""
+        room = self._room(name, request_id)
+        if isinstance(room, Reply):
+            return room
+        if room.kind == "org" and room.id != self.principal.org:
+            return error(p.ErrorCode.FORBIDDEN, "room belongs to another organization",
+                         request_id)
+        return room
+
+    def _take_token(self) -> bool:
+        if self._bucket is None:
+            self._bucket = TokenBucket(self.limits.publish_rate, self.limits.publish_burst,
+                                       self._clock)
+        return self._bucket.take()
+
+    def _chat(self, frame: p.Chat) -> Command:
+        room = self._own_room(frame.room, frame.id)
+        if isinstance(room, Reply):
+            return room
+        text = frame.text.strip()
+        if not text:
+            return error(p.ErrorCode.INVALID_FIELD, "text is empty", frame.id)
+        if len(text) > self.limits.max_chat_chars:
+            return error(p.ErrorCode.PAYLOAD_TOO_LARGE,
+                         f"text is over {self.limits.max_chat_chars} characters", frame.id)
+        if frame.client_msg_id is not None and not 0 < len(frame.client_msg_id) <= 64:
+            return error(p.ErrorCode.INVALID_FIELD, "client_msg_id must be 1-64 chars", frame.id)
+        if not self._take_token():
+            return error(p.ErrorCode.RATE_LIMITED, "chat rate limit exceeded", frame.id)
+        return DoChat(room, text, frame.client_msg_id, frame.id)
 
     def _subscribe(self, frame: p.Subscribe) -> Command:
         room = self._room(frame.room, frame.id)
@@ -177,9 +236,6 @@ class Session:
             return error(p.ErrorCode.PAYLOAD_TOO_LARGE,
                          f"data is {len(data)} bytes; the limit is "
                          f"{self.limits.max_publish_bytes}", frame.id)
-        if self._bucket is None:
-            self._bucket = TokenBucket(self.limits.publish_rate, self.limits.publish_burst,
-                                       self._clock)
-        if not self._bucket.take():
+        if not self._take_token():
             return error(p.ErrorCode.RATE_LIMITED, "publish rate limit exceeded", frame.id)
         return DoPublish(room, data, frame.id)

@@ -21,7 +21,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     api_key: str = ""  # HUB_API_KEY: server publish API; empty disables it
     redis_url: str = ""  # REDIS_URL: empty -> in-process broker
     redis_prefix: str = "lh"
-    database_url: str = ""  # DATABASE_URL: empty -> embedded Postgres (make run)
+    database_url: str = ""  # DATABASE_URL: owner DSN; empty -> embedded Postgres (hub run)
+    app_database_url: str = ""  # APP_DATABASE_URL: the RLS-bound app role; derived if empty
+    embedded_pg: bool = True  # HUB_EMBEDDED_PG=0: run without Postgres (rooms only)
+    pg_data_dir: str = ".livehub/pg"
+    max_chat_chars: int = 500
     node_id: str = ""
     ws_compression: bool = False  # per-message deflate costs ~2x memory per socket
     max_frame_bytes: int = 64 * 1024
@@ -40,7 +44,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 _ENV = {
     "host": "HUB_HOST", "port": "HUB_PORT", "secret": "HUB_SECRET", "api_key": "HUB_API_KEY",
     "redis_url": "REDIS_URL", "redis_prefix": "HUB_REDIS_PREFIX",
-    "database_url": "DATABASE_URL", "node_id": "HUB_NODE_ID",
+    "database_url": "DATABASE_URL", "app_database_url": "APP_DATABASE_URL",
+    "embedded_pg": "HUB_EMBEDDED_PG", "pg_data_dir": "HUB_PG_DATA_DIR",
+    "max_chat_chars": "HUB_MAX_CHAT_CHARS", "node_id": "HUB_NODE_ID",
     "ws_compression": "HUB_WS_COMPRESSION", "max_frame_bytes": "HUB_MAX_FRAME_BYTES",
     "max_publish_bytes": "HUB_MAX_PUBLISH_BYTES", "send_queue_bytes": "HUB_SEND_QUEUE_BYTES",
     "publish_rate": "HUB_PUBLISH_RATE", "publish_burst": "HUB_PUBLISH_BURST",
@@ -59,7 +65,7 @@ def load(env: dict[str, str] | None = None, **overrides: object) -> Settings:
     for field, var in _ENV.items():
         if var in env and env[var] != "":
             value: object = env[var]
-            if field == "ws_compression":
+            if field in ("ws_compression", "embedded_pg"):
                 value = env[var].lower() in {"1", "true", "yes", "on"}
             raw[field] = value
     raw.update({k: v for k, v in overrides.items() if v is not None})

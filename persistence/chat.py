@@ -23,15 +23,16 @@ from persistence.tenant import Principal, tenant_tx
 
 _INSERT = """
 INSERT INTO chat_messages
-    (organization_id, event_id, room, user_id, body, status, hub_offset, client_msg_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    (organization_id, event_id, room, user_id, body, status, hub_offset, client_msg_id, author)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (organization_id, room, client_msg_id) DO NOTHING
 """
 
 # organization_id is repeated from the policy so the (organization_id, room, id) index is
 # usable; the policy's OR with the admin bypass hides it from the planner.
 _PAGE = """
-SELECT id, room, event_id, user_id, body, status, hub_offset, client_msg_id, created_at
+SELECT id, room, event_id, user_id, body, status, hub_offset, client_msg_id, author,
+       created_at
 FROM chat_messages
 WHERE organization_id = app_org_id() AND room = $1 AND status = 'visible'
   AND ($2::bigint IS NULL OR id < $2)
@@ -51,6 +52,7 @@ class ChatMessage(msgspec.Struct, frozen=True, kw_only=True):
     client_msg_id: str | None = None
     hub_offset: int | None = None
     status: str = "visible"
+    author: str | None = None
 
 
 class ChatRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -65,11 +67,12 @@ class ChatRow(msgspec.Struct, frozen=True, kw_only=True):
     user_id: uuid.UUID | None = None
     client_msg_id: str | None = None
     hub_offset: int | None = None
+    author: str | None = None
 
 
 def _args(m: ChatMessage) -> tuple[object, ...]:
     return (m.organization_id, m.event_id, m.room, m.user_id, m.body, m.status,
-            m.hub_offset, m.client_msg_id)
+            m.hub_offset, m.client_msg_id, m.author)
 
 
 _Pending = tuple[ChatMessage, "asyncio.Future[None]"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import abc
 import uuid
 
+import asyncpg
 import redis.asyncio as aioredis
 
 from rooms.names import RoomKind, RoomName
@@ -67,3 +68,22 @@ class RedisDirectory(Directory):
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+class PgDirectory(Directory):
+    """Event ownership from Postgres, through the narrow ``app_event_org()`` lookup."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._cache: dict[uuid.UUID, uuid.UUID] = {}
+
+    async def event_org(self, event_id: uuid.UUID) -> uuid.UUID | None:
+        org = self._cache.get(event_id)
+        if org is None:
+            org = await self._pool.fetchval("SELECT app_event_org($1)", event_id)
+            if org is not None:
+                self._cache[event_id] = org
+        return org
+
+    async def register_event(self, event_id: uuid.UUID, org_id: uuid.UUID) -> None:
+        raise NotImplementedError("with Postgres, events are rows in the events table")

@@ -8,7 +8,10 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.support.hubproc import HubProcess
+from tests.support.postgres import owner_dsn, server_dsn
 from tests.support.services import redis_server
+
+__all__ = ["owner_dsn", "server_dsn"]  # session fixtures shared by every test package
 
 
 @pytest.fixture(scope="session")
@@ -24,12 +27,18 @@ def prefix() -> str:
 
 
 @pytest.fixture
-def hub_factory(redis_url: str, prefix: str) -> Iterator[Callable[..., HubProcess]]:
-    """Start hub processes sharing this test's Redis prefix; stop them afterwards."""
+def hub_factory(request: pytest.FixtureRequest, redis_url: str, prefix: str
+                ) -> Iterator[Callable[..., HubProcess]]:
+    """Start hub processes sharing this test's Redis prefix; stop them afterwards.
+
+    ``db=True`` points them at this session's migrated Postgres database.
+    """
     started: list[HubProcess] = []
 
-    def start(redis: bool = True, **env: str) -> HubProcess:
+    def start(redis: bool = True, db: bool = False, **env: str) -> HubProcess:
         base = {"REDIS_URL": redis_url, "HUB_REDIS_PREFIX": prefix} if redis else {}
+        if db:
+            base["DATABASE_URL"] = request.getfixturevalue("owner_dsn")
         hub = HubProcess({**base, **env})
         started.append(hub)
         return hub

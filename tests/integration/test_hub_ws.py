@@ -173,7 +173,7 @@ async def test_event_room_needs_a_registered_event_of_your_org(hub_factory, org)
     assert sub["room"] == f"event:{event}"
     stranger = await Client.open(hub.ws_url, token(uuid.uuid4()))
     await stranger.send({"type": "subscribe", "room": f"event:{event}", "id": 2})
-    assert (await stranger.recv("error"))["code"] == 4403
+    assert (await stranger.recv("error"))["code"] == 4404  # no probing other orgs' events
     await fan.close()
     await stranger.close()
 

@@ -10,8 +10,10 @@ from pathlib import Path
 import asyncpg
 
 from persistence import embedded
-from persistence.migrate import migrate
+from persistence.migrate import MIGRATIONS_DIR, migrate
 from tests.persistence.conftest import within
+
+ALL_MIGRATIONS = sorted(p.stem for p in MIGRATIONS_DIR.glob("*.sql"))
 
 
 async def test_start_migrate_stop_and_restart() -> None:
@@ -20,7 +22,7 @@ async def test_start_migrate_stop_and_restart() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="livehub-embedded-"))
     try:
         dsn = await within(asyncio.to_thread(embedded.start, data_dir), 60)
-        assert await within(migrate(dsn)) == ["0001_core"]
+        assert await within(migrate(dsn)) == ALL_MIGRATIONS
         await within(asyncio.to_thread(embedded.stop, data_dir))
         dsn = await within(asyncio.to_thread(embedded.start, data_dir), 60)
         conn = await within(asyncpg.connect(dsn))
@@ -28,7 +30,7 @@ async def test_start_migrate_stop_and_restart() -> None:
             names = await within(conn.fetch("SELECT name FROM schema_migrations"))
         finally:
             await conn.close()
-        assert [r["name"] for r in names] == ["0001_core"]
+        assert [r["name"] for r in names] == ALL_MIGRATIONS
     finally:
         await asyncio.to_thread(embedded.stop, data_dir)
         shutil.rmtree(data_dir, ignore_errors=True)

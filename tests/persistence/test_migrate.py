@@ -8,8 +8,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from persistence.migrate import MigrationError, main, migrate
+from persistence.migrate import MIGRATIONS_DIR, MigrationError, main, migrate
 from tests.persistence.conftest import within
+
+ALL_MIGRATIONS = sorted(p.stem for p in MIGRATIONS_DIR.glob("*.sql"))
 
 
 async def _tables(dsn: str) -> set[str]:
@@ -33,15 +35,15 @@ async def _versions(dsn: str) -> list[int]:
 
 async def test_second_run_is_a_no_op(fresh_dsn: str) -> None:
     """The first run applies 0001_core; the second applies nothing."""
-    assert await within(migrate(fresh_dsn)) == ["0001_core"]
+    assert await within(migrate(fresh_dsn)) == ALL_MIGRATIONS
     assert await within(migrate(fresh_dsn)) == []
-    assert await _versions(fresh_dsn) == [1]
+    assert await _versions(fresh_dsn) == list(range(1, len(ALL_MIGRATIONS) + 1))
 
 
 async def test_concurrent_runs_apply_once(fresh_dsn: str) -> None:
     """Two hubs migrating at once: the advisory lock lets exactly one apply."""
     results = await within(asyncio.gather(migrate(fresh_dsn), migrate(fresh_dsn)))
-    assert sorted(results) == [[], ["0001_core"]]
+    assert sorted(results) == [[], ALL_MIGRATIONS]
 
 
 async def test_failing_migration_rolls_back_completely(fresh_dsn: str, tmp_path: Path) -> None:

@@ -25,8 +25,11 @@ class HubProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/ws"
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
-        full_env.pop("REDIS_URL", None)
-        full_env.update({"HUB_SECRET": SECRET, "HUB_API_KEY": API_KEY, **env})
+        for var in ("REDIS_URL", "DATABASE_URL", "APP_DATABASE_URL"):
+            full_env.pop(var, None)
+        # No DATABASE_URL means a rooms-only node here, never an embedded Postgres.
+        full_env.update({"HUB_SECRET": SECRET, "HUB_API_KEY": API_KEY, "HUB_EMBEDDED_PG": "0",
+                         **env})
         self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"hub-{self.port}.log"
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
