@@ -28,6 +28,7 @@ from hub import protocol as p
 from hub.runtime import Hub
 from hub.settings import Settings
 from rooms.names import RoomKind, parse_room
+from rooms.services.base import Caller, ServiceError
 
 API_KEY_HEADER = "X-API-Key"
 
@@ -122,6 +123,33 @@ async def presence(request: Request, room: str) -> PresenceResult:  # type: igno
     return PresenceResult(room=name, count=len(members), members=members)
 
 
+@post("/api/rooms/{room:str}/call/{method:str}", guards=[require_api_key], status_code=200,
+      security=[{"apiKey": []}],
+      summary="Call a room service method as the server (integrations, back office)")
+async def call_service(request: Request, room: str,  # type: ignore[type-arg]
+                       method: str) -> Response[bytes]:
+    hub = _hub(request)
+    if hub.services is None:
+        raise ClientException("room services need Postgres", status_code=503)
+    try:
+        name = parse_room(room)
+    except ValueError as exc:
+        raise ValidationException(str(exc)) from None
+    org = await hub.directory.org_of(name)
+    if org is None:
+        raise ValidationException("unknown event")
+    try:
+        result = await hub.services.call(Caller.server(org), name, method, await request.body())
+    except ServiceError as exc:
+        body = {"code": int(exc.code), "reason": exc.reason,
+                "state": None if exc.state is None else msgspec.to_builtins(exc.state)}
+        status = 404 if exc.code is p.ErrorCode.UNKNOWN_METHOD else (
+            409 if exc.code is p.ErrorCode.STALE_VERSION else 400)
+        return Response(msgspec.json.encode(body), status_code=status,
+                        media_type="application/json")
+    return Response(result, media_type="application/json")
+
+
 def create_app(settings: Settings, hub: Hub | None = None) -> Litestar:
     hub = hub or Hub(settings)
 
@@ -134,7 +162,8 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Litestar:
             await hub.stop()
 
     app = Litestar(
-        route_handlers=[health, ready, prometheus, publish, register_event, presence],
+        route_handlers=[health, ready, prometheus, publish, register_event, presence,
+                        call_service],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="livehub", version="0.1.0",

@@ -25,6 +25,7 @@ from collections import deque
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
+import msgspec
 from msgspec import Raw
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.frames import Frame, Opcode
@@ -38,6 +39,7 @@ from hub.auth import TokenError, verify_token
 from hub.runtime import Hub
 from hub.session import (
     Command,
+    DoCall,
     DoChat,
     DoChatHistory,
     DoHistory,
@@ -50,6 +52,9 @@ from hub.session import (
     error,
 )
 from rooms.names import RoomKind, RoomName
+from rooms.services.base import Caller, ServiceError
+
+_json = msgspec.json.Encoder()
 
 log = logging.getLogger(__name__)
 # websockets logs every open and close at INFO; at thousands of sockets that is noise.
@@ -322,6 +327,12 @@ class HubConnection:
             self._worker = None
             self._inbox = None
 
+    def caller(self) -> Caller:
+        assert self.session is not None
+        principal = self.session.principal
+        return Caller(sub=principal.sub, org=principal.org, roles=principal.roles,
+                      client_id=self.client_id)
+
     async def _in_own_org(self, room: RoomName, request_id: int | None) -> bool:
         """Event rooms: the event must exist and belong to the token's org.
 
@@ -346,11 +357,17 @@ class HubConnection:
                     return
                 member = p.Member(client=self.client_id, user=session.principal.sub,
                                   roles=sorted(session.principal.roles))
-                await node.subscribe(self, str(room), member, recover=command.recover,
-                                     presence_events=command.presence_events,
-                                     request_id=command.id)
+                recovered = await node.subscribe(
+                    self, str(room), member, recover=command.recover,
+                    presence_events=command.presence_events, request_id=command.id)
                 if self.closing:  # closed while subscribing: undo upstream state
                     await node.unsubscribe(self, str(room))
+                elif not recovered and self.hub.services is not None:
+                    # Missed something (or new here): send each service's state + version.
+                    for service, state in await self.hub.services.snapshots(
+                            self.caller(), room):
+                        self.send(p.encode(p.Snapshot(room=str(room), service=service,
+                                                      state=Raw(state))))
             case DoUnsubscribe(room=room):
                 await node.unsubscribe(self, room)
                 self.send(p.encode(p.Unsubscribed(room=room, id=command.id)))
@@ -395,5 +412,24 @@ class HubConnection:
                                                     command.limit)
                     self.send(p.encode(p.ChatPage(room=str(room), messages=items,
                                                   before=before, id=command.id)))
+            case DoCall(room=room):
+                services = self.hub.services
+                if services is None:
+                    self._reply_error(p.ErrorCode.UNAVAILABLE, "room services need Postgres;"
+                                      " this node runs without it", command.id)
+                    return
+                if not await self._in_own_org(room, command.id):
+                    return
+                try:
+                    result = await services.call(self.caller(), room, command.method,
+                                                 command.params)
+                except ServiceError as exc:
+                    metrics.ERRORS.labels(code=str(int(exc.code))).inc()
+                    stale = None if exc.state is None else Raw(_json.encode(exc.state))
+                    self.send(p.encode(p.Error(code=int(exc.code), reason=exc.reason,
+                                               id=command.id, state=stale)))
+                    return
+                self.send(p.encode(p.Result(room=str(room), method=command.method,
+                                            result=Raw(result), id=command.id)))
             case Reply():  # pragma: no cover - replies never reach the inbox
                 self.send(command.frame)

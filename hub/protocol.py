@@ -90,6 +90,15 @@ class ChatHistoryQuery(Struct, tag="chat_history", frozen=True):
     id: int | None = None
 
 
+class Call(Struct, tag="call", frozen=True):
+    """Call a room service method (see "Room services"); answered by ``result``."""
+
+    room: str
+    method: str
+    params: Raw = Raw(b"{}")
+    id: int | None = None
+
+
 class Ping(Struct, tag="ping", frozen=True):
     """Application-level ping; answered by ``pong``."""
 
@@ -98,7 +107,7 @@ class Ping(Struct, tag="ping", frozen=True):
 
 ClientFrame = (
     Subscribe | Unsubscribe | Publish | PresenceQuery | HistoryQuery | Chat | ChatHistoryQuery
-    | Ping
+    | Call | Ping
 )
 
 
@@ -202,12 +211,34 @@ class History(Struct, tag="history", frozen=True):
     id: int | None = None
 
 
+class Result(Struct, tag="result", frozen=True):
+    """The outcome of a ``call``; its shape is the method's result type."""
+
+    room: str
+    method: str
+    result: Raw
+    id: int | None = None
+
+
+class Snapshot(Struct, tag="snapshot", frozen=True):
+    """One service's full state for a room, with its version. Sent after ``subscribed``
+    unless the subscription recovered every missed message."""
+
+    room: str
+    service: str
+    state: Raw
+
+
 class Error(Struct, tag="error", frozen=True):
-    """A request failed; the connection stays open. See ``ErrorCode``."""
+    """A request failed; the connection stays open. See ``ErrorCode``.
+
+    ``state`` carries the current state when a change was refused as stale (4412).
+    """
 
     code: int
     reason: str
     id: int | None = None
+    state: Raw | None = None
 
 
 class ChatSent(Struct, tag="chat_sent", frozen=True):
@@ -256,6 +287,8 @@ ServerFrame = (
     | History
     | ChatSent
     | ChatPage
+    | Result
+    | Snapshot
     | Error
     | Pong
 )
@@ -284,7 +317,10 @@ class ErrorCode(enum.IntEnum):
     FORBIDDEN = 4403
     UNKNOWN_ROOM = 4404
     NOT_SUBSCRIBED = 4405
+    UNKNOWN_METHOD = 4406
     ALREADY_SUBSCRIBED = 4409
+    STALE_VERSION = 4412
+    REFUSED = 4422
     RATE_LIMITED = 4429
     INTERNAL = 4500
     UNAVAILABLE = 4503
@@ -302,6 +338,11 @@ ERROR_DOCS: Final[dict[ErrorCode, tuple[str, Action]]] = {
     ErrorCode.UNKNOWN_ROOM: ("room name is malformed or the event does not exist", Action.GIVE_UP),
     ErrorCode.NOT_SUBSCRIBED: ("the request needs a subscription to the room", Action.FIX),
     ErrorCode.ALREADY_SUBSCRIBED: ("the connection is already subscribed to the room", Action.FIX),
+    ErrorCode.UNKNOWN_METHOD: ("no room service method by that name", Action.FIX),
+    ErrorCode.STALE_VERSION: ("the change was made against an old version; `state` holds the"
+                              " current one", Action.FIX),
+    ErrorCode.REFUSED: ("a room rule refused it (cap reached, muted, banned, held word, payments"
+                        " not enabled...); `reason` says which", Action.GIVE_UP),
     ErrorCode.RATE_LIMITED: ("per-connection publish rate exceeded; nothing was published",
                              Action.RETRY),
     ErrorCode.INTERNAL: ("unexpected server error; nothing was published", Action.RETRY),

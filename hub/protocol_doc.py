@@ -94,6 +94,19 @@ requests and tips are separate and open to fans):
 
 {closes}
 
+## Room services
+
+A `call` frame runs a service method on an event (or org) room:
+`{{"type":"call","room":"event:<uuid>","method":"requests.submit","params":{{...}},"id":7}}`.
+The answer is a `result` frame with the method's result, or an `error`. State
+changes are stored in Postgres first, then broadcast to the room as `message`
+frames whose `data` is one of the room events below (with the queue's new
+`version`). After `subscribed` (unless it recovered everything), each service
+sends a `snapshot` of its state with its version. Server-only methods are
+reached through `POST /api/rooms/{{room}}/call/{{method}}` with the API key.
+
+{services}
+
 ## Example session
 
 ```
@@ -182,8 +195,36 @@ def render() -> str:
     return INTRO.format(
         version=p.PROTOCOL_VERSION, matrix="\n".join(matrix),
         client=_frames(p.ClientFrame), server=_frames(p.ServerFrame) + "\n" + _nested(),
-        errors="\n".join(errors), closes="\n".join(closes),
+        errors="\n".join(errors), closes="\n".join(closes), services=_services(),
     )
+
+
+def _services() -> str:
+    from rooms.events import ChatPosted
+    from rooms.services import SERVICES
+
+    out = ["### `chat` room events\n", _struct_table(ChatPosted, "chat")]
+    if not SERVICES:
+        out.append("No other room services are built yet.\n")
+    for service in SERVICES:
+        out.append(f"### `{service.name}`\n\n{service.doc.strip()}\n")
+        out.append("| method | who | params | what |\n|---|---|---|---|")
+        for m in service.methods:
+            who = "server only" if m.server_only else ", ".join(sorted(m.roles))
+            params = ", ".join(f"`{f.encode_name}`"
+                               for f in mi.type_info(m.params).fields)  # type: ignore[attr-defined]
+            out.append(f"| `{service.name}.{m.name}` | {who} | {params or '-'} | {m.doc} |")
+        out.append("")
+        for event in service.events:
+            tag = event.__struct_config__.tag
+            out.append(_struct_table(event, str(tag)))
+    return "\n".join(out)
+
+
+def _struct_table(cls: type[msgspec.Struct], tag: str) -> str:
+    rows = [f"Room event `{tag}`: {(cls.__doc__ or '').strip()}\n",
+            "| field | type | |", "|---|---|---|", *_fields(cls), ""]
+    return "\n".join(rows)
 
 
 def main() -> int:

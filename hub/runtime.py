@@ -25,6 +25,9 @@ from rooms.directory import Directory, MemoryDirectory, PgDirectory, RedisDirect
 from rooms.node import Node
 from rooms.presence import MemoryPresence, Presence
 from rooms.redis_presence import RedisPresence
+from rooms.services import SERVICES
+from rooms.services.base import Context
+from rooms.services.dispatch import Dispatcher
 
 if TYPE_CHECKING:
     from hub.connection import HubConnection
@@ -54,6 +57,7 @@ class Hub:
         self.db: asyncpg.Pool | None = None
         self.chat: ChatService | None = None
         self._chat_writer: ChatWriter | None = None
+        self.services: Dispatcher | None = None
         self.connections: set[HubConnection] = set()
         self.draining = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -65,6 +69,7 @@ class Hub:
                 app_database_url=self.settings.app_database_url or None, max_size=10)
             self._chat_writer = ChatWriter(self.db)
             self.chat = ChatService(self.node, self.db, self._chat_writer)
+            self.services = Dispatcher(Context(self.db, self.node), SERVICES)
             await self.directory.close()
             self.directory = PgDirectory(self.db)
         await self.node.start()

@@ -79,8 +79,15 @@ class DoChatHistory(msgspec.Struct, frozen=True):
     id: int | None
 
 
+class DoCall(msgspec.Struct, frozen=True):
+    room: RoomName
+    method: str
+    params: bytes
+    id: int | None
+
+
 Command = (Reply | DoSubscribe | DoUnsubscribe | DoPublish | DoPresence | DoHistory | DoChat
-           | DoChatHistory)
+           | DoChatHistory | DoCall)
 
 
 def error(code: p.ErrorCode, reason: str, request_id: int | None = None) -> Reply:
@@ -149,6 +156,13 @@ class Session:
                 return DoPresence(frame.room, frame.id)
             case p.Chat():
                 return self._chat(frame)
+            case p.Call():
+                room = self._own_room(frame.room, frame.id)
+                if isinstance(room, Reply):
+                    return room
+                if not self._take_token():
+                    return error(p.ErrorCode.RATE_LIMITED, "call rate limit exceeded", frame.id)
+                return DoCall(room, frame.method, bytes(frame.params), frame.id)
             case p.ChatHistoryQuery():
                 room = self._own_room(frame.room, frame.id)
                 if isinstance(room, Reply):

@@ -92,8 +92,10 @@ class Node:
 
     async def subscribe(self, sub: Subscriber, room: str, member: p.Member, *,
                         recover: p.StreamPosition | None = None,
-                        presence_events: bool = False, request_id: int | None = None) -> None:
+                        presence_events: bool = False, request_id: int | None = None) -> bool:
         """Subscribe ``sub`` and deliver ``subscribed`` (plus recovered messages) to it.
+
+        Returns whether every missed message was recovered.
 
         Raises:
             Exception: from the broker; the subscription is then rolled back.
@@ -116,7 +118,7 @@ class Node:
             raise
         buffered = r.pending.pop(sub, None)
         if buffered is None:  # unsubscribed while loading
-            return
+            return False
         recovered, pubs = _recovered(recover, hist)
         if not r.epoch or hist.epoch != r.epoch:
             r.epoch, r.offset = hist.epoch, hist.offset
@@ -135,6 +137,7 @@ class Node:
             r.watchers.add(sub)
         self._members[(room, sub.client_id)] = member
         await self._announce(room, p.Join(room=room, member=member))
+        return recovered
 
     async def unsubscribe(self, sub: Subscriber, room: str) -> bool:
         """Remove one subscription; False if there was none."""

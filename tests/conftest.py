@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
+import asyncpg
 import pytest
 
 from tests.support.hubproc import HubProcess
@@ -51,3 +53,23 @@ def hub_factory(request: pytest.FixtureRequest, redis_url: str, prefix: str
 @pytest.fixture
 def org() -> uuid.UUID:
     return uuid.uuid4()
+
+
+@pytest.fixture
+async def owner_conn(owner_dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncio.wait_for(asyncpg.connect(owner_dsn), 10)
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+async def event(owner_conn: asyncpg.Connection) -> tuple[uuid.UUID, uuid.UUID]:
+    """A fresh organization with one live event, written as the owner."""
+    org, ev = uuid.uuid4(), uuid.uuid4()
+    await owner_conn.execute(
+        "INSERT INTO organizations (id, name, slug, product_context) VALUES ($1, $2, $3,"
+        " 'djdash')", org, f"Club {org.hex[:6]}", f"club-{org.hex}")
+    await owner_conn.execute(
+        "INSERT INTO events (id, organization_id, title, status) VALUES ($1, $2, 'Friday',"
+        " 'live')", ev, org)
+    return org, ev

@@ -2,39 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import signal
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
-import pytest
 
 from tests.support.client import Client, token
 from tests.support.hubproc import HubProcess
-
-
-@pytest.fixture
-async def owner(owner_dsn: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncio.wait_for(asyncpg.connect(owner_dsn), 10)
-    yield conn
-    await conn.close()
-
-
-@pytest.fixture
-async def event(owner: asyncpg.Connection) -> tuple[uuid.UUID, uuid.UUID]:
-    """A fresh organization with one live event, written as the owner."""
-    org, ev = uuid.uuid4(), uuid.uuid4()
-    await owner.execute(
-        "INSERT INTO organizations (id, name, slug, product_context) VALUES ($1, $2, $3,"
-        " 'djdash')", org, f"Club {org.hex[:6]}", f"club-{org.hex}")
-    await owner.execute(
-        "INSERT INTO events (id, organization_id, title, status) VALUES ($1, $2, 'Friday',"
-        " 'live')", ev, org)
-    return org, ev
 
 
 async def rows(owner: asyncpg.Connection, room: str) -> list[asyncpg.Record]:
@@ -43,7 +20,7 @@ async def rows(owner: asyncpg.Connection, room: str) -> list[asyncpg.Record]:
         room)
 
 
-async def test_chat_is_stored_then_broadcast_then_acknowledged(hub_factory, event, owner):
+async def test_chat_is_stored_then_broadcast_then_acknowledged(hub_factory, event, owner_conn):
     """A chat message lands in Postgres, reaches the room, and the sender gets chat_sent."""
     org, ev = event
     hub = hub_factory(db=True)
@@ -57,14 +34,14 @@ async def test_chat_is_stored_then_broadcast_then_acknowledged(hub_factory, even
     msg = await dj.recv("message")
     assert msg["data"]["type"] == "chat" and msg["data"]["text"] == "play Freebird!"
     assert msg["data"]["user"] == "fan-1" and msg["data"]["message_id"] == sent["message_id"]
-    stored = await rows(owner, room)
+    stored = await rows(owner_conn, room)
     assert [(r["client_msg_id"], r["body"], r["author"]) for r in stored] == [
         (sent["message_id"], "play Freebird!", "fan-1")]
     await fan.close()
     await dj.close()
 
 
-async def test_acknowledged_chat_survives_sigkill(hub_factory, event, owner):
+async def test_acknowledged_chat_survives_sigkill(hub_factory, event, owner_conn):
     """A message acknowledged to its sender is in Postgres after SIGKILL right after the ack."""
     org, ev = event
     hub = hub_factory(db=True)
@@ -77,11 +54,11 @@ async def test_acknowledged_chat_survives_sigkill(hub_factory, event, owner):
     acked = [(await fan.recv("chat_sent", timeout=10))["message_id"] for _ in range(5)]
     hub.proc.send_signal(signal.SIGKILL)  # no drain, no flush, no goodbye
     hub.proc.wait(10)
-    stored = {r["client_msg_id"] for r in await rows(owner, room)}
+    stored = {r["client_msg_id"] for r in await rows(owner_conn, room)}
     assert set(acked) <= stored, f"acknowledged but lost: {set(acked) - stored}"
 
 
-async def test_retried_chat_is_stored_once(hub_factory, event, owner):
+async def test_retried_chat_is_stored_once(hub_factory, event, owner_conn):
     """Resending with the same client_msg_id (a retry after a drop) stores one row."""
     org, ev = event
     hub = hub_factory(db=True)
@@ -90,7 +67,7 @@ async def test_retried_chat_is_stored_once(hub_factory, event, owner):
     for _ in range(3):
         await fan.send({"type": "chat", "room": room, "text": "hi", "client_msg_id": "once"})
         await fan.recv("chat_sent")
-    assert len(await rows(owner, room)) == 1
+    assert len(await rows(owner_conn, room)) == 1
     await fan.close()
 
 
@@ -121,7 +98,7 @@ async def test_late_joiner_pages_back_beyond_the_redis_window(hub_factory, event
     await late.close()
 
 
-async def test_chat_into_another_orgs_event_writes_nothing(hub_factory, event, owner):
+async def test_chat_into_another_orgs_event_writes_nothing(hub_factory, event, owner_conn):
     """Another org's event answers 4404 and nothing is stored."""
     _, ev = event
     hub = hub_factory(db=True)
@@ -129,7 +106,7 @@ async def test_chat_into_another_orgs_event_writes_nothing(hub_factory, event, o
     stranger = await Client.open(hub.ws_url, token(uuid.uuid4(), sub="stranger"))
     await stranger.send({"type": "chat", "room": room, "text": "spam"})
     assert (await stranger.recv("error"))["code"] == 4404
-    assert await rows(owner, room) == []
+    assert await rows(owner_conn, room) == []
     await stranger.close()
 
 

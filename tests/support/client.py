@@ -1,4 +1,4 @@
-"""A small test client over a real websocket."""
+"""A small test client over a real websocket, and the server API over HTTP."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import asyncio
 import json
 from typing import Any
 
+import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
 from hub.auth import mint_token
-from tests.support.hubproc import SECRET
+from tests.support.hubproc import API_KEY, SECRET
 
 
 def token(org: object, *, sub: str = "user-1", roles: tuple[str, ...] = ("viewer",),
@@ -42,8 +43,16 @@ class Client:
                 continue
             if type_ is None or frame["type"] == type_:
                 return frame
-            if frame["type"] not in {"join", "leave", "message"}:
+            if frame["type"] not in {"join", "leave", "message", "snapshot"}:
                 raise AssertionError(f"expected {type_}, got {frame}")
+
+    async def next_event(self, kind: str, timeout: float = 5.0) -> dict[str, Any]:
+        """The next room ``message`` whose data has ``type == kind``; its data."""
+        while True:
+            frame = await self.recv("message", timeout)
+            data: dict[str, Any] = frame["data"]
+            if isinstance(data, dict) and data.get("type") == kind:
+                return data
 
     async def subscribe(self, room: str, **extra: Any) -> dict[str, Any]:
         await self.send({"type": "subscribe", "room": room, **extra})
@@ -53,5 +62,30 @@ class Client:
         await self.send({"type": "publish", "room": room, "data": data})
         return await self.recv("published")
 
+    async def call(self, room: str, method: str, params: dict[str, Any] | None = None,
+                   *, expect_error: bool = False) -> dict[str, Any]:
+        """Call a room service method; return its ``result`` (or the ``error`` frame)."""
+        self._next_id = getattr(self, "_next_id", 0) + 1
+        await self.send({"type": "call", "room": room, "method": method,
+                         "params": params or {}, "id": self._next_id})
+        while True:
+            frame = await self.recv()
+            if frame.get("id") != self._next_id or frame["type"] not in {"result", "error"}:
+                continue  # room traffic interleaved with the answer
+            if expect_error:
+                assert frame["type"] == "error", frame
+                return frame
+            assert frame["type"] == "result", frame
+            result: dict[str, Any] = frame["result"]
+            return result
+
     async def close(self) -> None:
         await self.ws.close()
+
+
+async def api_call(http_url: str, room: str, method: str,
+                   params: dict[str, Any] | None = None) -> httpx.Response:
+    """Call a room service method as the server (``POST /api/rooms/{room}/call/{method}``)."""
+    async with httpx.AsyncClient(base_url=http_url, timeout=10) as http:
+        return await http.post(f"/api/rooms/{room}/call/{method}", json=params or {},
+                               headers={"X-API-Key": API_KEY})
