@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -96,7 +99,17 @@ async def seed_org(conn: asyncpg.Connection, label: str) -> Org:
         await conn.execute(
             "INSERT INTO audit_log (organization_id, actor_id, action, target)"
             " VALUES ($1, $2, 'seed', 'organization')", o.id, o.owner)
+        # Tables added by later migrations seed themselves: one module per migration
+        # in tests/persistence/seeds/, each with `async def seed(conn, org) -> None`.
+        for module in _extra_seeders():
+            await module.seed(conn, o)
     return o
+
+
+def _extra_seeders() -> list[Any]:
+    folder = Path(__file__).parent / "seeds"
+    names = sorted(p.stem for p in folder.glob("*.py") if p.stem != "__init__")
+    return [importlib.import_module(f"tests.persistence.seeds.{name}") for name in names]
 
 
 async def seed(dsn: str) -> Seed:
