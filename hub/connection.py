@@ -315,6 +315,11 @@ class HubConnection:
                 command = self._inbox.popleft()
                 try:
                     await self._run(command)
+                except ServiceError as exc:  # a refusal by a room rule: nothing changed
+                    metrics.ERRORS.labels(code=str(int(exc.code))).inc()
+                    state = None if exc.state is None else Raw(_json.encode(exc.state))
+                    self.send(p.encode(p.Error(code=int(exc.code), reason=exc.reason,
+                                               id=getattr(command, "id", None), state=state)))
                 except Exception as exc:
                     log.warning("command %s failed: %r", type(command).__name__, exc)
                     if isinstance(command, DoSubscribe) and self.session is not None:
@@ -403,10 +408,10 @@ class HubConnection:
                     return
                 org = session.principal.org
                 if isinstance(command, DoChat):
-                    message_id = await chat.post(org, room, session.principal.sub, command.text,
-                                                 command.client_msg_id)
+                    message_id, status = await chat.post(self.caller(), room, command.text,
+                                                         command.client_msg_id)
                     self.send(p.encode(p.ChatSent(room=str(room), message_id=message_id,
-                                                  id=command.id)))
+                                                  status=status, id=command.id)))
                 else:
                     items, before = await chat.page(org, str(room), command.before,
                                                     command.limit)
@@ -420,15 +425,8 @@ class HubConnection:
                     return
                 if not await self._in_own_org(room, command.id):
                     return
-                try:
-                    result = await services.call(self.caller(), room, command.method,
-                                                 command.params)
-                except ServiceError as exc:
-                    metrics.ERRORS.labels(code=str(int(exc.code))).inc()
-                    stale = None if exc.state is None else Raw(_json.encode(exc.state))
-                    self.send(p.encode(p.Error(code=int(exc.code), reason=exc.reason,
-                                               id=command.id, state=stale)))
-                    return
+                result = await services.call(self.caller(), room, command.method,
+                                             command.params)
                 self.send(p.encode(p.Result(room=str(room), method=command.method,
                                             result=Raw(result), id=command.id)))
             case Reply():  # pragma: no cover - replies never reach the inbox

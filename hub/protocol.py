@@ -242,10 +242,12 @@ class Error(Struct, tag="error", frozen=True):
 
 
 class ChatSent(Struct, tag="chat_sent", frozen=True):
-    """The chat message is committed to Postgres and broadcast to the room."""
+    """The chat message is committed to Postgres. ``status`` "visible": broadcast to the
+    room; "held": a blocked word matched and it waits for a moderator."""
 
     room: str
     message_id: str
+    status: str = "visible"
     id: int | None = None
 
 

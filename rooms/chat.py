@@ -1,4 +1,16 @@
-"""The chat room service: store in Postgres first, then broadcast.
+"""The chat room service: check the room's rules, store in Postgres, then broadcast.
+
+Rules, in order, for everyone but staff (dj, moderator, admin), who are exempt
+from the last three:
+
+1. A banned or muted user cannot post (``REFUSED``), effective on their very
+   next message, on every connection and node: the check reads Postgres.
+2. Slow mode: one message per ``slow_mode_seconds`` per user in the room
+   (``RATE_LIMITED``).
+3. Per-user rate limit: at most ``user_burst`` messages per 10 s per room
+   (``RATE_LIMITED``), across all of the user's connections.
+4. Blocked words (whole words, any case): per org, either ``REFUSED`` or stored
+   as ``held`` for a moderator to approve, as the org chooses.
 
 A message is acknowledged (``chat_sent``) only after its row is committed, so
 an acknowledged message survives the hub process dying right afterwards. The
@@ -9,6 +21,8 @@ on the database, only the sender's acknowledgement does.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import time
 import uuid
 
@@ -16,34 +30,98 @@ import asyncpg
 
 from hub import protocol as p
 from persistence.chat import ChatMessage, ChatWriter, page_history
-from persistence.tenant import Principal as DbPrincipal
+from persistence.tenant import tenant_tx
 from rooms.events import ChatPosted, encode_event
 from rooms.names import RoomKind, RoomName
 from rooms.node import Node
+from rooms.services.base import STAFF, Caller, ServiceError
+
+_RULES = """
+SELECT
+  (SELECT max(until) FROM chat_sanctions
+    WHERE organization_id = app_org_id() AND user_sub = $2 AND until > now()) AS sanctioned_until,
+  (SELECT kind FROM chat_sanctions
+    WHERE organization_id = app_org_id() AND user_sub = $2 AND until > now()
+    ORDER BY kind = 'ban' DESC LIMIT 1) AS sanction,
+  (SELECT slow_mode_seconds FROM chat_room_settings
+    WHERE organization_id = app_org_id() AND room = $1) AS slow_mode,
+  (SELECT blocked_words FROM chat_settings WHERE organization_id = app_org_id()) AS words,
+  (SELECT blocked_action FROM chat_settings WHERE organization_id = app_org_id()) AS action,
+  (SELECT max(created_at) FROM chat_messages
+    WHERE organization_id = app_org_id() AND room = $1 AND author = $2) AS last_at,
+  (SELECT count(*) FROM chat_messages
+    WHERE organization_id = app_org_id() AND room = $1 AND author = $2
+      AND created_at > now() - interval '10 seconds') AS recent
+"""
+
+
+def blocked_word(text: str, words: list[str]) -> str | None:
+    """The first blocked word found in ``text`` as a whole word, any case."""
+    for word in words:
+        if word and re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text, re.IGNORECASE):
+            return word
+    return None
 
 
 class ChatService:
-    def __init__(self, node: Node, pool: asyncpg.Pool, writer: ChatWriter) -> None:
+    def __init__(self, node: Node, pool: asyncpg.Pool, writer: ChatWriter, *,
+                 user_burst: int = 5) -> None:
         self._node = node
         self._pool = pool
         self._writer = writer
+        self._user_burst = user_burst
 
-    async def post(self, org: uuid.UUID, room: RoomName, user: str, text: str,
-                   message_id: str | None) -> str:
-        """Store, then publish, one chat message; return its message id."""
+    async def post(self, caller: Caller, room: RoomName, text: str,
+                   message_id: str | None) -> tuple[str, str]:
+        """Apply the room's rules, store, then publish; return (message id, status).
+
+        Raises:
+            ServiceError: REFUSED (sanction, blocked word) or RATE_LIMITED.
+        """
         message_id = message_id or str(uuid.uuid4())
-        now_ms = int(time.time() * 1000)
+        status = "visible"
+        if not caller.has(STAFF):
+            status = await self._check(caller, room, text)
         await self._writer.write(ChatMessage(
-            organization_id=org, room=str(room), body=text, client_msg_id=message_id,
-            event_id=room.id if room.kind is RoomKind.EVENT else None, author=user,
+            organization_id=caller.org, room=str(room), body=text, client_msg_id=message_id,
+            event_id=room.id if room.kind is RoomKind.EVENT else None, author=caller.sub,
+            status=status,
         ))
-        event = ChatPosted(message_id=message_id, user=user, text=text, time=now_ms)
-        await self._node.publish(str(room), encode_event(event))
-        return message_id
+        if status == "visible":
+            event = ChatPosted(message_id=message_id, user=caller.sub, text=text,
+                               time=int(time.time() * 1000))
+            await self._node.publish(str(room), encode_event(event))
+        return message_id, status
+
+    async def _check(self, caller: Caller, room: RoomName, text: str) -> str:
+        async with tenant_tx(self._pool, caller.db()) as conn:
+            rules = await conn.fetchrow(_RULES, str(room), caller.sub)
+        assert rules is not None
+        if rules["sanction"] is not None:
+            until = rules["sanctioned_until"].isoformat(timespec="seconds")
+            state = "banned" if rules["sanction"] == "ban" else "muted"
+            raise ServiceError(p.ErrorCode.REFUSED, f"you are {state} until {until}")
+        now = dt.datetime.now(dt.UTC)
+        slow = rules["slow_mode"] or 0
+        if slow and rules["last_at"] is not None:
+            wait = slow - (now - rules["last_at"]).total_seconds()
+            if wait > 0:
+                raise ServiceError(p.ErrorCode.RATE_LIMITED,
+                                   f"slow mode: wait {wait:.0f} s before your next message")
+        if rules["recent"] >= self._user_burst:
+            raise ServiceError(p.ErrorCode.RATE_LIMITED, "too many messages; slow down")
+        word = blocked_word(text, list(rules["words"] or []))
+        if word is not None:
+            if rules["action"] == "hold":
+                return "held"
+            raise ServiceError(p.ErrorCode.REFUSED, "message contains a blocked word")
+        return "visible"
 
     async def page(self, org: uuid.UUID, room: str, before: int | None,
                    limit: int) -> tuple[list[p.ChatItem], int | None]:
         """A page of stored chat, oldest first, and the cursor for the page before it."""
+        from persistence.tenant import Principal as DbPrincipal
+
         rows = await page_history(self._pool, DbPrincipal(org, None, "hub"), room, before,
                                   limit + 1)
         older = len(rows) > limit

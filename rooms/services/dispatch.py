@@ -8,7 +8,8 @@ import msgspec
 
 from hub.protocol import ErrorCode
 from rooms.names import RoomName
-from rooms.services.base import Caller, Context, Method, Service, ServiceError
+from persistence.tenant import tenant_tx
+from rooms.services.base import STAFF, Caller, Context, Method, Service, ServiceError
 
 _encoder = msgspec.json.Encoder()
 
@@ -34,11 +35,21 @@ class Dispatcher:
         if not caller.has(m.roles):
             raise ServiceError(ErrorCode.FORBIDDEN, f"{method} needs one of the roles "
                                f"{', '.join(sorted(m.roles))}")
+        if not caller.is_server and not caller.has(STAFF) and await self._banned(caller):
+            raise ServiceError(ErrorCode.REFUSED, "you are banned in this organization")
         try:
             args = msgspec.json.decode(params, type=m.params)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             raise ServiceError(ErrorCode.INVALID_FIELD, str(exc)) from None
         return _encoder.encode(await m.handler(self.ctx, caller, room, args))
+
+    async def _banned(self, caller: Caller) -> bool:
+        async with tenant_tx(self.ctx.pool, caller.db()) as conn:
+            banned: bool = await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM chat_sanctions WHERE organization_id ="
+                " app_org_id() AND user_sub = $1 AND kind = 'ban' AND until > now())",
+                caller.sub)
+        return banned
 
     async def snapshots(self, caller: Caller, room: RoomName) -> list[tuple[str, bytes]]:
         """Every service's state for the room, encoded."""

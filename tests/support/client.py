@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import deque
 from typing import Any
 
 import httpx
@@ -22,6 +23,8 @@ class Client:
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
         self.welcome: dict[str, Any] = {}
+        self._stash: deque[dict[str, Any]] = deque()  # frames call() read past
+        self._next_id = 0
 
     @classmethod
     async def open(cls, ws_url: str, tok: str, **kwargs: Any) -> Client:
@@ -34,11 +37,10 @@ class Client:
     async def send(self, frame: dict[str, Any]) -> None:
         await self.ws.send(json.dumps(frame))
 
-    async def recv(self, type_: str | None = None, timeout: float = 5.0) -> dict[str, Any]:
+    async def recv(self, type_: str | None = None, timeout: float = 10.0) -> dict[str, Any]:
         """Next frame (skipping presence join/leave unless asked), optionally of one type."""
         while True:
-            raw = await asyncio.wait_for(self.ws.recv(), timeout)
-            frame: dict[str, Any] = json.loads(raw)
+            frame = await self._next(timeout)
             if type_ is None and frame["type"] in {"join", "leave"}:
                 continue
             if type_ is None or frame["type"] == type_:
@@ -46,7 +48,7 @@ class Client:
             if frame["type"] not in {"join", "leave", "message", "snapshot"}:
                 raise AssertionError(f"expected {type_}, got {frame}")
 
-    async def next_event(self, kind: str, timeout: float = 5.0) -> dict[str, Any]:
+    async def next_event(self, kind: str, timeout: float = 10.0) -> dict[str, Any]:
         """The next room ``message`` whose data has ``type == kind``; its data."""
         while True:
             frame = await self.recv("message", timeout)
@@ -62,16 +64,29 @@ class Client:
         await self.send({"type": "publish", "room": room, "data": data})
         return await self.recv("published")
 
+    async def _next(self, timeout: float) -> dict[str, Any]:
+        if self._stash:
+            return self._stash.popleft()
+        frame: dict[str, Any] = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+        return frame
+
     async def call(self, room: str, method: str, params: dict[str, Any] | None = None,
-                   *, expect_error: bool = False) -> dict[str, Any]:
-        """Call a room service method; return its ``result`` (or the ``error`` frame)."""
-        self._next_id = getattr(self, "_next_id", 0) + 1
+                   *, expect_error: bool = False, timeout: float = 10.0) -> dict[str, Any]:
+        """Call a room service method; return its ``result`` (or the ``error`` frame).
+
+        Room traffic that arrives before the answer is kept for later ``recv`` calls.
+        """
+        self._next_id += 1
         await self.send({"type": "call", "room": room, "method": method,
                          "params": params or {}, "id": self._next_id})
+        skipped: list[dict[str, Any]] = []
         while True:
-            frame = await self.recv()
+            frame: dict[str, Any] = json.loads(
+                await asyncio.wait_for(self.ws.recv(), timeout))
             if frame.get("id") != self._next_id or frame["type"] not in {"result", "error"}:
-                continue  # room traffic interleaved with the answer
+                skipped.append(frame)  # room traffic interleaved with the answer
+                continue
+            self._stash.extend(skipped)
             if expect_error:
                 assert frame["type"] == "error", frame
                 return frame
