@@ -7,8 +7,8 @@ from collections.abc import Iterable
 import msgspec
 
 from hub.protocol import ErrorCode
-from rooms.names import RoomName
 from persistence.tenant import tenant_tx
+from rooms.names import RoomName
 from rooms.services.base import STAFF, Caller, Context, Method, Service, ServiceError
 
 _encoder = msgspec.json.Encoder()
