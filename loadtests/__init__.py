@@ -1,0 +1,1 @@
+"""Load tests for livehub (scripts, not pytest tests). See ``loadtests/README.md``."""
