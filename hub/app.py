@@ -27,6 +27,7 @@ from hub import metrics
 from hub import protocol as p
 from hub.runtime import Hub
 from hub.settings import Settings
+from integrations.routes import ROUTES
 from rooms.names import RoomKind, parse_room
 from rooms.services.base import Caller, ServiceError
 
@@ -163,7 +164,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Litestar:
 
     app = Litestar(
         route_handlers=[health, ready, prometheus, publish, register_event, presence,
-                        call_service],
+                        call_service, *ROUTES],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="livehub", version="0.1.0",

@@ -1,0 +1,9 @@
+"""HTTP routes contributed by the provider integrations, mounted by ``hub.app``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from integrations import livekit, stripe_payments, twilio_sms
+
+ROUTES: list[Any] = [*livekit.ROUTES, *stripe_payments.ROUTES, *twilio_sms.ROUTES]

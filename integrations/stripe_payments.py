@@ -1,0 +1,7 @@
+"""Placeholder: the stripe_payments integration is not built yet (see issue 5)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ROUTES: list[Any] = []
