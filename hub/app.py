@@ -7,16 +7,13 @@ at ``/schema``.
 
 from __future__ import annotations
 
-import hmac
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import msgspec
 from litestar import Litestar, Request, get, post, put
-from litestar.connection import ASGIConnection
-from litestar.exceptions import ClientException, NotAuthorizedException, ValidationException
-from litestar.handlers.base import BaseRouteHandler
+from litestar.exceptions import ClientException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.response import Response
@@ -25,13 +22,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hub import metrics
 from hub import protocol as p
+from hub.admin_api import set_role
+from hub.guards import API_KEY_HEADER, require_api_key
 from hub.runtime import Hub
 from hub.settings import Settings
 from integrations.routes import ROUTES
 from rooms.names import RoomKind, parse_room
 from rooms.services.base import Caller, ServiceError
-
-API_KEY_HEADER = "X-API-Key"
 
 
 class PublishResult(msgspec.Struct):
@@ -48,14 +45,6 @@ class PresenceResult(msgspec.Struct):
     room: str
     count: int
     members: list[p.Member]
-
-
-def require_api_key(connection: ASGIConnection, _: BaseRouteHandler) -> None:  # type: ignore[type-arg]
-    """Guard: the server API needs ``X-API-Key`` equal to ``HUB_API_KEY``."""
-    expected = connection.app.state.hub.settings.api_key
-    given = connection.headers.get(API_KEY_HEADER, "")
-    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
-        raise NotAuthorizedException("missing or wrong X-API-Key")
 
 
 def _hub(request: Request) -> Hub:  # type: ignore[type-arg]
@@ -164,7 +153,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Litestar:
 
     app = Litestar(
         route_handlers=[health, ready, prometheus, publish, register_event, presence,
-                        call_service, *ROUTES],
+                        call_service, set_role, *ROUTES],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="livehub", version="0.1.0",

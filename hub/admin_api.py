@@ -1,0 +1,55 @@
+"""Back-office HTTP API (server API key): organization membership and roles.
+
+Role changes are written to ``audit_log`` in the same transaction as the change,
+with the acting user (``actor_id``) the back office names.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+import msgspec
+from litestar import Request, put
+from litestar.exceptions import ClientException
+
+from hub.guards import require_api_key
+from hub.runtime import Hub
+from persistence.audit import audit
+from persistence.tenant import Principal, tenant_tx
+
+MemberRole = Literal["owner", "admin", "dj", "moderator", "performer", "viewer"]
+
+
+class RoleChange(msgspec.Struct, frozen=True):
+    role: MemberRole
+    actor_id: uuid.UUID | None = None  # who made the change, for the audit trail
+
+
+class Membership(msgspec.Struct, frozen=True):
+    organization_id: uuid.UUID
+    user_id: uuid.UUID
+    role: str
+    previous_role: str | None
+
+
+@put("/api/orgs/{org_id:uuid}/members/{user_id:uuid}", status_code=200,
+     guards=[require_api_key],
+     security=[{"apiKey": []}], summary="Set a user's role in an organization (audited)")
+async def set_role(request: Request, org_id: uuid.UUID,  # type: ignore[type-arg]
+                   user_id: uuid.UUID, data: RoleChange) -> Membership:
+    hub: Hub = request.app.state.hub
+    if hub.db is None:
+        raise ClientException("memberships need Postgres", status_code=503)
+    async with tenant_tx(hub.db, Principal(org_id, data.actor_id, "admin")) as conn:
+        previous = await conn.fetchval(
+            "SELECT role FROM memberships WHERE organization_id = $1 AND user_id = $2"
+            " FOR UPDATE", org_id, user_id)
+        await conn.execute(
+            "INSERT INTO memberships (organization_id, user_id, role) VALUES ($1, $2, $3)"
+            " ON CONFLICT (organization_id, user_id) DO UPDATE SET role = $3",
+            org_id, user_id, data.role)
+        if previous != data.role:
+            await audit(conn, data.actor_id, "membership.role", str(user_id),
+                        {"from": previous, "to": data.role})
+    return Membership(org_id, user_id, data.role, previous)
