@@ -69,7 +69,9 @@ class Hub:
                 app_database_url=self.settings.app_database_url or None, max_size=10)
             self._chat_writer = ChatWriter(self.db)
             self.chat = ChatService(self.node, self.db, self._chat_writer)
-            self.services = Dispatcher(Context(self.db, self.node), SERVICES)
+            from integrations.hooks import hooks_for  # integrations import the runtime
+
+            self.services = Dispatcher(Context(self.db, self.node, hooks_for(self)), SERVICES)
             await self.directory.close()
             self.directory = PgDirectory(self.db)
         await self.node.start()
