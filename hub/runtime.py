@@ -68,7 +68,8 @@ class Hub:
                 self.settings.database_url,
                 app_database_url=self.settings.app_database_url or None, max_size=10)
             self._chat_writer = ChatWriter(self.db)
-            self.chat = ChatService(self.node, self.db, self._chat_writer)
+            self.chat = ChatService(self.node, self.db, self._chat_writer,
+                                    user_burst=self.settings.chat_user_burst)
             from integrations.hooks import hooks_for  # integrations import the runtime
 
             self.services = Dispatcher(Context(self.db, self.node, hooks_for(self)), SERVICES)

@@ -26,6 +26,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     embedded_pg: bool = True  # HUB_EMBEDDED_PG=0: run without Postgres (rooms only)
     pg_data_dir: str = ".livehub/pg"
     max_chat_chars: int = 500
+    chat_user_burst: int = 5  # chat messages per user per room per 10 s
     node_id: str = ""
     ws_compression: bool = False  # per-message deflate costs ~2x memory per socket
     max_frame_bytes: int = 64 * 1024
@@ -46,7 +47,8 @@ _ENV = {
     "redis_url": "REDIS_URL", "redis_prefix": "HUB_REDIS_PREFIX",
     "database_url": "DATABASE_URL", "app_database_url": "APP_DATABASE_URL",
     "embedded_pg": "HUB_EMBEDDED_PG", "pg_data_dir": "HUB_PG_DATA_DIR",
-    "max_chat_chars": "HUB_MAX_CHAT_CHARS", "node_id": "HUB_NODE_ID",
+    "max_chat_chars": "HUB_MAX_CHAT_CHARS", "chat_user_burst": "HUB_CHAT_USER_BURST",
+    "node_id": "HUB_NODE_ID",
     "ws_compression": "HUB_WS_COMPRESSION", "max_frame_bytes": "HUB_MAX_FRAME_BYTES",
     "max_publish_bytes": "HUB_MAX_PUBLISH_BYTES", "send_queue_bytes": "HUB_SEND_QUEUE_BYTES",
     "publish_rate": "HUB_PUBLISH_RATE", "publish_burst": "HUB_PUBLISH_BURST",

@@ -44,7 +44,7 @@ async def test_chat_is_stored_then_broadcast_then_acknowledged(hub_factory, even
 async def test_acknowledged_chat_survives_sigkill(hub_factory, event, owner_conn):
     """A message acknowledged to its sender is in Postgres after SIGKILL right after the ack."""
     org, ev = event
-    hub = hub_factory(db=True)
+    hub = hub_factory(db=True, HUB_CHAT_USER_BURST="100")
     room = f"event:{ev}"
     fan = await Client.open(hub.ws_url, token(org, sub="fan-1"))
     ids = [f"m-{n}" for n in range(20)]
@@ -74,7 +74,8 @@ async def test_retried_chat_is_stored_once(hub_factory, event, owner_conn):
 async def test_late_joiner_pages_back_beyond_the_redis_window(hub_factory, event):
     """Redis keeps 5 messages; a late joiner still pages through all 30 from Postgres."""
     org, ev = event
-    hub = hub_factory(db=True, HUB_HISTORY_SIZE="5", HUB_PUBLISH_BURST="100")
+    hub = hub_factory(db=True, HUB_HISTORY_SIZE="5", HUB_PUBLISH_BURST="100",
+                      HUB_CHAT_USER_BURST="100")
     room = f"event:{ev}"
     fan = await Client.open(hub.ws_url, token(org, sub="early"))
     for n in range(30):
