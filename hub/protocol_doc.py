@@ -224,7 +224,34 @@ def _services() -> str:
 def _struct_table(cls: type[msgspec.Struct], tag: str) -> str:
     rows = [f"Room event `{tag}`: {(cls.__doc__ or '').strip()}\n",
             "| field | type | |", "|---|---|---|", *_fields(cls), ""]
+    for nested in _nested_structs(cls):
+        rows += [f"`{nested.__name__}` object (in `{tag}`): {(nested.__doc__ or '').strip()}\n",
+                 "| field | type | |", "|---|---|---|", *_fields(nested), ""]
     return "\n".join(rows)
+
+
+def _nested_structs(cls: type[msgspec.Struct]) -> list[type[msgspec.Struct]]:
+    """Struct types used inside ``cls``'s fields, depth first, each once."""
+    found: list[type[msgspec.Struct]] = []
+
+    def walk(t: mi.Type) -> None:
+        match t:
+            case mi.StructType():
+                if t.cls not in found:
+                    found.append(t.cls)
+                    for f in t.fields:
+                        walk(f.type)
+            case mi.UnionType():
+                for x in t.types:
+                    walk(x)
+            case mi.ListType():
+                walk(t.item_type)
+
+    info = mi.type_info(cls)
+    assert isinstance(info, mi.StructType)
+    for field in info.fields:
+        walk(field.type)
+    return found
 
 
 def main() -> int:
