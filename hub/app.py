@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
 import msgspec
 from litestar import Litestar, Request, get, post, put
 from litestar.exceptions import ClientException, ValidationException
@@ -57,11 +58,20 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/ready", summary="Readiness: the broker answers and the node is not draining")
+@get("/ready", summary="Readiness: broker and Postgres answer, and the node is not draining")
 async def ready(request: Request) -> Response[dict[str, str]]:  # type: ignore[type-arg]
     hub = _hub(request)
-    if hub.draining or not await hub.node.broker.ping():
-        return Response({"status": "unavailable"}, status_code=HTTP_503_SERVICE_UNAVAILABLE)
+    if hub.draining:
+        return Response({"status": "draining"}, status_code=HTTP_503_SERVICE_UNAVAILABLE)
+    if not await hub.node.broker.ping():
+        return Response({"status": "broker unavailable"},
+                        status_code=HTTP_503_SERVICE_UNAVAILABLE)
+    if hub.db is not None:
+        try:
+            await hub.db.fetchval("SELECT 1", timeout=2)
+        except (OSError, TimeoutError, asyncpg.PostgresError):
+            return Response({"status": "database unavailable"},
+                            status_code=HTTP_503_SERVICE_UNAVAILABLE)
     return Response({"status": "ready"})
 
 
