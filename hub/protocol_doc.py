@@ -139,7 +139,17 @@ def _type_name(t: mi.Type) -> str:
             return f"list of {_type_name(t.item_type)}"
         case mi.StructType():
             return f"`{t.cls.__name__}` object"
-    return type(t).__name__  # pragma: no cover
+        case mi.UUIDType():
+            return "uuid string"
+        case mi.LiteralType():
+            return " or ".join(f"`{v}`" for v in t.values)
+        case mi.FloatType():
+            return "number"
+        case mi.DictType():
+            return "object"
+        case mi.AnyType():
+            return "any JSON"
+    return type(t).__name__.removesuffix("Type").lower()
 
 
 def _fields(cls: type[msgspec.Struct]) -> list[str]:

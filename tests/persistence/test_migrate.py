@@ -37,7 +37,7 @@ async def test_second_run_is_a_no_op(fresh_dsn: str) -> None:
     """The first run applies 0001_core; the second applies nothing."""
     assert await within(migrate(fresh_dsn)) == ALL_MIGRATIONS
     assert await within(migrate(fresh_dsn)) == []
-    assert await _versions(fresh_dsn) == list(range(1, len(ALL_MIGRATIONS) + 1))
+    assert await _versions(fresh_dsn) == [int(name[:4]) for name in ALL_MIGRATIONS]
 
 
 async def test_concurrent_runs_apply_once(fresh_dsn: str) -> None:
