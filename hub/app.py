@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import asyncpg
 import msgspec
@@ -18,6 +19,7 @@ from litestar.exceptions import ClientException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.response import Response
+from litestar.static_files import create_static_files_router
 from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -51,6 +53,15 @@ class PresenceResult(msgspec.Struct):
 def _hub(request: Request) -> Hub:  # type: ignore[type-arg]
     hub: Hub = request.app.state.hub
     return hub
+
+
+STATIC = Path(__file__).parent / "static"
+
+
+@get("/live", include_in_schema=False, media_type="text/html")
+async def live_page() -> Response[bytes]:
+    """The live room page for fans, DJs and overlays (``/live#token=...&room=...``)."""
+    return Response((STATIC / "live.html").read_bytes(), media_type="text/html")
 
 
 @get("/health", summary="Liveness: the process is up")
@@ -163,7 +174,9 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Litestar:
 
     app = Litestar(
         route_handlers=[health, ready, prometheus, publish, register_event, presence,
-                        call_service, set_role, *ROUTES],
+                        call_service, set_role, live_page,
+                        create_static_files_router(path="/static", directories=[STATIC]),
+                        *ROUTES],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="livehub", version="0.1.0",
