@@ -156,7 +156,8 @@ class Server:
     """One server process (hub or baseline) on the server core."""
 
     def __init__(self, kind: str, *, port: int, prefix: str, room: str, secret: str,
-                 args: argparse.Namespace, log: Path) -> None:
+                 args: argparse.Namespace, log: Path,
+                 extra_env: dict[str, str] | None = None) -> None:
         self.kind, self.port, self.log = kind, port, log
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         if kind == "hub":
@@ -171,6 +172,7 @@ class Server:
         else:
             cmd = [sys.executable, "-m", "loadtests.baseline_server", "--port", str(port),
                    "--redis-url", args.redis_url, "--prefix", prefix, "--room", room]
+        env.update(extra_env or {})  # e.g. loadtests/persist.py: DATABASE_URL, rate limits
         self._log_file = log.open("wb")
         self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL,
                                      stdout=self._log_file, stderr=subprocess.STDOUT,

@@ -1,0 +1,250 @@
+"""Chat load process for ``loadtests/persist.py``: closed-loop chat senders, ack latency.
+
+Started by the harness (pinned to the client core), it opens ``--connections``
+websockets to the hub from its own loopback source address, each with its
+own token (``sub`` = ``<--sub-prefix>-<i>``, role ``--role``), and splits
+them evenly among ``--senders`` closed-loop senders. A sender sends one
+``{"type":"chat","room":..,"text":..,"client_msg_id":..,"id":..}`` and waits
+for its answer (``chat_sent`` or ``error``) before sending the next.
+
+Why several connections per sender: ``rooms/chat.py`` allows a non-staff
+user at most ``user_burst`` (5) messages per 10 s per room, counted in
+Postgres, across all of that user's connections. A sender therefore rotates
+over its connections (distinct subs) and uses each for at most
+``--per-sub`` messages per ``--window`` seconds; when all of its
+connections are spent it waits, and that wait is reported
+(``budget_wait_s``) because it caps the measured throughput. Staff roles
+(``--role moderator``) are exempt from the rule checks, so one connection
+per sender is enough there.
+
+Control is line-based JSON, like ``fanout_client.py``: ``{"event": "ready"}``
+once connected; stdin ``start`` starts the senders (answered with
+``started``), ``count`` answers with a progress count, ``stop`` lets every
+sender finish its in-flight message (up to ``--stop-timeout`` s) and answers
+with the ``report`` (ack-latency HdrHistogram, counts, the acked
+client_msg_ids, its own CPU seconds since ``start``), then the process exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from collections import Counter, deque
+from typing import Any
+
+import uvloop
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from loadtests.fanout_client import HIST_MAX_US, HIST_MIN_US, _connected_socket, new_histogram
+
+
+class Conn:
+    """One websocket with its own ``sub`` and the times of its recent sends."""
+
+    __slots__ = ("index", "sent_at", "ws")
+
+    def __init__(self, index: int, ws: ClientConnection) -> None:
+        self.index = index
+        self.ws = ws
+        self.sent_at: deque[float] = deque()
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.hist = new_histogram()
+        self.acked: list[str] = []
+        self.held = 0
+        self.errors: Counter[str] = Counter()
+        self.error_samples: list[str] = []
+        self.closed = 0
+        self.timeouts = 0
+        self.budget_wait_s = 0.0
+        self.first_send = 0.0
+        self.last_ack = 0.0
+
+
+async def _open(args: argparse.Namespace, token: str) -> ClientConnection:
+    sock = await _connected_socket(args)
+    ws = await connect(f"ws://{args.host}:{args.port}/ws?token={token}", sock=sock,
+                       compression=None, ping_interval=None, max_size=1 << 20,
+                       open_timeout=60, close_timeout=1, user_agent_header=None)
+    welcome = json.loads(await ws.recv())
+    if welcome.get("type") != "welcome":
+        raise RuntimeError(f"expected welcome, got {welcome}")
+    return ws
+
+
+def _pick(conns: list[Conn], start: int, per_sub: int, window: float,
+          now: float) -> tuple[int, float]:
+    """Index of the next connection with budget left (round-robin from ``start``), or -1
+    and the time when the first one regains budget."""
+    soonest = float("inf")
+    n = len(conns)
+    for step in range(n):
+        c = conns[(start + step) % n]
+        while c.sent_at and now - c.sent_at[0] >= window:
+            c.sent_at.popleft()
+        if len(c.sent_at) < per_sub:
+            return (start + step) % n, 0.0
+        soonest = min(soonest, c.sent_at[0] + window)
+    return -1, soonest
+
+
+async def sender(sid: int, conns: list[Conn], args: argparse.Namespace, stats: Stats,
+                 stop: asyncio.Event) -> None:
+    hist = stats.hist
+    text = ("chat " + "x" * args.text_bytes)[: args.text_bytes]
+    n, at = 0, 0
+    while not stop.is_set() and conns:
+        now = time.monotonic()
+        if args.per_sub > 0:
+            idx, ready_at = _pick(conns, at, args.per_sub, args.window, now)
+            if idx < 0:
+                wait = ready_at - now
+                stats.budget_wait_s += wait
+                try:
+                    await asyncio.wait_for(stop.wait(), wait)
+                except TimeoutError:
+                    pass
+                continue
+        else:
+            idx = at % len(conns)
+        at = idx + 1
+        conn = conns[idx]
+        n += 1
+        msg_id = f"{args.tag}-{sid}-{n}"
+        frame = json.dumps({"type": "chat", "room": args.room, "text": f"{text} {n}",
+                            "client_msg_id": msg_id, "id": n})
+        t0 = time.monotonic()
+        conn.sent_at.append(t0)
+        if not stats.first_send:
+            stats.first_send = time.time()
+        try:
+            await conn.ws.send(frame)
+            while True:
+                reply = json.loads(await asyncio.wait_for(conn.ws.recv(), args.ack_timeout))
+                if reply.get("id") == n and reply.get("type") in {"chat_sent", "error"}:
+                    break
+        except TimeoutError:
+            stats.timeouts += 1
+            conns.remove(conn)  # its answer may still come; do not read it as the next one
+            continue
+        except ConnectionClosed:
+            stats.closed += 1
+            conns.remove(conn)
+            continue
+        done = time.monotonic()
+        if reply["type"] == "chat_sent":
+            stats.acked.append(msg_id)
+            stats.last_ack = time.time()
+            if reply.get("status") == "held":
+                stats.held += 1
+            us = int((done - t0) * 1e6)
+            hist.record_value(min(max(us, HIST_MIN_US), HIST_MAX_US))
+        else:
+            key = str(reply.get("code"))
+            stats.errors[key] += 1
+            if len(stats.error_samples) < 5:
+                stats.error_samples.append(f"{key}: {reply.get('reason')}"[:200])
+
+
+async def main(args: argparse.Namespace) -> None:
+    from hub.auth import mint_token
+
+    loop = asyncio.get_running_loop()
+    tokens = [mint_token(args.secret, sub=f"{args.sub_prefix}-{i}", org=args.org,
+                         roles=[args.role], ttl=3600) for i in range(args.connections)]
+    gate = asyncio.Semaphore(args.concurrency)
+    errors: list[str] = []
+    conns: list[Conn] = []
+
+    async def one(i: int) -> None:
+        async with gate:
+            try:
+                conns.append(Conn(i, await _open(args, tokens[i])))
+            except Exception as exc:
+                errors.append(f"{type(exc).__name__}: {exc}"[:200])
+
+    started = time.monotonic()
+    await asyncio.gather(*(one(i) for i in range(args.connections)))
+    conns.sort(key=lambda c: c.index)
+    _emit({"event": "ready", "connected": len(conns), "failed": len(errors),
+           "errors": errors[:5], "seconds": round(time.monotonic() - started, 3)})
+
+    stats = Stats()
+    stop = asyncio.Event()
+    groups = [conns[s::args.senders] for s in range(args.senders)]
+    tasks: list[asyncio.Task[None]] = []
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    t_start = cpu_start = 0.0
+    while line := (await reader.readline()).strip():
+        if line == b"start":
+            t_start = time.time()
+            cpu_start = time.process_time()
+            tasks = [asyncio.create_task(sender(s, g, args, stats, stop))
+                     for s, g in enumerate(groups) if g]
+            _emit({"event": "started", "senders": len(tasks)})
+        elif line == b"count":
+            _emit({"event": "count", "acked": len(stats.acked)})
+        elif line == b"stop":
+            t_stop = time.time()
+            stop.set()
+            _, pending = await asyncio.wait(tasks, timeout=args.stop_timeout) if tasks else (
+                set(), set())
+            for task in pending:
+                task.cancel()
+            _emit({"event": "report", "acked": len(stats.acked), "held": stats.held,
+                   "errors": dict(stats.errors), "error_samples": stats.error_samples,
+                   "closed": stats.closed, "timeouts": stats.timeouts,
+                   "unfinished": len(pending), "budget_wait_s": round(stats.budget_wait_s, 3),
+                   "t_start": t_start, "t_stop": t_stop, "first_send": stats.first_send,
+                   "last_ack": stats.last_ack, "acked_ids": stats.acked,
+                   "cpu_s": time.process_time() - cpu_start,
+                   "hist": stats.hist.encode().decode("ascii")})
+            break
+    sys.stdout.flush()
+    os._exit(0)  # the server is stopped next; no need to close every socket cleanly
+
+
+def _emit(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def cli() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--room", required=True)
+    parser.add_argument("--org", required=True)
+    parser.add_argument("--secret", default=os.environ.get("HUB_SECRET", ""),
+                        help="token key (default: $HUB_SECRET)")
+    parser.add_argument("--role", default="viewer")
+    parser.add_argument("--senders", type=int, default=50, help="closed-loop senders")
+    parser.add_argument("--connections", type=int, default=50,
+                        help="websockets (one sub each), split evenly among the senders")
+    parser.add_argument("--per-sub", type=int, default=5,
+                        help="messages per sub per --window s (0: no budget, staff roles)")
+    parser.add_argument("--window", type=float, default=11.0,
+                        help="seconds of the per-sub budget (the hub counts 10 s)")
+    parser.add_argument("--sub-prefix", default="chat")
+    parser.add_argument("--tag", default="c", help="client_msg_id prefix")
+    parser.add_argument("--text-bytes", type=int, default=60)
+    parser.add_argument("--source-ip", default="127.0.0.1")
+    parser.add_argument("--concurrency", type=int, default=200)
+    parser.add_argument("--ack-timeout", type=float, default=30.0)
+    parser.add_argument("--stop-timeout", type=float, default=30.0)
+    args = parser.parse_args()
+    if args.senders < 1 or args.connections < args.senders:
+        parser.error("need --connections >= --senders >= 1")
+    uvloop.run(main(args))
+
+
+if __name__ == "__main__":
+    cli()

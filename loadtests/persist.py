@@ -1,0 +1,846 @@
+"""Persistence benchmark: chat throughput into Postgres, beside the fan-out benchmark.
+
+One run answers two questions: how many chat messages per second the hub
+stores (``chat`` frames are committed to Postgres by a group-commit writer
+before they are broadcast and acknowledged with ``chat_sent``), and whether
+that chat load slows fan-out on the same hub process.
+
+Setup, once per run: a fresh database on the local Postgres
+(``postgres@127.0.0.1:5432``, or ``DATABASE_URL``'s server), migrated with
+``persistence.migrate.migrate``; one organization and two live events, written
+as the owner: ``event:A`` (fan-out) and ``event:B`` (chat). The database is
+dropped at the end, whatever happens.
+
+Then interleaved rounds of two kinds (``fanout``, ``fanout+chat``, ``fanout``,
+...), each on a freshly started hub (``python -m hub run`` with Redis, the
+benchmark ``DATABASE_URL``, ``HUB_EMBEDDED_PG=0``, the per-connection
+publish/chat bucket ``HUB_PUBLISH_RATE``/``BURST`` raised out of the way,
+pinned to the server core like ``fanout.py``):
+
+* ``fanout``: N subscribers in ``event:A`` from ``fanout_client.py``
+  processes on the client core; this process publishes open-loop at R msg/s
+  through ``RedisBroker.publish``, exactly as ``fanout.py`` does, then drains.
+* ``fanout+chat``: the same, plus ``chat_client.py`` (its own process on the
+  client core) running K closed-loop chat senders on ``event:B`` for the
+  same publish window: each sends its next ``chat`` only after the
+  ``chat_sent`` (or error) for the previous one. Afterwards the harness counts
+  the rows in ``chat_messages`` and checks that every acknowledged
+  ``client_msg_id`` is stored.
+
+``rooms/chat.py`` also limits a non-staff user to 5 messages per 10 s per
+room (``user_burst``, counted in Postgres); that limit is not configurable,
+so by default each sender rotates over ``--subs-per-sender`` connections with
+distinct subs (see ``chat_client.py``), and the time senders spent waiting
+for budget is reported. ``--chat-role moderator`` uses staff tokens instead,
+which skip the room rules (and their query) altogether.
+
+Reported per kind (median of rounds) and as ratios (fanout+chat / fanout):
+fan-out p50/p99, deliveries/s, loss and server CPU-us per delivery; for the
+chat rounds also chats/s (acked), ack latency p50/p99, the approximate extra
+server and Postgres CPU per chat, and the row check. Writes
+``loadtests/results/persist-<timestamp>.json`` and ``.png``.
+
+Run from the repo root with the venv active::
+
+    python -m loadtests.persist --quick     # ~30 s smoke run
+    python -m loadtests.persist             # 3 + 3 rounds, ~4 min
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import platform
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # run as a script: python loadtests/persist.py
+    sys.path.insert(0, str(REPO))
+
+import asyncpg  # noqa: E402
+import psutil  # noqa: E402
+import redis.asyncio as aioredis  # noqa: E402
+import uvloop  # noqa: E402
+
+from loadtests.fanout import (  # noqa: E402
+    MESSAGE_BYTES,
+    RESULTS,
+    Client,
+    Server,
+    _drop_keys,
+    _free_port,
+    _pct,
+    _pin,
+    _prune_logs,
+    _version,
+    publish_open_loop,
+)
+from loadtests.fanout_client import new_histogram  # noqa: E402
+
+KINDS = ("fanout", "fanout+chat")
+LOCAL_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+FANOUT_METRICS = ("deliveries_per_s", "loss", "p50_ms", "p99_ms", "max_ms",
+                  "cpu_us_per_delivery", "server_core_util", "client_core_util",
+                  "pg_core_util", "other_core_util")
+CHAT_METRICS = ("chats_per_s", "chat_p50_ms", "chat_p99_ms", "chat_max_ms",
+                "server_us_per_chat", "pg_us_per_chat", "chat_budget_wait_s")
+RATIO_METRICS = ("p99_ms", "p50_ms", "deliveries_per_s", "loss", "cpu_us_per_delivery")
+
+
+# -- results ------------------------------------------------------------------------
+
+
+@dataclass
+class PersistRound:
+    kind: str
+    round: int
+    subscribers: int
+    rate: float
+    senders: int
+    connected: int = 0
+    connect_failed: int = 0
+    connect_s: float = 0.0
+    published: int = 0
+    publish_errors: int = 0
+    publisher_max_lag_ms: float = 0.0
+    expected: int = 0
+    received: int = 0
+    loss: float = 0.0
+    closed: int = 0
+    out_of_order: int = 0
+    deliveries_per_s: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    max_ms: float = 0.0
+    window_s: float = 0.0  # first publish .. last drain poll that saw progress
+    server_cpu_s: float = 0.0
+    server_core_util: float = 0.0
+    client_core_util: float = 0.0  # fan-out subscriber processes + chat process
+    chat_client_core_util: float = 0.0
+    pg_core_util: float = 0.0  # Postgres backends connected to the benchmark database
+    redis_core_util: float = 0.0  # the redis-server of --redis-url, when local
+    other_core_util: float = 0.0  # everything else: other jobs, other databases, softirq
+    cpu_us_per_delivery: float = 0.0
+    # chat (fanout+chat rounds only)
+    chat_connections: int = 0
+    chat_connect_s: float = 0.0
+    chats_acked: int = 0
+    chats_held: int = 0
+    chats_per_s: float = 0.0
+    chat_window_s: float = 0.0
+    chat_p50_ms: float = 0.0
+    chat_p99_ms: float = 0.0
+    chat_max_ms: float = 0.0
+    chat_errors: dict[str, int] = field(default_factory=dict)
+    chat_error_samples: list[str] = field(default_factory=list)
+    chat_timeouts: int = 0
+    chat_closed: int = 0
+    chat_budget_wait_s: float = 0.0  # summed over senders: waiting for a sub with budget
+    chat_rows: int = 0  # rows stored with this round's client_msg_id prefix
+    chat_rows_acked: int = 0  # acked client_msg_ids found among them
+    chat_missing: int = 0  # acked but not stored: must be 0
+    server_us_per_chat: float = 0.0  # (server core use - fanout rounds' median) / chats/s
+    pg_us_per_chat: float = 0.0  # the same for the Postgres backends
+    drain_s: float = 0.0
+    wall_s: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+
+# -- database -----------------------------------------------------------------------
+
+
+def _with_database(dsn: str, database: str) -> str:
+    return urlunsplit(urlsplit(dsn)._replace(path=f"/{database}"))
+
+
+class BenchDatabase:
+    """A fresh, migrated database with one org and two live events; dropped by ``drop``."""
+
+    def __init__(self, server_dsn: str, run_id: str) -> None:
+        self.server_dsn = server_dsn
+        self.name = f"livehub_bench_{run_id.replace('-', '_')}_{secrets.token_hex(3)}"
+        self.dsn = _with_database(server_dsn, self.name)
+        self.org = uuid.uuid4()
+        self.event_a = uuid.uuid4()
+        self.event_b = uuid.uuid4()
+        self.created = False
+        self._conn: asyncpg.Connection | None = None
+
+    async def create(self) -> list[str]:
+        from persistence.migrate import migrate
+
+        conn = await asyncio.wait_for(asyncpg.connect(self.server_dsn), 10)
+        try:
+            await conn.execute(f'CREATE DATABASE "{self.name}"')
+            self.created = True
+        finally:
+            await conn.close()
+        applied = await asyncio.wait_for(migrate(self.dsn), 120)
+        self._conn = await asyncio.wait_for(asyncpg.connect(self.dsn), 10)
+        await self._conn.execute(
+            "INSERT INTO organizations (id, name, slug, product_context)"
+            " VALUES ($1, $2, $3, 'djdash')", self.org, "Bench club", f"bench-{self.org.hex}")
+        for ev, title in ((self.event_a, "fan-out"), (self.event_b, "chat")):
+            await self._conn.execute(
+                "INSERT INTO events (id, organization_id, title, status)"
+                " VALUES ($1, $2, $3, 'live')", ev, self.org, title)
+        return applied
+
+    async def chat_rows(self, tag: str, acked: Sequence[str]) -> tuple[int, int]:
+        """Rows of event:B whose client_msg_id has this round's tag; how many acked ids."""
+        assert self._conn is not None
+        room = f"event:{self.event_b}"
+        rows = await self._conn.fetchval(
+            "SELECT count(*) FROM chat_messages WHERE organization_id = $1 AND room = $2"
+            " AND client_msg_id LIKE $3", self.org, room, f"{tag}-%")
+        found = await self._conn.fetchval(
+            "SELECT count(*) FROM chat_messages WHERE organization_id = $1 AND room = $2"
+            " AND client_msg_id = ANY($3::text[])", self.org, room, list(acked))
+        return int(rows), int(found)
+
+    async def room_rows(self) -> int:
+        """Every row stored for event:B in this database (all rounds)."""
+        assert self._conn is not None
+        n = await self._conn.fetchval(
+            "SELECT count(*) FROM chat_messages WHERE organization_id = $1 AND room = $2",
+            self.org, f"event:{self.event_b}")
+        return int(n)
+
+    async def backend_pids(self) -> list[int]:
+        """Postgres backends serving the benchmark database (the hub's pool), not ours."""
+        if self._conn is None:
+            return []
+        rows = await self._conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            self.name)
+        return [int(r["pid"]) for r in rows]
+
+    async def drop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close()
+        if not self.created:
+            return
+        conn = await asyncio.wait_for(asyncpg.connect(self.server_dsn), 10)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+            self.created = False
+        finally:
+            await conn.close()
+
+
+def _is_local(url: str) -> bool:
+    return (urlsplit(url).hostname or "127.0.0.1") in {"127.0.0.1", "localhost", "::1", ""}
+
+
+# -- CPU accounting -----------------------------------------------------------------
+
+
+class CpuMarks:
+    """CPU seconds of each party, so a window's core use can be split between them."""
+
+    def __init__(self, db: BenchDatabase, redis_proc: psutil.Process | None,
+                 pg_local: bool) -> None:
+        self.db, self.redis_proc, self.pg_local = db, redis_proc, pg_local
+        self._pg: dict[int, psutil.Process] = {}
+
+    async def take(self, server: Server, clients: Sequence[Client]) -> dict[str, Any]:
+        if self.pg_local:
+            with contextlib.suppress(Exception):
+                for pid in await self.db.backend_pids():
+                    if pid not in self._pg:
+                        with contextlib.suppress(psutil.Error):
+                            self._pg[pid] = psutil.Process(pid)
+        box = psutil.cpu_times()
+        me = psutil.Process().cpu_times()
+        return {
+            "server": server.cpu_s(),
+            "clients": sum(c.cpu_s() for c in clients),
+            "pg": {pid: _cpu(p) for pid, p in self._pg.items()},
+            "redis": _cpu(self.redis_proc) if self.redis_proc is not None else 0.0,
+            "box": float(box.user + box.nice + box.system + getattr(box, "irq", 0.0)
+                         + getattr(box, "softirq", 0.0) + getattr(box, "steal", 0.0)),
+            "self": float(me.user + me.system),
+        }
+
+
+def _cpu(proc: psutil.Process) -> float:
+    with contextlib.suppress(psutil.Error):
+        t = proc.cpu_times()
+        return float(t.user + t.system)
+    return 0.0
+
+
+def _redis_process(url: str) -> psutil.Process | None:
+    if not _is_local(url):
+        return None
+    port = str(urlsplit(url).port or 6379)
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            cmd = " ".join(proc.info["cmdline"] or [])
+            if "redis-server" in (proc.info["name"] or "") + cmd and (
+                    cmd.endswith(f":{port}") or f":{port} " in cmd or f"--port {port}" in cmd):
+                return proc
+    return None
+
+
+# -- chat process -------------------------------------------------------------------
+
+
+async def start_chat_client(*, port: int, room: str, org: str, secret: str, tag: str,
+                            sub_prefix: str, args: argparse.Namespace, log: Path) -> Client:
+    staff = args.chat_role != "viewer"
+    connections = args.senders * (1 if staff else args.subs_per_sender)
+    cmd = [sys.executable, "-m", "loadtests.chat_client", "--port", str(port),
+           "--room", room, "--org", org, "--role", args.chat_role,
+           "--senders", str(args.senders), "--connections", str(connections),
+           "--per-sub", "0" if staff else "5", "--sub-prefix", sub_prefix, "--tag", tag,
+           "--source-ip", "127.0.1.1", "--concurrency", str(args.concurrency),
+           "--text-bytes", str(args.text_bytes)]
+    with log.open("ab") as err:
+        proc = await asyncio.create_subprocess_exec(
+            *cmd, cwd=REPO, env=dict(os.environ, HUB_SECRET=secret),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+            preexec_fn=_pin(args.client_core), limit=1 << 26)
+    return Client(proc)
+
+
+# -- one round ----------------------------------------------------------------------
+
+
+async def run_round(kind: str, rnd: int, args: argparse.Namespace, db: BenchDatabase,
+                    logdir: Path, cpu: CpuMarks) -> PersistRound:
+    chat_on = kind == "fanout+chat"
+    res = PersistRound(kind=kind, round=rnd, subscribers=args.subscribers, rate=args.rate,
+                       senders=args.senders if chat_on else 0)
+    wall0 = time.monotonic()
+    tag = f"{'chat' if chat_on else 'fan'}-{rnd}"
+    prefix = f"lhbench:{args.run_id}:persist-{tag}"
+    msg_tag = f"{args.run_id}-{tag}"  # client_msg_id prefix of this round
+    room_a, room_b = f"event:{db.event_a}", f"event:{db.event_b}"
+    secret = secrets.token_hex(24)
+    port = _free_port()
+    from rooms.redis_broker import RedisBroker
+
+    broker = RedisBroker(args.redis_url, prefix=prefix)
+    env = {"DATABASE_URL": db.dsn, "HUB_EMBEDDED_PG": "0",
+           # The per-connection publish/chat token bucket, out of the way of closed-loop chat.
+           "HUB_PUBLISH_RATE": "1000000", "HUB_PUBLISH_BURST": "1000000"}
+    if os.environ.get("APP_DATABASE_URL"):  # same role and password, benchmark database
+        env["APP_DATABASE_URL"] = _with_database(os.environ["APP_DATABASE_URL"], db.name)
+    server = Server("hub", port=port, prefix=prefix, room=room_a, secret=secret, args=args,
+                    log=logdir / f"{tag}.log", extra_env=env)
+    clients: list[Client] = []
+    chat: Client | None = None
+    try:
+        await broker.publish(f"org:{uuid.uuid4()}", b"{}")  # connect, load the Lua script
+        await server.wait_ready()
+        await asyncio.sleep(args.settle)
+
+        n = args.subscribers
+        procs = max(1, math.ceil(n / args.per_process))
+        counts = [n // procs + (1 if i < n % procs else 0) for i in range(procs)]
+        t0 = time.monotonic()
+        clients = [await Client.start(index=i, count=c, server="hub", port=port, room=room_a,
+                                      org=str(db.org), secret=secret, args=args,
+                                      log=logdir / f"{tag}-client{i}.log")
+                   for i, c in enumerate(counts)]
+        ready = await asyncio.gather(*(c.read(wait_s=60 + n / 20) for c in clients))
+        res.connect_s = time.monotonic() - t0
+        res.connected = sum(r["connected"] for r in ready)
+        res.connect_failed = sum(r["failed"] for r in ready)
+        for r in ready:
+            res.errors.extend(r["errors"])
+        if res.connected == 0:
+            raise RuntimeError(f"no subscriber connected: {res.errors[:3]}")
+        if chat_on:
+            t1 = time.monotonic()
+            chat = await start_chat_client(port=port, room=room_b, org=str(db.org),
+                                           secret=secret, tag=msg_tag,
+                                           sub_prefix=f"bench-{msg_tag}", args=args,
+                                           log=logdir / f"{tag}-chat.log")
+            hello = await chat.read(wait_s=120)
+            res.chat_connect_s = time.monotonic() - t1
+            res.chat_connections = hello["connected"]
+            res.errors.extend(hello["errors"])
+            if res.chat_connections < args.senders:
+                raise RuntimeError(f"only {res.chat_connections} chat connections: "
+                                   f"{hello['errors'][:3]}")
+        await asyncio.sleep(args.settle)
+
+        m0, t_cpu0 = await cpu.take(server, clients), time.monotonic()
+        if chat is not None:
+            await chat.ask("start")
+        first_ns, res.published, res.publish_errors, res.publisher_max_lag_ms = (
+            await publish_open_loop(broker, room_a, args.rate, args.duration))
+        report: dict[str, Any] | None = None
+        if chat is not None:
+            report = await chat.ask("stop", wait_s=60)
+        res.expected = res.connected * res.published
+
+        # Drain, as fanout.py: all expected, or drain_idle s without progress, or drain_max.
+        t_pub_end = time.monotonic()
+        last_total, last_change = -1, t_pub_end
+        m1 = await cpu.take(server, clients)
+        while True:
+            now_counts = await asyncio.gather(*(c.ask("count") for c in clients))
+            total = sum(x["received"] for x in now_counts)
+            now = time.monotonic()
+            if total != last_total:
+                last_total, last_change = total, now
+                m1 = await cpu.take(server, clients)
+            if (total >= res.expected or now - last_change >= args.drain_idle
+                    or now - t_pub_end >= args.drain_max):
+                break
+            await asyncio.sleep(0.25)
+        res.drain_s = last_change - t_pub_end
+
+        reports = await asyncio.gather(*(c.ask("report") for c in clients))
+        hist = new_histogram()
+        for r in reports:
+            hist.decode_and_add(r["hist"].encode("ascii"))
+        res.received = sum(r["received"] for r in reports)
+        res.closed = sum(r["closed"] for r in reports)
+        res.out_of_order = sum(r["out_of_order"] for r in reports)
+        last_ns = max(r["last_ns"] for r in reports)
+        res.loss = 1 - res.received / res.expected if res.expected else 0.0
+        busy = max(last_change - t_cpu0, 1e-9)
+        res.window_s = busy
+        res.server_cpu_s = m1["server"] - m0["server"]
+        res.server_core_util = res.server_cpu_s / busy
+        # The chat process exits after its report, so it measures itself (start .. stop).
+        chat_cpu = float(report["cpu_s"]) if report is not None else 0.0
+        fan_cpu = m1["clients"] - m0["clients"]
+        res.client_core_util = (fan_cpu + chat_cpu) / busy
+        res.chat_client_core_util = chat_cpu / busy
+        pg_cpu = sum(v - m0["pg"].get(pid, 0.0) for pid, v in m1["pg"].items())
+        res.pg_core_util = pg_cpu / busy
+        redis_cpu = m1["redis"] - m0["redis"]
+        res.redis_core_util = redis_cpu / busy
+        ours = (res.server_cpu_s + fan_cpu + chat_cpu + (m1["self"] - m0["self"]) + pg_cpu
+                + redis_cpu)
+        res.other_core_util = max(0.0, (m1["box"] - m0["box"]) - ours) / busy
+        if res.received:
+            window = max(res.published / args.rate, (last_ns - first_ns) / 1e9)
+            res.deliveries_per_s = res.received / window
+            res.cpu_us_per_delivery = res.server_cpu_s * 1e6 / res.received
+            res.p50_ms = _pct(hist, 50)
+            res.p99_ms = _pct(hist, 99)
+            res.max_ms = hist.get_max_value() / 1000
+
+        if report is not None:
+            acked: list[str] = report["acked_ids"]
+            res.chats_acked = report["acked"]
+            res.chats_held = report["held"]
+            res.chat_errors = report["errors"]
+            res.chat_error_samples = report["error_samples"]
+            res.chat_timeouts = report["timeouts"]
+            res.chat_closed = report["closed"]
+            res.chat_budget_wait_s = report["budget_wait_s"]
+            if report["unfinished"]:
+                res.errors.append(f"{report['unfinished']} chat sender(s) still waiting at stop")
+            res.chat_window_s = max(1e-9, (report["last_ack"] or report["t_stop"])
+                                    - report["t_start"])
+            res.chats_per_s = res.chats_acked / res.chat_window_s
+            chist = new_histogram()
+            chist.decode_and_add(report["hist"].encode("ascii"))
+            if res.chats_acked:
+                res.chat_p50_ms = _pct(chist, 50)
+                res.chat_p99_ms = _pct(chist, 99)
+                res.chat_max_ms = chist.get_max_value() / 1000
+            res.chat_rows, res.chat_rows_acked = await db.chat_rows(msg_tag, acked)
+            res.chat_missing = len(acked) - res.chat_rows_acked
+    finally:
+        await asyncio.gather(*(c.stop() for c in [*clients, *([chat] if chat else [])]))
+        await server.stop()
+        await broker.close()
+        await _drop_keys(args.redis_url, prefix)
+    res.wall_s = time.monotonic() - wall0
+    return res
+
+
+# -- summary ------------------------------------------------------------------------
+
+
+def _fill_marginal(results: Sequence[PersistRound]) -> None:
+    """Extra server / Postgres CPU per chat, against the fanout rounds' median core use."""
+    base = [r for r in results if r.kind == "fanout" and r.received]
+    if not base:
+        return
+    srv = statistics.median(r.server_core_util for r in base)
+    pg = statistics.median(r.pg_core_util for r in base)
+    for r in results:
+        if r.kind == "fanout+chat" and r.chats_per_s:
+            r.server_us_per_chat = (r.server_core_util - srv) * 1e6 / r.chats_per_s
+            r.pg_us_per_chat = (r.pg_core_util - pg) * 1e6 / r.chats_per_s
+
+
+def summarize(results: Sequence[PersistRound]) -> dict[str, Any]:
+    out: dict[str, Any] = {"kinds": {}, "ratio": {}}
+    for kind in KINDS:
+        rs = [r for r in results if r.kind == kind and r.received]
+        if not rs:
+            continue
+        metrics = FANOUT_METRICS + (CHAT_METRICS if kind == "fanout+chat" else ())
+        entry: dict[str, Any] = {
+            "rounds": len(rs),
+            **{m: statistics.median(getattr(r, m) for r in rs) for m in metrics},
+            "min": {m: min(getattr(r, m) for r in rs) for m in metrics},
+            "max": {m: max(getattr(r, m) for r in rs) for m in metrics},
+        }
+        if kind == "fanout+chat":
+            entry["chats_acked_total"] = sum(r.chats_acked for r in rs)
+            entry["chat_rows_total"] = sum(r.chat_rows for r in rs)
+            entry["chat_missing_total"] = sum(r.chat_missing for r in rs)
+            entry["chat_errors_total"] = sum(sum(r.chat_errors.values()) for r in rs)
+        out["kinds"][kind] = entry
+    a, b = out["kinds"].get("fanout"), out["kinds"].get("fanout+chat")
+    if a and b:
+        for m in RATIO_METRICS:
+            out["ratio"][m] = b[m] / a[m] if a[m] else None
+        out["loss_delta"] = b["loss"] - a["loss"]
+    return out
+
+
+def _ratio(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.2f}x"
+
+
+def print_table(summary: dict[str, Any]) -> None:
+    cols = ("kind", "rounds", "deliv/s", "loss", "p50 ms", "p99 ms", "max ms", "CPU us/deliv",
+            "srv core", "pg core", "other")
+    widths = (12, 6, 9, 8, 8, 8, 8, 12, 8, 7, 6)
+    line = "  ".join(c.rjust(w) for c, w in zip(cols, widths, strict=True))
+    print("\nfan-out (event:A), median of rounds\n" + line + "\n" + "-" * len(line))
+    for kind, m in summary["kinds"].items():
+        row = (kind, str(m["rounds"]), f"{m['deliveries_per_s']:,.0f}", f"{m['loss']:.2%}",
+               f"{m['p50_ms']:.1f}", f"{m['p99_ms']:.1f}", f"{m['max_ms']:.1f}",
+               f"{m['cpu_us_per_delivery']:.1f}", f"{m['server_core_util']:.0%}",
+               f"{m['pg_core_util']:.0%}", f"{m['other_core_util']:.0%}")
+        print("  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)))
+    r = summary["ratio"]
+    if r:
+        row = ("chat/fanout", "", _ratio(r["deliveries_per_s"]),
+               f"{summary['loss_delta']:+.2%}", _ratio(r["p50_ms"]), _ratio(r["p99_ms"]), "",
+               _ratio(r["cpu_us_per_delivery"]), "", "", "")
+        print("  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)))
+        print("(loss column of the ratio row: fanout+chat loss - fanout loss)")
+    b = summary["kinds"].get("fanout+chat")
+    if b:
+        print(f"\nchat (event:B), median of {b['rounds']} rounds: "
+              f"{b['chats_per_s']:,.0f} chats/s acked "
+              f"(min {b['min']['chats_per_s']:,.0f}, max {b['max']['chats_per_s']:,.0f}); "
+              f"ack p50 {b['chat_p50_ms']:.1f} ms, p99 {b['chat_p99_ms']:.1f} ms, "
+              f"max {b['chat_max_ms']:.1f} ms; "
+              f"~{b['server_us_per_chat']:,.0f} us hub CPU and ~{b['pg_us_per_chat']:,.0f} us "
+              f"Postgres CPU per chat")
+        print(f"rows check: {b['chats_acked_total']} acked, {b['chat_rows_total']} rows stored, "
+              f"{b['chat_missing_total']} acked but missing; "
+              f"{b['chat_errors_total']} error replies")
+
+
+def plot(summary: dict[str, Any], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    kinds = list(summary["kinds"])
+    colors = {"fanout": "#1f77b4", "fanout+chat": "#d62728"}
+    panels = (("p99_ms", "fan-out p99, ms", 1.0), ("p50_ms", "fan-out p50, ms", 1.0),
+              ("deliveries_per_s", "deliveries per second", 1.0), ("loss", "loss, %", 100.0),
+              ("cpu_us_per_delivery", "server CPU µs per delivery", 1.0))
+    fig, axes = plt.subplots(2, 4, figsize=(17, 8))
+    for ax, (metric, label, scale) in zip(list(axes.flat)[:5], panels, strict=True):
+        for i, k in enumerate(kinds):
+            m = summary["kinds"][k]
+            y = m[metric] * scale
+            err = [[(m[metric] - m["min"][metric]) * scale],
+                   [(m["max"][metric] - m[metric]) * scale]]
+            ax.bar([i], [y], 0.6, yerr=err, capsize=4, color=colors[k])
+            ax.annotate(f"{y:,.0f}" if y >= 100 else f"{y:.3g}", (i, y), ha="center",
+                        va="bottom", fontsize=8, xytext=(0, 2), textcoords="offset points")
+        ax.set_xticks(range(len(kinds)), kinds, fontsize=8)
+        ax.set_title(label, fontsize=10)
+        if metric == "loss":
+            ax.set_ylim(0, max([1.0, *(h.get_height() * 1.2 for h in ax.patches)]))
+        ax.grid(axis="y", alpha=0.3)
+    # Who used the 2 cores during the measured window (medians, % of one core).
+    ax = axes.flat[5]
+    parts = (("server_core_util", "hub", "#1f77b4"), ("pg_core_util", "postgres (bench db)",
+             "#9467bd"), ("client_core_util", "clients", "#2ca02c"),
+             ("other_core_util", "other processes", "#7f7f7f"))
+    for i, k in enumerate(kinds):
+        bottom = 0.0
+        for metric, label, color in parts:
+            y = summary["kinds"][k][metric] * 100
+            ax.bar([i], [y], 0.6, bottom=bottom, color=color, label=label if i == 0 else None)
+            bottom += y
+    ax.set_xticks(range(len(kinds)), kinds, fontsize=8)
+    ax.set_title(f"core use in the window, % of one core ({os.cpu_count()} cores)", fontsize=10)
+    ax.set_ylim(0, max(100.0 * (os.cpu_count() or 2), *(p.get_y() + p.get_height()
+                                                        for p in ax.patches)) * 1.3)
+    ax.legend(fontsize=7, ncol=2, loc="upper center")
+    ax.grid(axis="y", alpha=0.3)
+    b = summary["kinds"].get("fanout+chat")
+    ax_rate, ax_lat = axes.flat[6], axes.flat[7]
+    if b:
+        ax_rate.bar([0], [b["chats_per_s"]], 0.5, color=colors["fanout+chat"],
+                    yerr=[[b["chats_per_s"] - b["min"]["chats_per_s"]],
+                          [b["max"]["chats_per_s"] - b["chats_per_s"]]], capsize=4)
+        ax_rate.annotate(f"{b['chats_per_s']:,.0f}", (0, b["chats_per_s"]), ha="center",
+                         va="bottom", fontsize=8, xytext=(0, 2), textcoords="offset points")
+        ax_rate.set_xticks([0], ["fanout+chat"], fontsize=8)
+        ax_rate.set_xlim(-1, 1)
+        ax_rate.set_title("chats per second (acked, stored)", fontsize=10)
+        names = ("chat_p50_ms", "chat_p99_ms", "chat_max_ms")
+        for i, metric in enumerate(names):
+            y = b[metric]
+            ax_lat.bar([i], [y], 0.6, color=colors["fanout+chat"],
+                       yerr=[[y - b["min"][metric]], [b["max"][metric] - y]], capsize=4)
+            ax_lat.annotate(f"{y:.3g}", (i, y), ha="center", va="bottom", fontsize=8,
+                            xytext=(0, 2), textcoords="offset points")
+        ax_lat.set_xticks(range(3), ["p50", "p99", "max"], fontsize=8)
+        ax_lat.set_title("chat ack latency (send .. chat_sent), ms", fontsize=10)
+        for ax in (ax_rate, ax_lat):
+            ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(title + "\nmedian of rounds; whiskers = min..max", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# -- main -----------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Chat persistence throughput beside fan-out, and its effect on fan-out.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--subscribers", "-N", type=int, default=None,
+                        help="fan-out subscribers in event:A (default 1000; quick: 200)")
+    parser.add_argument("--rate", "-R", type=float, default=None,
+                        help="fan-out publish rate, msg/s (default 20)")
+    parser.add_argument("--senders", "-K", type=int, default=None,
+                        help="closed-loop chat senders (default 50; quick: 10)")
+    parser.add_argument("--duration", type=float, default=None,
+                        help="publish (and chat) seconds per round (default 10; quick: 3)")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="rounds of each kind (default 3; quick: 1)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: N=200, 20 msg/s, K=10, 3 s, 1 round of each kind")
+    parser.add_argument("--chat-role", choices=["viewer", "moderator", "dj"], default="viewer",
+                        help="role of the chat tokens; staff roles skip the room rules")
+    parser.add_argument("--subs-per-sender", type=int, default=None,
+                        help="viewer senders: connections (distinct subs) per sender, each "
+                             "good for 5 messages per ~11 s (the hub's per-user limit); "
+                             "default: enough for --chat-budget-rate")
+    parser.add_argument("--chat-budget-rate", type=float, default=1200.0,
+                        help="viewer senders: size the sub pool so that the per-user limit "
+                             "caps chat at no less than this many msg/s")
+    parser.add_argument("--text-bytes", type=int, default=60, help="chat text length")
+    parser.add_argument("--redis-url",
+                        default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or LOCAL_DSN,
+                        help="owner/superuser DSN of the Postgres server to create the "
+                             "benchmark database on")
+    parser.add_argument("--server-core", type=int, default=0)
+    parser.add_argument("--client-core", type=int, default=1,
+                        help="core for subscriber and chat processes and this publisher")
+    parser.add_argument("--per-process", type=int, default=1250,
+                        help="subscribers per client process")
+    parser.add_argument("--concurrency", type=int, default=200,
+                        help="concurrent handshakes per client process")
+    parser.add_argument("--client-impl", choices=["websockets", "raw"], default="raw",
+                        help="fan-out subscriber implementation (see fanout.py); raw leaves "
+                             "more of the client core to the chat process")
+    parser.add_argument("--settle", type=float, default=1.0)
+    parser.add_argument("--drain-idle", type=float, default=2.0)
+    parser.add_argument("--drain-max", type=float, default=20.0)
+    parser.add_argument("--noise-warn", type=float, default=0.15,
+                        help="warn when other processes used more than this share of a core")
+    parser.add_argument("--keepalive", action="store_true",
+                        help="keep the hub's default keepalive pings (off by default)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="directory for JSON + PNG")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    args.subscribers = args.subscribers or (200 if quick else 1000)
+    args.rate = args.rate or 20.0
+    args.senders = args.senders or (10 if quick else 50)
+    args.duration = args.duration or (3.0 if quick else 10.0)
+    args.rounds = args.rounds or (1 if quick else 3)
+    if not args.subs_per_sender:  # each sub: 5 messages per ~11 s window
+        args.subs_per_sender = math.ceil(
+            args.chat_budget_rate * min(args.duration + 1, 11) / (5 * args.senders))
+    if args.subscribers > 15000:
+        parser.error("at most 15000 subscribers (ulimit -n is 20000 per process)")
+    if args.senders > 500 or args.senders * args.subs_per_sender > 10000:
+        parser.error("bounded runs only: --senders <= 500, senders x subs-per-sender <= 10000")
+    if args.duration > 120 or args.rounds > 10 or args.rate > 1000:
+        parser.error("bounded runs only: --duration <= 120, --rounds <= 10, --rate <= 1000")
+    args.run_id = time.strftime("%Y%m%d-%H%M%S")
+    return args
+
+
+async def amain(args: argparse.Namespace) -> int:
+    r = aioredis.Redis.from_url(args.redis_url)
+    try:
+        await r.ping()
+    finally:
+        await r.aclose()
+    with contextlib.suppress(OSError):  # this process publishes from the client core
+        os.sched_setaffinity(0, {args.client_core})
+    db = BenchDatabase(args.database_url, args.run_id)
+    logdir = Path(tempfile.mkdtemp(prefix=f"livehub-persist-{args.run_id}-"))
+    plan = [(kind, rnd) for rnd in range(1, args.rounds + 1) for kind in KINDS]
+    results: list[PersistRound] = []
+    started = time.monotonic()
+    total_rows = 0
+    try:
+        applied = await db.create()
+        staff = args.chat_role != "viewer"
+        print(f"persist {args.run_id}: database {db.name} ({len(applied)} migrations); "
+              f"{len(plan)} rounds ({', '.join(KINDS)} interleaved), N={args.subscribers} "
+              f"@{args.rate:g}/s, K={args.senders} {args.chat_role} chat senders"
+              + ("" if staff else f" x {args.subs_per_sender} subs (per-user limit caps "
+                                  f"chat at ~{_budget_rate(args):,.0f}/s)") +
+              f", {args.duration:g} s each; server core {args.server_core}, clients core "
+              f"{args.client_core}; logs in {logdir}", flush=True)
+        cpu = CpuMarks(db, _redis_process(args.redis_url), _is_local(args.database_url))
+        for i, (kind, rnd) in enumerate(plan, 1):
+            head = f"[{i:>2}/{len(plan)}] {kind:<11} r{rnd}"
+            try:
+                res = await run_round(kind, rnd, args, db, logdir, cpu)
+            except Exception as exc:  # one failed round is reported, not fatal
+                res = PersistRound(kind=kind, round=rnd, subscribers=args.subscribers,
+                                   rate=args.rate, senders=args.senders,
+                                   errors=[f"{type(exc).__name__}: {exc}"[:2000]])
+                lines = res.errors[0].strip().splitlines()
+                print(f"{head}  FAILED {lines[0]}"
+                      + (f" ... {lines[-1]}" if len(lines) > 1 else ""), flush=True)
+                results.append(res)
+                continue
+            results.append(res)
+            chat = ""
+            if kind == "fanout+chat":
+                errs = sum(res.chat_errors.values())
+                chat = (f"  | chat {res.chats_per_s:6,.0f}/s ({res.chats_acked} acked, "
+                        f"{res.chat_rows} rows, {res.chat_missing} missing"
+                        + (f", {errs} errors" if errs else "")
+                        + (f", {res.chat_timeouts} timeouts" if res.chat_timeouts else "")
+                        + (f", wait {res.chat_budget_wait_s:.1f}s"
+                           if res.chat_budget_wait_s else "")
+                        + f") ack p50 {res.chat_p50_ms:6.1f} p99 {res.chat_p99_ms:6.1f} ms")
+            print(f"{head}  conn {res.connected}  pub {res.published}  "
+                  f"{res.deliveries_per_s:>7,.0f} deliv/s  loss {res.loss:6.2%}  "
+                  f"p50 {res.p50_ms:6.1f}  p99 {res.p99_ms:6.1f} ms  "
+                  f"cpu {res.cpu_us_per_delivery:5.1f} us/deliv  "
+                  f"core use srv {res.server_core_util:.0%} cli {res.client_core_util:.0%} "
+                  f"pg {res.pg_core_util:.0%} redis {res.redis_core_util:.0%} "
+                  f"other {res.other_core_util:.0%}{chat}  ({res.wall_s:.0f}s)", flush=True)
+        total_rows = await db.room_rows()
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(db.drop())
+        _prune_hub_logs(logdir)
+
+    _fill_marginal(results)
+    summary = summarize(results)
+    total_acked = sum(r.chats_acked for r in results)
+    summary["room_rows"], summary["acked_total"] = total_rows, total_acked
+    print_table(summary)
+    print(f"event:B holds {total_rows} rows for {total_acked} acks over all rounds"
+          + ("" if total_rows == total_acked else
+             " (rows beyond acks: messages stored whose ack did not arrive in time)"))
+    waited = [r for r in results if r.chat_budget_wait_s > 0]
+    if waited:
+        print(f"NOTE: in {len(waited)} round(s) chat senders waited "
+              f"{max(r.chat_budget_wait_s for r in waited):.1f} s (summed over senders) for a "
+              "sub with per-user budget left (rooms/chat.py: 5 messages per 10 s per user), so "
+              "chats/s there is a lower bound; raise --chat-budget-rate or use --chat-role "
+              "moderator.")
+    noisy = [r for r in results if r.other_core_util > args.noise_warn]
+    if noisy:
+        print(f"WARNING: {len(noisy)} round(s) shared the machine with other work "
+              f"(other core use > {args.noise_warn:.0%}, max "
+              f"{max(r.other_core_util for r in noisy):.0%}); rerun on a quiet machine.")
+    missing = sum(r.chat_missing for r in results)
+    if missing:
+        print(f"ERROR: {missing} acknowledged chat message(s) are not in chat_messages")
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / f"persist-{args.run_id}"
+    doc = {
+        "run_id": args.run_id,
+        "wall_s": round(time.monotonic() - started, 1),
+        "host": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                 "platform": platform.platform(), "websockets": _version("websockets"),
+                 "redis": _version("redis"), "asyncpg": _version("asyncpg")},
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                     if k != "database_url"},
+        "message_bytes": MESSAGE_BYTES,
+        "summary": summary,
+        "rounds": [asdict(r) for r in results],
+    }
+    stem.with_suffix(".json").write_text(json.dumps(doc, indent=1))
+    if summary["kinds"]:
+        plot(summary, stem.with_suffix(".png"),
+             f"livehub persistence beside fan-out {args.run_id}: N={args.subscribers} "
+             f"@{args.rate:g}/s, K={args.senders} {args.chat_role} chat senders, "
+             f"{args.duration:g} s per round, {args.rounds} round(s) of each")
+    print(f"wrote {stem}.json and .png ({time.monotonic() - started:.0f} s total)")
+    ok = all(r.received for r in results) and not missing and all(
+        r.chats_acked for r in results if r.kind == "fanout+chat")
+    return 0 if ok else 1
+
+
+def _budget_rate(args: argparse.Namespace) -> float:
+    """Chat msg/s the viewer sub pool allows (5 messages per sub per ~11 s)."""
+    per_sub = 5 / min(float(args.duration) + 1, 11.0)
+    return float(args.senders * args.subs_per_sender * per_sub)
+
+
+_NOISE = ("RuntimeDirWarning", "return Path(self.user_runtime_dir)")
+
+
+def _prune_hub_logs(logdir: Path) -> None:
+    """Like fanout's pruning, but a log holding only platformdirs' XDG_RUNTIME_DIR warning
+    (printed by every hub start here) counts as empty."""
+    for f in logdir.iterdir():
+        with contextlib.suppress(OSError):
+            lines = f.read_text(errors="replace").splitlines()
+            if all(not line.strip() or any(n in line for n in _NOISE) for line in lines):
+                f.unlink()
+    _prune_logs(logdir)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+
+    async def run() -> int:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        if task is not None:  # SIGTERM: unwind like Ctrl-C, so the database is dropped
+            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        return await amain(args)
+
+    return uvloop.run(run())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
