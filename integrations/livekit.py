@@ -1,7 +1,224 @@
-"""Placeholder: the livekit integration is not built yet (see issue 5)."""
+"""LiveKit video for events: role-based access tokens, going live, pay-per-view revocation
+and webhooks (viewer count, room status).
+
+Configuration (environment, see ``integrations.livekit_config``):
+
+* ``LIVEKIT_URL``: LiveKit server URL (e.g. ``http://127.0.0.1:7880``); RoomService
+  calls go here and token responses hand it to browsers.
+* ``LIVEKIT_API_KEY`` / ``LIVEKIT_API_SECRET``: key pair for tokens, RoomService calls
+  and webhook verification. Unset: every route below answers 503
+  "streaming not configured".
+* ``LIVEKIT_TOKEN_TTL``: access token lifetime in seconds (default 600).
+
+Routes (the bearer is the caller's hub connection token, ``Authorization: Bearer``):
+
+* ``POST /api/events/{event_id}/livekit-token`` ``{"kind": "publisher"|"viewer"|"bot"}``:
+  a LiveKit token for the caller's org's event (grants: ``livekit_grants``). A viewer of
+  a pay-per-view event needs a ``ppv_access`` row (402 otherwise). Every grant is
+  audited ('livekit.token') in the transaction that checked it.
+* ``POST /api/events/{event_id}/live`` (dj, admin): CreateRoom in LiveKit, then the
+  event is 'live' with its ``livekit_room``, broadcast as ``event_status``.
+* ``POST /api/events/{event_id}/ppv/revoke`` ``{"user_id"}`` (server API key): see
+  ``revoke_ppv``, which the Stripe integration calls directly on a refund.
+* ``POST /webhooks/livekit``: see ``integrations.livekit_webhook``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import Any, TypeVar
 
-ROUTES: list[Any] = []
+import msgspec
+from litestar import Request, post
+from litestar.exceptions import HTTPException
+
+from hub.auth import Principal as HubPrincipal
+from hub.auth import Role, TokenError, verify_token
+from hub.guards import require_api_key
+from hub.runtime import Hub
+from integrations import livekit_rooms as rooms
+from integrations import livekit_store as store
+from integrations import livekit_webhook as webhook
+from integrations.livekit_config import LiveKitConfig, config
+from integrations.livekit_grants import (
+    GrantRefused,
+    Kind,
+    grants_for,
+    identity_for,
+    mint,
+    needs_payment,
+    room_name,
+)
+from integrations.livekit_wire import (
+    EventStatus,
+    RevokeRequest,
+    TokenRequest,
+    TokenResponse,
+    WebhookResult,
+)
+from persistence.audit import audit
+from persistence.tenant import Principal, tenant_tx
+from rooms.services.base import Caller
+
+GO_LIVE: frozenset[Role] = frozenset({Role.DJ, Role.ADMIN})
+_encoder = msgspec.json.Encoder()
+T = TypeVar("T")
+AnyRequest = Request[Any, Any, Any]
+
+
+def _ready(request: AnyRequest) -> tuple[Hub, LiveKitConfig]:
+    hub: Hub = request.app.state.hub
+    cfg = config()
+    if not cfg.enabled:
+        raise HTTPException("streaming not configured", status_code=503)
+    if hub.db is None:
+        raise HTTPException("streaming needs Postgres", status_code=503)
+    return hub, cfg
+
+
+def _bearer(request: AnyRequest, hub: Hub) -> HubPrincipal:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException("Authorization: Bearer <hub token> required", status_code=401)
+    try:
+        return verify_token(hub.settings.secret, token.strip())
+    except TokenError as exc:
+        raise HTTPException(exc.reason, status_code=401) from None
+
+
+async def _body(request: AnyRequest, type_: type[T]) -> T:
+    try:
+        return msgspec.json.decode(await request.body(), type=type_)
+    except msgspec.ValidationError as exc:
+        raise HTTPException(str(exc), status_code=400) from None
+    except msgspec.DecodeError:
+        raise HTTPException("body must be JSON", status_code=400) from None
+
+
+async def issue_token(hub: Hub, cfg: LiveKitConfig, who: HubPrincipal, event_id: uuid.UUID,
+                      kind: Kind) -> TokenResponse:
+    """Check the event, roles and (pay-per-view) purchase; mint and audit in one transaction."""
+    assert hub.db is not None
+    try:
+        identity = identity_for(kind, who.sub)
+        grants_for(kind, who.roles, "")  # refuse on roles before touching Postgres
+    except GrantRefused as exc:
+        raise HTTPException(str(exc), status_code=403) from None
+    principal = Caller(sub=who.sub, org=who.org, roles=who.roles).db()
+    async with tenant_tx(hub.db, principal) as conn:
+        event = await store.event(conn, event_id)
+        if event is None:
+            raise HTTPException("no such event in your organization", status_code=404)
+        if needs_payment(kind, who.roles, event.ppv_price_cents) and not (
+                principal.user_id is not None
+                and await store.has_ppv_access(conn, event_id, principal.user_id)):
+            raise HTTPException("pay-per-view event: purchase required", status_code=402)
+        room = room_name(event_id, event.livekit_room)
+        token, expires_at = mint(cfg, identity, grants_for(kind, who.roles, room))
+        await audit(conn, await store.known_user(conn, principal.user_id), "livekit.token",
+                    str(event_id), {"kind": kind, "identity": identity, "ttl": cfg.token_ttl,
+                                    "room": room, "sub": who.sub})
+    return TokenResponse(token=token, url=cfg.url, room=room, identity=identity,
+                         expires_at=expires_at)
+
+
+async def go_live(hub: Hub, cfg: LiveKitConfig, who: HubPrincipal,
+                  event_id: uuid.UUID) -> EventStatus:
+    """Create the LiveKit room, then mark the event live and tell its room."""
+    assert hub.db is not None
+    if who.roles.isdisjoint(GO_LIVE):
+        raise HTTPException("going live needs the dj or admin role", status_code=403)
+    principal = Caller(sub=who.sub, org=who.org, roles=who.roles).db()
+    async with tenant_tx(hub.db, principal) as conn:
+        event = await store.event(conn, event_id)
+    if event is None:
+        raise HTTPException("no such event in your organization", status_code=404)
+    # LiveKit first, outside any transaction: no row lock is held across the network,
+    # and a failure leaves the event as it was. CreateRoom is idempotent.
+    try:
+        await rooms.create_room(cfg, room_name(event_id, event.livekit_room))
+    except rooms.RoomServiceError as exc:
+        raise HTTPException(f"LiveKit: {exc}", status_code=502) from None
+    async with tenant_tx(hub.db, principal) as conn:
+        room = await store.set_live(conn, event_id, room_name(event_id, event.livekit_room))
+        await audit(conn, await store.known_user(conn, principal.user_id), "livekit.live",
+                    str(event_id), {"room": room, "sub": who.sub})
+    status = EventStatus("live", room)
+    await hub.node.publish(f"event:{event_id}", _encoder.encode(status))
+    return status
+
+
+async def revoke_ppv(hub: Hub, org_id: uuid.UUID, event_id: uuid.UUID,
+                     user_id: uuid.UUID) -> None:
+    """Refund of pay-per-view access: drop the purchase (audited 'ppv.revoke'), then kick
+    the user out of the event's LiveKit room.
+
+    The row is gone once this transaction commits, so no new viewer token is issued; the
+    kick comes after, so it cannot race ahead of a token being minted (see
+    ``store.has_ppv_access``). The user not being in the room is fine. Calling it again
+    is harmless, which is also how to retry after an error.
+
+    Raises:
+        livekit_rooms.RoomServiceError: LiveKit refused or was unreachable (the purchase
+            is already removed; call again to retry the kick).
+    """
+    assert hub.db is not None
+    async with tenant_tx(hub.db, Principal(org_id, None, "admin")) as conn:
+        event = await store.event(conn, event_id)
+        if event is None:
+            raise LookupError(f"event {event_id} is not in organization {org_id}")
+        had = await store.delete_ppv(conn, event_id, user_id)
+        room = room_name(event_id, event.livekit_room)
+        await audit(conn, None, "ppv.revoke", str(event_id),
+                    {"user_id": str(user_id), "had_access": had, "room": room})
+    cfg = config()
+    if cfg.enabled:  # without LiveKit nobody can be watching
+        await rooms.remove_participant(cfg, room, str(user_id))
+
+
+@post("/api/events/{event_id:uuid}/livekit-token", status_code=200,
+      summary="A LiveKit access token for the event (bearer: hub connection token)")
+async def livekit_token(request: AnyRequest, event_id: uuid.UUID) -> TokenResponse:
+    hub, cfg = _ready(request)
+    who = _bearer(request, hub)
+    body = await _body(request, TokenRequest)
+    return await issue_token(hub, cfg, who, event_id, body.kind)
+
+
+@post("/api/events/{event_id:uuid}/live", status_code=200,
+      summary="Go live: create the LiveKit room and mark the event live (dj, admin)")
+async def livekit_live(request: AnyRequest, event_id: uuid.UUID) -> EventStatus:
+    hub, cfg = _ready(request)
+    return await go_live(hub, cfg, _bearer(request, hub), event_id)
+
+
+@post("/api/events/{event_id:uuid}/ppv/revoke", status_code=204, guards=[require_api_key],
+      security=[{"apiKey": []}],
+      summary="Revoke pay-per-view access and remove the viewer from the LiveKit room")
+async def livekit_ppv_revoke(request: AnyRequest, event_id: uuid.UUID) -> None:
+    hub, _ = _ready(request)
+    body = await _body(request, RevokeRequest)
+    assert hub.db is not None
+    org = await hub.db.fetchval("SELECT app_event_org($1)", event_id)
+    if org is None:
+        raise HTTPException("unknown event", status_code=404)
+    try:
+        await revoke_ppv(hub, org, event_id, body.user_id)
+    except rooms.RoomServiceError as exc:
+        raise HTTPException(f"LiveKit: {exc}", status_code=502) from None
+
+
+@post("/webhooks/livekit", status_code=200, summary="LiveKit webhook (signed by LiveKit)")
+async def livekit_webhook(request: AnyRequest) -> WebhookResult:
+    hub, cfg = _ready(request)
+    body = await request.body()
+    try:
+        event = webhook.verify(cfg, body, request.headers.get("Authorization", ""))
+    except webhook.WebhookRefused as exc:
+        raise HTTPException(f"webhook refused: {exc}", status_code=401) from None
+    except webhook.WebhookMalformed as exc:
+        raise HTTPException(f"webhook unreadable: {exc}", status_code=400) from None
+    return await webhook.apply(hub, event, body)
+
+
+ROUTES: list[Any] = [livekit_token, livekit_live, livekit_ppv_revoke, livekit_webhook]

@@ -1,7 +1,175 @@
-"""Placeholder: the stripe_payments integration is not built yet (see issue 5)."""
+"""Stripe Connect payments: onboarding, Checkout for tips / paid requests / pay-per-view,
+refunds, and webhooks that reach the event room through the room services.
+
+Configuration (environment, see ``integrations.stripe_config``):
+
+* ``STRIPE_SECRET_KEY``: platform secret key. Unset: the payment routes answer 503
+  "payments not configured".
+* ``STRIPE_WEBHOOK_SECRET``: the webhook endpoint's signing secret. Unset:
+  ``/webhooks/stripe`` answers 503.
+* ``STRIPE_API_BASE``: Stripe's API address (default ``https://api.stripe.com``).
+* ``STRIPE_LIVEMODE``: ``true``/``false`` (default false); webhooks of the other mode
+  are refused.
+* ``STRIPE_MIN_AMOUNT_CENTS``: smallest payment (default 100, at least 50).
+
+Routes:
+
+* ``POST /api/orgs/{org_id}/stripe/onboarding`` (``X-API-Key``) ``{return_url,
+  refresh_url}``: creates the org's Express account on first use, stores it, and
+  returns a fresh onboarding link. Payments open when Stripe's account.updated says
+  ``charges_enabled``.
+* ``POST /api/events/{event_id}/checkout`` (``Authorization: Bearer <hub token>``)
+  ``{kind: tip|request|ppv, amount_cents, request_id?, message?, from_name?,
+  success_url?, cancel_url?, checkout_id?}``: see ``integrations.stripe_checkout``.
+  409 until the org's charges are enabled.
+* ``POST /api/tips/{tip_id}/refund`` (``X-API-Key``): refunds a paid tip in full,
+  taking the transfer and our fee back; the tip is reversed when Stripe's
+  charge.refunded arrives (one path for refunds made here and in Stripe's dashboard).
+* ``POST /webhooks/stripe``: see ``integrations.stripe_webhook``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import Any, TypeVar
 
-ROUTES: list[Any] = []
+import msgspec
+import stripe
+from litestar import Request, post
+from litestar.exceptions import HTTPException
+from litestar.response import Response
+
+from hub.auth import Principal as HubPrincipal
+from hub.auth import TokenError, verify_token
+from hub.guards import require_api_key
+from hub.runtime import Hub
+from integrations import stripe_api as api
+from integrations import stripe_checkout as checkout
+from integrations import stripe_store as store
+from integrations import stripe_webhook as webhook
+from integrations.stripe_config import StripeConfig, config
+from integrations.stripe_wire import (
+    CheckoutRequest,
+    CheckoutResponse,
+    OnboardingRequest,
+    OnboardingResponse,
+    RefundResponse,
+    WebhookResult,
+)
+from persistence.audit import audit
+from persistence.tenant import Principal, tenant_tx
+
+T = TypeVar("T")
+AnyRequest = Request[Any, Any, Any]
+_encoder = msgspec.json.Encoder()
+
+
+def _ready(request: AnyRequest, *, webhooks: bool = False) -> tuple[Hub, StripeConfig]:
+    hub: Hub = request.app.state.hub
+    cfg = config()
+    if not cfg.secret_key or (webhooks and not cfg.webhook_secret):
+        missing = "STRIPE_WEBHOOK_SECRET" if cfg.secret_key else "STRIPE_SECRET_KEY"
+        raise HTTPException(f"payments not configured ({missing} is not set)", status_code=503)
+    if hub.db is None or hub.services is None:
+        raise HTTPException("payments need Postgres", status_code=503)
+    return hub, cfg
+
+
+def _bearer(request: AnyRequest, hub: Hub) -> HubPrincipal:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException("Authorization: Bearer <hub token> required", status_code=401)
+    try:
+        return verify_token(hub.settings.secret, token.strip())
+    except TokenError as exc:
+        raise HTTPException(exc.reason, status_code=401) from None
+
+
+async def _body(request: AnyRequest, type_: type[T]) -> T:
+    try:
+        return msgspec.json.decode(await request.body(), type=type_)
+    except msgspec.ValidationError as exc:
+        raise HTTPException(str(exc), status_code=400) from None
+    except msgspec.DecodeError:
+        raise HTTPException("body must be JSON", status_code=400) from None
+
+
+def _stripe_failed(exc: stripe.StripeError) -> HTTPException:
+    return HTTPException(f"Stripe: {exc.user_message or exc}", status_code=502)
+
+
+@post("/api/orgs/{org_id:uuid}/stripe/onboarding", status_code=200, guards=[require_api_key],
+      security=[{"apiKey": []}], summary="Stripe Connect Express onboarding link for an org")
+async def stripe_onboarding(request: AnyRequest, org_id: uuid.UUID) -> OnboardingResponse:
+    hub, cfg = _ready(request)
+    assert hub.db is not None
+    body = await _body(request, OnboardingRequest)
+    admin = Principal(org_id, None, "admin")
+    async with tenant_tx(hub.db, admin) as conn:
+        org = await store.org_payments(conn)
+    if org is None:
+        raise HTTPException("no such organization", status_code=404)
+    account_id = org.account_id
+    try:
+        if account_id is None:
+            created = await api.create_account(cfg, str(org_id))
+            async with tenant_tx(hub.db, admin) as conn:
+                account_id = await store.set_account(conn, created)
+                await audit(conn, None, "stripe.account", account_id, {})
+        url, expires_at = await api.onboarding_link(cfg, account_id, body.return_url,
+                                                    body.refresh_url)
+    except stripe.StripeError as exc:
+        raise _stripe_failed(exc) from None
+    return OnboardingResponse(account_id=account_id, url=url, expires_at=expires_at,
+                              charges_enabled=org.charges_enabled)
+
+
+@post("/api/events/{event_id:uuid}/checkout", status_code=200,
+      summary="A Stripe Checkout session for a tip, paid request or pay-per-view"
+              " (bearer: hub connection token)")
+async def stripe_checkout(request: AnyRequest, event_id: uuid.UUID) -> CheckoutResponse:
+    hub, cfg = _ready(request)
+    who = _bearer(request, hub)
+    body = await _body(request, CheckoutRequest)
+    return await checkout.start(hub, cfg, who, event_id, body, str(request.base_url))
+
+
+@post("/api/tips/{tip_id:uuid}/refund", status_code=200, guards=[require_api_key],
+      security=[{"apiKey": []}], summary="Refund a paid tip in full (transfer and fee too)")
+async def stripe_refund_tip(request: AnyRequest, tip_id: uuid.UUID) -> RefundResponse:
+    hub, cfg = _ready(request)
+    assert hub.db is not None
+    found = await store.checkout_org(hub.db, tip_id, None)
+    if found is None:
+        raise HTTPException("no such tip checkout", status_code=404)
+    admin = Principal(found[1], None, "admin")
+    async with tenant_tx(hub.db, admin) as conn:
+        c = await store.checkout(conn, tip_id)
+    if c is None or c.kind != "tip":
+        raise HTTPException("no such tip checkout", status_code=404)
+    if c.status != "paid" or c.payment_intent_id is None:
+        raise HTTPException(f"the tip is {c.status}, not paid", status_code=409)
+    try:
+        refund_id, status = await api.refund(cfg, c.payment_intent_id, str(tip_id))
+    except stripe.StripeError as exc:
+        raise _stripe_failed(exc) from None
+    async with tenant_tx(hub.db, admin) as conn:
+        await audit(conn, None, "stripe.refund", str(tip_id),
+                    {"refund_id": refund_id, "payment_intent": c.payment_intent_id})
+    return RefundResponse(refund_id=refund_id, status=status)
+
+
+@post("/webhooks/stripe", status_code=200, summary="Stripe webhook endpoint (signed)")
+async def stripe_webhook(request: AnyRequest) -> Response[bytes]:
+    hub, cfg = _ready(request, webhooks=True)
+    body = await request.body()  # the raw bytes: the signature covers them exactly
+    try:
+        event = webhook.verify(cfg, body, request.headers.get("Stripe-Signature"))
+    except webhook.WebhookRefused as exc:
+        return Response(_encoder.encode(WebhookResult("refused", str(exc))), status_code=400,
+                        media_type="application/json")
+    result = await webhook.apply(hub, event, body)
+    return Response(_encoder.encode(result), media_type="application/json")
+
+
+ROUTES: list[Any] = [stripe_onboarding, stripe_checkout, stripe_refund_tip, stripe_webhook]

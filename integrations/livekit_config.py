@@ -1,0 +1,50 @@
+"""LiveKit settings, read from the environment into one msgspec Struct.
+
+Variables (all optional; without ``LIVEKIT_API_KEY`` streaming is off and the LiveKit
+routes answer 503 "streaming not configured"):
+
+* ``LIVEKIT_URL``: the LiveKit server, e.g. ``http://127.0.0.1:7880``. The hub's
+  RoomService client calls it and it is handed to browsers in token responses.
+* ``LIVEKIT_API_KEY``, ``LIVEKIT_API_SECRET``: sign access tokens and RoomService
+  calls, and verify webhooks.
+* ``LIVEKIT_TOKEN_TTL``: lifetime of minted access tokens in seconds (default 600).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from typing import Annotated
+
+import msgspec
+
+_ENV = {"url": "LIVEKIT_URL", "api_key": "LIVEKIT_API_KEY",
+        "api_secret": "LIVEKIT_API_SECRET", "token_ttl": "LIVEKIT_TOKEN_TTL"}
+
+
+class LiveKitConfig(msgspec.Struct, frozen=True, kw_only=True):
+    url: str = ""
+    api_key: str = ""
+    api_secret: str = ""
+    # Short: a refunded pay-per-view fan is kicked, and a kicked fan can rejoin with a
+    # token minted before the refund until it expires.
+    token_ttl: Annotated[int, msgspec.Meta(ge=10, le=86_400)] = 600
+
+    @property
+    def enabled(self) -> bool:
+        """Streaming needs all three: where LiveKit is, and the key pair to talk to it."""
+        return bool(self.api_key and self.api_secret and self.url)
+
+
+def load_config(env: Mapping[str, str] | None = None) -> LiveKitConfig:
+    """Build the config from ``env`` (default ``os.environ``); bad values raise early."""
+    env = os.environ if env is None else env
+    raw = {field: env[var] for field, var in _ENV.items() if env.get(var)}
+    return msgspec.convert(raw, LiveKitConfig, strict=False)
+
+
+@functools.cache
+def config() -> LiveKitConfig:
+    """The process's config, read once on first use."""
+    return load_config()
