@@ -228,6 +228,11 @@ def _services() -> str:
         for event in service.events:
             tag = event.__struct_config__.tag
             out.append(_struct_table(event, str(tag)))
+    from integrations.livekit_wire import EventStatus, Viewers
+
+    out.append("### Streaming room events (from LiveKit)\n")
+    for event in (EventStatus, Viewers):
+        out.append(_struct_table(event, str(event.__struct_config__.tag)))
     return "\n".join(out)
 
 
