@@ -26,19 +26,20 @@ Routes (the bearer is the caller's hub connection token, ``Authorization: Bearer
 from __future__ import annotations
 
 import uuid
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
-from litestar import Request, post
+from litestar import post
 from litestar.exceptions import HTTPException
 
 from hub.auth import Principal as HubPrincipal
-from hub.auth import Role, TokenError, verify_token
+from hub.auth import Role
 from hub.guards import require_api_key
 from hub.runtime import Hub
 from integrations import livekit_rooms as rooms
 from integrations import livekit_store as store
 from integrations import livekit_webhook as webhook
+from integrations.http import AnyRequest, bearer, json_body
 from integrations.livekit_config import LiveKitConfig, config
 from integrations.livekit_grants import (
     GrantRefused,
@@ -62,8 +63,6 @@ from rooms.services.base import Caller
 
 GO_LIVE: frozenset[Role] = frozenset({Role.DJ, Role.ADMIN})
 _encoder = msgspec.json.Encoder()
-T = TypeVar("T")
-AnyRequest = Request[Any, Any, Any]
 
 
 def _ready(request: AnyRequest) -> tuple[Hub, LiveKitConfig]:
@@ -74,25 +73,6 @@ def _ready(request: AnyRequest) -> tuple[Hub, LiveKitConfig]:
     if hub.db is None:
         raise HTTPException("streaming needs Postgres", status_code=503)
     return hub, cfg
-
-
-def _bearer(request: AnyRequest, hub: Hub) -> HubPrincipal:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise HTTPException("Authorization: Bearer <hub token> required", status_code=401)
-    try:
-        return verify_token(hub.settings.secret, token.strip())
-    except TokenError as exc:
-        raise HTTPException(exc.reason, status_code=401) from None
-
-
-async def _body(request: AnyRequest, type_: type[T]) -> T:
-    try:
-        return msgspec.json.decode(await request.body(), type=type_)
-    except msgspec.ValidationError as exc:
-        raise HTTPException(str(exc), status_code=400) from None
-    except msgspec.DecodeError:
-        raise HTTPException("body must be JSON", status_code=400) from None
 
 
 async def issue_token(hub: Hub, cfg: LiveKitConfig, who: HubPrincipal, event_id: uuid.UUID,
@@ -180,8 +160,8 @@ async def revoke_ppv(hub: Hub, org_id: uuid.UUID, event_id: uuid.UUID,
       summary="A LiveKit access token for the event (bearer: hub connection token)")
 async def livekit_token(request: AnyRequest, event_id: uuid.UUID) -> TokenResponse:
     hub, cfg = _ready(request)
-    who = _bearer(request, hub)
-    body = await _body(request, TokenRequest)
+    who = bearer(request, hub)
+    body = await json_body(request, TokenRequest)
     return await issue_token(hub, cfg, who, event_id, body.kind)
 
 
@@ -189,7 +169,7 @@ async def livekit_token(request: AnyRequest, event_id: uuid.UUID) -> TokenRespon
       summary="Go live: create the LiveKit room and mark the event live (dj, admin)")
 async def livekit_live(request: AnyRequest, event_id: uuid.UUID) -> EventStatus:
     hub, cfg = _ready(request)
-    return await go_live(hub, cfg, _bearer(request, hub), event_id)
+    return await go_live(hub, cfg, bearer(request, hub), event_id)
 
 
 @post("/api/events/{event_id:uuid}/ppv/revoke", status_code=204, guards=[require_api_key],
@@ -197,7 +177,7 @@ async def livekit_live(request: AnyRequest, event_id: uuid.UUID) -> EventStatus:
       summary="Revoke pay-per-view access and remove the viewer from the LiveKit room")
 async def livekit_ppv_revoke(request: AnyRequest, event_id: uuid.UUID) -> None:
     hub, _ = _ready(request)
-    body = await _body(request, RevokeRequest)
+    body = await json_body(request, RevokeRequest)
     assert hub.db is not None
     org = await hub.db.fetchval("SELECT app_event_org($1)", event_id)
     if org is None:

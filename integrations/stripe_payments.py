@@ -31,22 +31,21 @@ Routes:
 from __future__ import annotations
 
 import uuid
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 import stripe
-from litestar import Request, post
+from litestar import post
 from litestar.exceptions import HTTPException
 from litestar.response import Response
 
-from hub.auth import Principal as HubPrincipal
-from hub.auth import TokenError, verify_token
 from hub.guards import require_api_key
 from hub.runtime import Hub
 from integrations import stripe_api as api
 from integrations import stripe_checkout as checkout
 from integrations import stripe_store as store
 from integrations import stripe_webhook as webhook
+from integrations.http import AnyRequest, bearer, json_body
 from integrations.stripe_config import StripeConfig, config
 from integrations.stripe_wire import (
     CheckoutRequest,
@@ -59,8 +58,6 @@ from integrations.stripe_wire import (
 from persistence.audit import audit
 from persistence.tenant import Principal, tenant_tx
 
-T = TypeVar("T")
-AnyRequest = Request[Any, Any, Any]
 _encoder = msgspec.json.Encoder()
 
 
@@ -75,25 +72,6 @@ def _ready(request: AnyRequest, *, webhooks: bool = False) -> tuple[Hub, StripeC
     return hub, cfg
 
 
-def _bearer(request: AnyRequest, hub: Hub) -> HubPrincipal:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise HTTPException("Authorization: Bearer <hub token> required", status_code=401)
-    try:
-        return verify_token(hub.settings.secret, token.strip())
-    except TokenError as exc:
-        raise HTTPException(exc.reason, status_code=401) from None
-
-
-async def _body(request: AnyRequest, type_: type[T]) -> T:
-    try:
-        return msgspec.json.decode(await request.body(), type=type_)
-    except msgspec.ValidationError as exc:
-        raise HTTPException(str(exc), status_code=400) from None
-    except msgspec.DecodeError:
-        raise HTTPException("body must be JSON", status_code=400) from None
-
-
 def _stripe_failed(exc: stripe.StripeError) -> HTTPException:
     return HTTPException(f"Stripe: {exc.user_message or exc}", status_code=502)
 
@@ -103,7 +81,7 @@ def _stripe_failed(exc: stripe.StripeError) -> HTTPException:
 async def stripe_onboarding(request: AnyRequest, org_id: uuid.UUID) -> OnboardingResponse:
     hub, cfg = _ready(request)
     assert hub.db is not None
-    body = await _body(request, OnboardingRequest)
+    body = await json_body(request, OnboardingRequest)
     admin = Principal(org_id, None, "admin")
     async with tenant_tx(hub.db, admin) as conn:
         org = await store.org_payments(conn)
@@ -129,8 +107,8 @@ async def stripe_onboarding(request: AnyRequest, org_id: uuid.UUID) -> Onboardin
               " (bearer: hub connection token)")
 async def stripe_checkout(request: AnyRequest, event_id: uuid.UUID) -> CheckoutResponse:
     hub, cfg = _ready(request)
-    who = _bearer(request, hub)
-    body = await _body(request, CheckoutRequest)
+    who = bearer(request, hub)
+    body = await json_body(request, CheckoutRequest)
     return await checkout.start(hub, cfg, who, event_id, body, str(request.base_url))
 
 

@@ -1,0 +1,36 @@
+"""Shared pieces of the integrations' HTTP routes: bearer auth and JSON bodies."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import msgspec
+from litestar import Request
+from litestar.exceptions import HTTPException
+
+from hub.auth import Principal, TokenError, verify_token
+from hub.runtime import Hub
+
+T = TypeVar("T")
+AnyRequest = Request[Any, Any, Any]
+
+
+def bearer(request: AnyRequest, hub: Hub) -> Principal:
+    """The caller's hub connection token from ``Authorization: Bearer``; 401 otherwise."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException("Authorization: Bearer <hub token> required", status_code=401)
+    try:
+        return verify_token(hub.settings.secret, token.strip())
+    except TokenError as exc:
+        raise HTTPException(exc.reason, status_code=401) from None
+
+
+async def json_body(request: AnyRequest, type_: type[T]) -> T:
+    """Decode and validate a JSON body with msgspec; 400 with the reason otherwise."""
+    try:
+        return msgspec.json.decode(await request.body(), type=type_)
+    except msgspec.ValidationError as exc:
+        raise HTTPException(str(exc), status_code=400) from None
+    except msgspec.DecodeError:
+        raise HTTPException("body must be JSON", status_code=400) from None
