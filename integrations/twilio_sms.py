@@ -1,16 +1,140 @@
-"""Placeholder: the Twilio SMS integration is not built yet (see issue 5)."""
+"""Twilio SMS: fans text an organization's number to request songs and ask questions;
+karaoke singers who signed up by SMS get "you're up next".
+
+Configuration (environment; ``integrations.twilio_config`` and
+``integrations.agents_config``):
+
+* ``TWILIO_ACCOUNT_SID``, ``TWILIO_AUTH_TOKEN``: the account. Unset: the webhook answers
+  503 "SMS not configured" and no SMS is sent; the hub runs as usual.
+* ``TWILIO_FROM_NUMBER``: sender for REST messages when the org has no ``sms_number``.
+* ``TWILIO_API_BASE``: Twilio REST base URL (default ``https://api.twilio.com``).
+* ``HUB_PUBLIC_URL``: public base URL Twilio calls (signatures cover the exact URL).
+* ``TWILIO_REPLY_INLINE_SECONDS`` (default 4), ``TWILIO_TIMEOUT_SECONDS`` (default 10).
+* ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``OPENAI_MODEL``, ``AGENT_MAX_TURNS``: the
+  agents; without a key the rule-based fallback answers.
+
+Routes:
+
+* ``POST /webhooks/twilio/sms``: Twilio's incoming-message webhook (form-encoded). The
+  ``X-Twilio-Signature`` is checked with the SDK's ``RequestValidator`` against
+  ``HUB_PUBLIC_URL`` + path: a bad one is 403 and changes nothing. The ``To`` number picks
+  the org (``organizations.sms_number``); its live event takes the requests. The answer
+  is TwiML (``integrations.twilio_inbound`` has the flow).
+
+Hooks: ``next_up`` (karaoke) texts a singer whose ``singer_sub`` is ``sms:<phone>``,
+unless that phone opted out.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import uuid
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
+from litestar import Request, Response, post
+from litestar.exceptions import HTTPException
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from integrations import twilio_inbound as inbound
+from integrations import twilio_store as store
+from integrations.twilio_config import TwilioConfig, config
+from integrations.twilio_rest import SendFailed
 from rooms.services.base import Hook
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
 
-ROUTES: list[Any] = []
+log = logging.getLogger(__name__)
+AnyRequest = Request[Any, Any, Any]
+SMS_PATH = "/webhooks/twilio/sms"
+SMS_PREFIX = "sms:"
+# The karaoke host's call waits this long for the SMS; a slower Twilio finishes behind it.
+HOOK_WAIT_SECONDS = 3.0
+_PENDING: set[asyncio.Task[Any]] = set()
+
+
+def _ready(request: AnyRequest) -> tuple[Hub, TwilioConfig]:
+    hub: Hub = request.app.state.hub
+    cfg = config()
+    if not cfg.enabled:
+        raise HTTPException("SMS not configured (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN)",
+                            status_code=503)
+    if hub.db is None or hub.services is None:
+        raise HTTPException("SMS needs Postgres", status_code=503)
+    return hub, cfg
+
+
+def public_url(cfg: TwilioConfig, request: AnyRequest) -> str:
+    """The URL Twilio called, which is what it signed: behind a proxy, HUB_PUBLIC_URL."""
+    if not cfg.public_url:
+        return str(request.url)
+    query = request.url.query
+    return f"{cfg.public_url.rstrip('/')}{request.url.path}" + (f"?{query}" if query else "")
+
+
+def twiml(text: str | None) -> Response[str]:
+    resp = MessagingResponse()
+    if text:
+        resp.message(text)
+    return Response(str(resp), media_type="application/xml")
+
+
+@post(SMS_PATH, status_code=200, summary="Twilio incoming SMS webhook (signed by Twilio)")
+async def twilio_sms_webhook(request: AnyRequest) -> Response[str]:
+    hub, cfg = _ready(request)
+    raw = (await request.body()).decode("utf-8", "replace")
+    params = dict(parse_qsl(raw, keep_blank_values=True))
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not RequestValidator(cfg.auth_token).validate(public_url(cfg, request), params,
+                                                     signature):
+        raise HTTPException("invalid X-Twilio-Signature", status_code=403)
+    sid = params.get("MessageSid") or params.get("SmsSid", "")
+    sms = inbound.Inbound(sid, params.get("From", ""), params.get("To", ""),
+                          params.get("Body", ""))
+    if not (sms.message_sid and sms.from_ and sms.to):
+        raise HTTPException("MessageSid, From and To are required", status_code=400)
+    assert hub.db is not None
+    org = await store.org_for_number(hub.db, sms.to)
+    if org is None:
+        raise HTTPException(f"no organization has the number {sms.to}", status_code=404)
+    return twiml(await inbound.handle(hub, cfg, org, sms))
+
+
+async def next_up(hub: Hub, payload: dict[str, Any]) -> None:
+    """Text "you're up next" to a singer who signed up by SMS (not if opted out)."""
+    cfg = config()
+    sub = str(payload.get("singer_sub", ""))
+    if not cfg.enabled or hub.db is None or not sub.startswith(SMS_PREFIX):
+        return
+    phone = sub.removeprefix(SMS_PREFIX)
+    event_id = uuid.UUID(str(payload["event_id"]))
+    org: uuid.UUID | None = await hub.db.fetchval("SELECT app_event_org($1)", event_id)
+    if org is None:
+        return
+    text = (f"{payload.get('singer') or 'Hey'}, you're up next! Head to the stage. "
+            "Reply STOP to opt out.")
+
+    async def send() -> None:
+        try:
+            await inbound.send_if_allowed(hub, cfg, org, phone, None, text)
+        except SendFailed:
+            log.exception("next_up SMS to %s failed", phone)
+
+    task = asyncio.create_task(send())
+    _PENDING.add(task)
+    task.add_done_callback(_PENDING.discard)
+    # Wait briefly so a quick send is done when the host's call returns; never longer.
+    await asyncio.wait({task}, timeout=HOOK_WAIT_SECONDS)
 
 
 def hooks(hub: Hub) -> dict[str, Hook]:
-    return {}
+    async def on_next_up(name: str, payload: dict[str, Any]) -> None:
+        await next_up(hub, payload)
+
+    return {"next_up": on_next_up}
+
+
+ROUTES: list[Any] = [twilio_sms_webhook]

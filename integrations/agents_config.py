@@ -1,0 +1,48 @@
+"""AI agent settings, read from the environment into one msgspec Struct.
+
+Variables:
+
+* ``OPENAI_API_KEY``: unset, the rule-based fallback (``agents_rules``) answers SMS, so
+  the hub works offline.
+* ``OPENAI_BASE_URL``: the API base (default ``https://api.openai.com/v1``; tests point it
+  at a local fake).
+* ``OPENAI_MODEL``: the chat model (default ``gpt-4o-mini``).
+* ``AGENT_MAX_TURNS``: model calls one agent may make for one SMS (default 4); a model
+  that keeps calling tools is stopped there.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from typing import Annotated
+
+import msgspec
+
+_ENV = {"api_key": "OPENAI_API_KEY", "base_url": "OPENAI_BASE_URL", "model": "OPENAI_MODEL",
+        "max_turns": "AGENT_MAX_TURNS"}
+
+
+class AgentConfig(msgspec.Struct, frozen=True, kw_only=True):
+    api_key: str = ""
+    base_url: str = "https://api.openai.com/v1"
+    model: str = "gpt-4o-mini"
+    max_turns: Annotated[int, msgspec.Meta(ge=1, le=20)] = 4
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.api_key)
+
+
+def load_config(env: Mapping[str, str] | None = None) -> AgentConfig:
+    """Build the config from ``env`` (default ``os.environ``); bad values raise early."""
+    env = os.environ if env is None else env
+    raw = {field: env[var] for field, var in _ENV.items() if env.get(var)}
+    return msgspec.convert(raw, AgentConfig, strict=False)
+
+
+@functools.cache
+def config() -> AgentConfig:
+    """The process's config, read once on first use."""
+    return load_config()
