@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncpg
 
 from hub.protocol import ErrorCode
+from persistence.audit import audit
 from rooms.names import RoomName
 from rooms.services import tips_store as store
 from rooms.services.base import ANYONE, Caller, Context, Method, Service, ServiceError
@@ -90,6 +91,10 @@ async def refunded(ctx: Context, caller: Caller, room: RoomName,
         if tip["status"] == "refunded":
             return False
         await store.mark_refunded(conn, params.tip_id)
+        # Refunds are audited where they take effect, whichever path they came by
+        # (our refund API, Stripe's dashboard, a chargeback).
+        await audit(conn, None, "tip.refunded", str(params.tip_id),
+                    {"was": tip["status"], "by": caller.sub})
         if tip["status"] == "paid":
             await batch.goal(conn)
         alert_id = await store.drop_waiting(conn, params.tip_id)

@@ -293,6 +293,10 @@ async def test_refund_reverses_goal_and_drops_pending_alert(
     assert (await refund(hub, room, pending["tip_id"]))["state"]["version"] == version
     rows = await owner_conn.fetch("SELECT status FROM tips WHERE event_id = $1", ev)
     assert [r["status"] for r in rows] == ["refunded", "refunded"]
+    audited = await owner_conn.fetch(
+        "SELECT target FROM audit_log WHERE organization_id = $1 AND action = 'tip.refunded'",
+        org)
+    assert sorted(r["target"] for r in audited) == sorted([pending["tip_id"], shown["tip_id"]])
     await overlay.client.close()
 
 
