@@ -279,25 +279,35 @@ CREATE INDEX audit_log_org_idx ON audit_log (organization_id, created_at DESC);
 -- `(SELECT app_is_platform_admin())` runs once per statement (an InitPlan), not per row.
 -- The OR keeps the planner from using organization_id indexes through the policy alone,
 -- so hot queries also say `organization_id = app_org_id()` themselves (see chat.py).
-DO $$
-DECLARE
-    t text;
+-- Every later migration applies this same convention to its tables by calling this
+-- function, so no tenant table can end up with a subtly different policy. It runs with
+-- the caller's rights (the migrating owner) and the app role may not call it.
+CREATE FUNCTION app_protect_tenant_table(t regclass) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    FOREACH t IN ARRAY ARRAY['events', 'chat_messages', 'song_requests', 'request_votes',
-                             'karaoke_signups', 'tips', 'ppv_access', 'webhook_events',
-                             'sms_conversations', 'sms_messages']
-    LOOP
-        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-        EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
-        EXECUTE format($p$
-            CREATE POLICY tenant_isolation ON %I
-                USING (organization_id = app_org_id() OR (SELECT app_is_platform_admin()))
-                WITH CHECK (organization_id = app_org_id() OR (SELECT app_is_platform_admin()))
-        $p$, t);
-        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I TO livehub_app', t);
-    END LOOP;
+    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t);
+    EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', t);
+    EXECUTE format($p$
+        CREATE POLICY tenant_isolation ON %s
+            USING (organization_id = app_org_id() OR (SELECT app_is_platform_admin()))
+            WITH CHECK (organization_id = app_org_id() OR (SELECT app_is_platform_admin()))
+    $p$, t);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO livehub_app', t);
 END
 $$;
+REVOKE ALL ON FUNCTION app_protect_tenant_table(regclass) FROM PUBLIC;
+
+SELECT app_protect_tenant_table(t) FROM unnest(ARRAY[
+    'events',
+    'chat_messages',
+    'song_requests',
+    'request_votes',
+    'karaoke_signups',
+    'tips',
+    'ppv_access',
+    'webhook_events',
+    'sms_conversations',
+    'sms_messages'
+]::regclass[]) AS t;
 
 -- PUBLIC READ: with NO org claim (an anonymous visitor's lobby or landing page), the rows
 -- of scheduled and live events are readable across tenants. Nothing in events is secret

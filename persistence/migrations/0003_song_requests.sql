@@ -61,20 +61,7 @@ CREATE TABLE song_request_payments (
 CREATE INDEX song_request_payments_request_idx
     ON song_request_payments (organization_id, request_id);
 
-DO $$
-DECLARE
-    t text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['request_queues', 'song_request_payments']
-    LOOP
-        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-        EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
-        EXECUTE format($p$
-            CREATE POLICY tenant_isolation ON %I
-                USING (organization_id = app_org_id() OR (SELECT app_is_platform_admin()))
-                WITH CHECK (organization_id = app_org_id() OR (SELECT app_is_platform_admin()))
-        $p$, t);
-        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I TO livehub_app', t);
-    END LOOP;
-END
-$$;
+SELECT app_protect_tenant_table(t) FROM unnest(ARRAY[
+    'request_queues',
+    'song_request_payments'
+]::regclass[]) AS t;

@@ -36,9 +36,4 @@ CREATE TABLE karaoke_queues (
     FOREIGN KEY (organization_id, event_id) REFERENCES events (organization_id, id)
 );
 
-ALTER TABLE karaoke_queues ENABLE ROW LEVEL SECURITY;
-ALTER TABLE karaoke_queues FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON karaoke_queues
-    USING (organization_id = app_org_id() OR (SELECT app_is_platform_admin()))
-    WITH CHECK (organization_id = app_org_id() OR (SELECT app_is_platform_admin()));
-GRANT SELECT, INSERT, UPDATE, DELETE ON karaoke_queues TO livehub_app;
+SELECT app_protect_tenant_table('karaoke_queues');

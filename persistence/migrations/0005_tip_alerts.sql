@@ -60,20 +60,8 @@ CREATE TABLE tip_refunds (
     UNIQUE (organization_id, tip_id)
 );
 
-DO $$
-DECLARE
-    t text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['tip_alert_state', 'tip_alerts', 'tip_refunds']
-    LOOP
-        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-        EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
-        EXECUTE format($p$
-            CREATE POLICY tenant_isolation ON %I
-                USING (organization_id = app_org_id() OR (SELECT app_is_platform_admin()))
-                WITH CHECK (organization_id = app_org_id() OR (SELECT app_is_platform_admin()))
-        $p$, t);
-        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I TO livehub_app', t);
-    END LOOP;
-END
-$$;
+SELECT app_protect_tenant_table(t) FROM unnest(ARRAY[
+    'tip_alert_state',
+    'tip_alerts',
+    'tip_refunds'
+]::regclass[]) AS t;

@@ -39,20 +39,8 @@ CREATE INDEX chat_sanctions_user_idx ON chat_sanctions (organization_id, user_su
 CREATE INDEX chat_messages_author_idx
     ON chat_messages (organization_id, room, author, created_at DESC);
 
-DO $$
-DECLARE
-    t text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['chat_settings', 'chat_room_settings', 'chat_sanctions']
-    LOOP
-        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-        EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
-        EXECUTE format($p$
-            CREATE POLICY tenant_isolation ON %I
-                USING (organization_id = app_org_id() OR (SELECT app_is_platform_admin()))
-                WITH CHECK (organization_id = app_org_id() OR (SELECT app_is_platform_admin()))
-        $p$, t);
-        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I TO livehub_app', t);
-    END LOOP;
-END
-$$;
+SELECT app_protect_tenant_table(t) FROM unnest(ARRAY[
+    'chat_settings',
+    'chat_room_settings',
+    'chat_sanctions'
+]::regclass[]) AS t;

@@ -28,12 +28,7 @@ CREATE TABLE livekit_participants (
 CREATE INDEX livekit_participants_present_idx ON livekit_participants (organization_id, event_id)
     WHERE present;
 
-ALTER TABLE livekit_participants ENABLE ROW LEVEL SECURITY;
-ALTER TABLE livekit_participants FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON livekit_participants
-    USING (organization_id = app_org_id() OR (SELECT app_is_platform_admin()))
-    WITH CHECK (organization_id = app_org_id() OR (SELECT app_is_platform_admin()));
-GRANT SELECT, INSERT, UPDATE, DELETE ON livekit_participants TO livehub_app;
+SELECT app_protect_tenant_table('livekit_participants');
 
 CREATE FUNCTION app_livekit_room_event(room text)
     RETURNS TABLE (event_id uuid, organization_id uuid)

@@ -41,12 +41,7 @@ CREATE TABLE stripe_checkouts (
 );
 CREATE INDEX stripe_checkouts_event_idx ON stripe_checkouts (organization_id, event_id);
 
-ALTER TABLE stripe_checkouts ENABLE ROW LEVEL SECURITY;
-ALTER TABLE stripe_checkouts FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON stripe_checkouts
-    USING (organization_id = app_org_id() OR (SELECT app_is_platform_admin()))
-    WITH CHECK (organization_id = app_org_id() OR (SELECT app_is_platform_admin()));
-GRANT SELECT, INSERT, UPDATE, DELETE ON stripe_checkouts TO livehub_app;
+SELECT app_protect_tenant_table('stripe_checkouts');
 
 -- A checkout's org, by our id (a tip id is its checkout's id) or by Stripe's payment intent.
 CREATE FUNCTION app_stripe_checkout_org(checkout uuid, payment_intent text)

@@ -65,21 +65,9 @@ CREATE TABLE follow_up_tasks (
 );
 CREATE INDEX follow_up_tasks_org_idx ON follow_up_tasks (organization_id, done, created_at);
 
-DO $$
-DECLARE
-    t text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['sms_opt_outs', 'service_prices', 'booking_inquiries',
-                             'follow_up_tasks']
-    LOOP
-        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-        EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
-        EXECUTE format($p$
-            CREATE POLICY tenant_isolation ON %I
-                USING (organization_id = app_org_id() OR (SELECT app_is_platform_admin()))
-                WITH CHECK (organization_id = app_org_id() OR (SELECT app_is_platform_admin()))
-        $p$, t);
-        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I TO livehub_app', t);
-    END LOOP;
-END
-$$;
+SELECT app_protect_tenant_table(t) FROM unnest(ARRAY[
+    'sms_opt_outs',
+    'service_prices',
+    'booking_inquiries',
+    'follow_up_tasks'
+]::regclass[]) AS t;
