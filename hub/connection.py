@@ -25,8 +25,10 @@ from collections import deque
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
+import asyncpg
 import msgspec
 from msgspec import Raw
+from redis.exceptions import RedisError
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
@@ -55,6 +57,9 @@ from rooms.names import RoomKind, RoomName
 from rooms.services.base import Caller, ServiceError
 
 _json = msgspec.json.Encoder()
+# Failures that mean "a backing service is unreachable": the client should retry.
+_UNREACHABLE = (OSError, ConnectionError, RedisError, asyncpg.PostgresConnectionError,
+                asyncpg.InterfaceError)
 
 log = logging.getLogger(__name__)
 # websockets logs every open and close at INFO; at thousands of sockets that is noise.
@@ -70,18 +75,11 @@ _last_frame: bytes = b""
 
 
 def frame_text(payload: bytes) -> bytes:
-    """An unmasked, unfragmented text frame (RFC 6455 section 5.2)."""
+    """An unmasked, unfragmented text frame (RFC 6455 section 5.2), framed by websockets."""
     global _last_payload, _last_frame
-    if payload is _last_payload:
-        return _last_frame
-    n = len(payload)
-    if n < 126:
-        header = bytes((0x81, n))
-    elif n < 65536:
-        header = bytes((0x81, 126)) + n.to_bytes(2, "big")
-    else:
-        header = bytes((0x81, 127)) + n.to_bytes(8, "big")
-    _last_payload, _last_frame = payload, header + payload
+    if payload is not _last_payload:
+        _last_payload = payload
+        _last_frame = Frame(Opcode.TEXT, payload).serialize(mask=False)
     return _last_frame
 
 
@@ -146,9 +144,7 @@ class HubConnection:
             self._aborter.cancel()
         if self._worker is not None:
             self._worker.cancel()
-        if self.session is not None and self.session.rooms:
-            self.hub.node.drop(self, list(self.session.rooms))
-            self.session.rooms.clear()
+        self._leave_rooms()
         self._backlog = None
 
     def pause_writing(self) -> None:
@@ -227,15 +223,19 @@ class HubConnection:
         if self.closing:
             return
         self.closing = True
-        if self.session is not None and self.session.rooms:
-            self.hub.node.drop(self, list(self.session.rooms))
-            self.session.rooms.clear()
+        self._leave_rooms()
         if self.ws.state is State.OPEN:
             self.ws.send_close(code, reason)
             self._flush()
         loop = asyncio.get_running_loop()
         # A client that never answers the close (or never reads) is cut anyway.
         self._aborter = loop.call_later(self.hub.settings.shutdown_timeout, self._abort)
+
+    def _leave_rooms(self) -> None:
+        """Stop deliveries to this connection now; the node tidies upstream later."""
+        if self.session is not None and self.session.rooms:
+            self.hub.node.drop(self, list(self.session.rooms))
+            self.session.rooms.clear()
 
     def _abort(self) -> None:
         if self.transport is not None:
@@ -292,9 +292,7 @@ class HubConnection:
             self._reply_error(p.ErrorCode.BAD_FRAME, "binary frames are not supported", None)
         elif frame.opcode is Opcode.CLOSE and not self.closing:
             self.closing = True
-            if self.session is not None and self.session.rooms:
-                self.hub.node.drop(self, list(self.session.rooms))
-                self.session.rooms.clear()
+            self._leave_rooms()
 
     def _reply_error(self, code: p.ErrorCode, reason: str, request_id: int | None) -> None:
         metrics.ERRORS.labels(code=str(int(code))).inc()
@@ -324,8 +322,8 @@ class HubConnection:
                     log.warning("command %s failed: %r", type(command).__name__, exc)
                     if isinstance(command, DoSubscribe) and self.session is not None:
                         self.session.subscribe_failed(str(command.room))
-                    code = (p.ErrorCode.UNAVAILABLE if isinstance(exc, OSError | ConnectionError)
-                            or "redis" in type(exc).__module__ else p.ErrorCode.INTERNAL)
+                    code = (p.ErrorCode.UNAVAILABLE if isinstance(exc, _UNREACHABLE)
+                            else p.ErrorCode.INTERNAL)
                     self._reply_error(code, "request failed; nothing changed",
                                       getattr(command, "id", None))
         finally:
