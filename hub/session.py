@@ -219,16 +219,13 @@ class Session:
         return DoChat(room, text, frame.client_msg_id, frame.id)
 
     def _subscribe(self, frame: p.Subscribe) -> Command:
-        room = self._room(frame.room, frame.id)
+        room = self._own_room(frame.room, frame.id)
         if isinstance(room, Reply):
             return room
         if frame.room in self.rooms:
             return error(p.ErrorCode.ALREADY_SUBSCRIBED, "already subscribed", frame.id)
         if len(self.rooms) >= self.limits.max_subscriptions:
             return error(p.ErrorCode.FORBIDDEN, "too many subscriptions", frame.id)
-        # Org rooms are checked here; event rooms need the directory (the shell).
-        if room.kind == "org" and room.id != self.principal.org:
-            return error(p.ErrorCode.FORBIDDEN, "room belongs to another organization", frame.id)
         self.rooms.add(frame.room)
         return DoSubscribe(room, frame.recover, frame.presence_events, frame.id)
 
@@ -237,14 +234,12 @@ class Session:
         self.rooms.discard(room)
 
     def _publish(self, frame: p.Publish) -> Command:
-        room = self._room(frame.room, frame.id)
+        room = self._own_room(frame.room, frame.id)
         if isinstance(room, Reply):
             return room
         if not can_publish(self.principal, room.kind):
             return error(p.ErrorCode.FORBIDDEN, f"your roles cannot publish to {room.kind} rooms",
                          frame.id)
-        if room.kind == "org" and room.id != self.principal.org:
-            return error(p.ErrorCode.FORBIDDEN, "room belongs to another organization", frame.id)
         data = bytes(frame.data)
         if len(data) > self.limits.max_publish_bytes:
             return error(p.ErrorCode.PAYLOAD_TOO_LARGE,
