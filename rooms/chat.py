@@ -30,6 +30,7 @@ import asyncpg
 
 from hub import protocol as p
 from persistence.chat import ChatMessage, ChatWriter, page_history
+from persistence.tenant import Principal as DbPrincipal
 from persistence.tenant import tenant_tx
 from rooms.events import ChatPosted, encode_event
 from rooms.names import RoomKind, RoomName
@@ -120,8 +121,6 @@ class ChatService:
     async def page(self, org: uuid.UUID, room: str, before: int | None,
                    limit: int) -> tuple[list[p.ChatItem], int | None]:
         """A page of stored chat, oldest first, and the cursor for the page before it."""
-        from persistence.tenant import Principal as DbPrincipal
-
         rows = await page_history(self._pool, DbPrincipal(org, None, "hub"), room, before,
                                   limit + 1)
         older = len(rows) > limit

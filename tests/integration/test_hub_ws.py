@@ -235,9 +235,6 @@ async def test_responsive_connection_survives_pings(hub_factory, org):
     await fan.close()
 
 
-def _json(frame: dict) -> str:
-    return json.dumps(frame)
-
 
 async def test_compression_can_be_turned_on(hub_factory, org):
     """With HUB_WS_COMPRESSION=1 a deflate client negotiates it and still gets messages."""
