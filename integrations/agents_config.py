@@ -14,11 +14,12 @@ Variables:
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Mapping
 from typing import Annotated
 
 import msgspec
+
+from integrations.env import from_env
 
 _ENV = {"api_key": "OPENAI_API_KEY", "base_url": "OPENAI_BASE_URL", "model": "OPENAI_MODEL",
         "max_turns": "AGENT_MAX_TURNS"}
@@ -37,9 +38,7 @@ class AgentConfig(msgspec.Struct, frozen=True, kw_only=True):
 
 def load_config(env: Mapping[str, str] | None = None) -> AgentConfig:
     """Build the config from ``env`` (default ``os.environ``); bad values raise early."""
-    env = os.environ if env is None else env
-    raw = {field: env[var] for field, var in _ENV.items() if env.get(var)}
-    return msgspec.convert(raw, AgentConfig, strict=False)
+    return from_env(AgentConfig, _ENV, env)
 
 
 @functools.cache

@@ -13,11 +13,12 @@ routes answer 503 "streaming not configured"):
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Mapping
 from typing import Annotated
 
 import msgspec
+
+from integrations.env import from_env
 
 _ENV = {"url": "LIVEKIT_URL", "api_key": "LIVEKIT_API_KEY",
         "api_secret": "LIVEKIT_API_SECRET", "token_ttl": "LIVEKIT_TOKEN_TTL"}
@@ -39,9 +40,7 @@ class LiveKitConfig(msgspec.Struct, frozen=True, kw_only=True):
 
 def load_config(env: Mapping[str, str] | None = None) -> LiveKitConfig:
     """Build the config from ``env`` (default ``os.environ``); bad values raise early."""
-    env = os.environ if env is None else env
-    raw = {field: env[var] for field, var in _ENV.items() if env.get(var)}
-    return msgspec.convert(raw, LiveKitConfig, strict=False)
+    return from_env(LiveKitConfig, _ENV, env)
 
 
 @functools.cache

@@ -17,12 +17,12 @@ the hub runs either way):
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Mapping
 from typing import Annotated
 
 import msgspec
 
+from integrations.env import from_env
 from integrations.fees import DEFAULT_MIN_CENTS, FLOOR_CENTS
 
 _ENV = {"secret_key": "STRIPE_SECRET_KEY", "webhook_secret": "STRIPE_WEBHOOK_SECRET",
@@ -40,9 +40,7 @@ class StripeConfig(msgspec.Struct, frozen=True, kw_only=True):
 
 def load_config(env: Mapping[str, str] | None = None) -> StripeConfig:
     """Build the config from ``env`` (default ``os.environ``); bad values raise early."""
-    env = os.environ if env is None else env
-    raw = {field: env[var] for field, var in _ENV.items() if env.get(var)}
-    return msgspec.convert(raw, StripeConfig, strict=False)
+    return from_env(StripeConfig, _ENV, env)
 
 
 @functools.cache

@@ -20,11 +20,12 @@ webhook answers 503 "SMS not configured" and ``next_up`` sends nothing):
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Mapping
 from typing import Annotated
 
 import msgspec
+
+from integrations.env import from_env
 
 _ENV = {"account_sid": "TWILIO_ACCOUNT_SID", "auth_token": "TWILIO_AUTH_TOKEN",
         "from_number": "TWILIO_FROM_NUMBER", "api_base": "TWILIO_API_BASE",
@@ -48,9 +49,7 @@ class TwilioConfig(msgspec.Struct, frozen=True, kw_only=True):
 
 def load_config(env: Mapping[str, str] | None = None) -> TwilioConfig:
     """Build the config from ``env`` (default ``os.environ``); bad values raise early."""
-    env = os.environ if env is None else env
-    raw = {field: env[var] for field, var in _ENV.items() if env.get(var)}
-    return msgspec.convert(raw, TwilioConfig, strict=False)
+    return from_env(TwilioConfig, _ENV, env)
 
 
 @functools.cache
