@@ -22,6 +22,8 @@ from aiohttp import web
 from google.protobuf.json_format import MessageToDict
 from livekit import api
 
+from tests.support.fake_http import serve
+
 KEY = "APIfakeKey"
 SECRET = "fake-livekit-secret-0123456789abcdef0123456789"
 
@@ -47,10 +49,7 @@ class FakeLiveKit:
         app = web.Application()
         app.router.add_post("/twirp/livekit.RoomService/CreateRoom", self._create_room)
         app.router.add_post("/twirp/livekit.RoomService/RemoveParticipant", self._remove)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()  # the OS picks the port
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        self._runner, self.url = await serve(app)
         return self
 
     async def stop(self) -> None:

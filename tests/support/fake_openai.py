@@ -20,6 +20,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.support.fake_http import serve
+
 API_KEY = "sk-test-fake-openai"
 MODEL = "gpt-test"
 ROLES = {"system", "developer", "user", "assistant", "tool"}
@@ -59,10 +61,8 @@ class FakeOpenAI:
     async def start(self) -> FakeOpenAI:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._complete)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/v1"
+        self._runner, base = await serve(app)
+        self.url = f"{base}/v1"
         return self
 
     async def stop(self) -> None:

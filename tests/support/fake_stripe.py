@@ -26,6 +26,8 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from tests.support.fake_http import serve
+
 KEY = "sk_test_fake_0123456789"
 WEBHOOK_SECRET = "whsec_fake_0123456789abcdef"
 _KEY_PART = re.compile(r"\[([^\]]*)\]")
@@ -88,10 +90,7 @@ class FakeStripe:
         app.router.add_post("/v1/account_links", self._account_links)
         app.router.add_post("/v1/checkout/sessions", self._sessions)
         app.router.add_post("/v1/refunds", self._refunds)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        self._runner, self.url = await serve(app)
         return self
 
     async def stop(self) -> None:
