@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -98,11 +99,11 @@ class Hub:
         if self.db is not None:
             await self.db.close()
 
-    async def _every(self, seconds: float, fn: object) -> None:
+    async def _every(self, seconds: float, fn: Callable[[], object]) -> None:
         while True:
             await asyncio.sleep(seconds)
             try:
-                result = fn()  # type: ignore[operator]
+                result = fn()
                 if asyncio.iscoroutine(result):
                     await result
             except Exception:
