@@ -114,6 +114,7 @@ reached through `POST /api/rooms/{{room}}/call/{{method}}` with the API key.
 <- {{"type":"welcome","client":"Qm9iYnkx","node":"hub-a","time":1795324726170,"version":1}}
 -> {{"type":"subscribe","room":"org:5f0c...","id":1}}
 <- {{"type":"subscribed","room":"org:5f0c...","epoch":"9b165407","offset":0,"recovered":false,"publications":[],"id":1}}
+<- {{"type":"snapshot","room":"org:5f0c...","service":"moderation","state":{{"slow_mode_seconds":0}}}}
 -> {{"type":"publish","room":"org:5f0c...","data":{{"song":"Mr. Brightside"}},"id":2}}
 <- {{"type":"message","room":"org:5f0c...","offset":1,"data":{{"song":"Mr. Brightside"}}}}
 <- {{"type":"published","room":"org:5f0c...","epoch":"9b165407","offset":1,"id":2}}
