@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -17,10 +18,25 @@ SECRET = "test-secret-0123456789-0123456789-abcdef"
 API_KEY = "test-api-key"
 
 
+class PortTaken(Exception):
+    """Another process bound the free port first."""
+
+
 class HubProcess:
     """One hub process on a free port; ``stop()`` sends SIGTERM and waits."""
 
     def __init__(self, env: dict[str, str]) -> None:
+        # free_port() can race with any other process on the machine (another test
+        # run, a second hub): if the port is taken before we bind it, try another.
+        for attempt in range(5):
+            try:
+                self._start(env)
+                return
+            except PortTaken:
+                if attempt == 4:
+                    raise
+
+    def _start(self, env: dict[str, str]) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/ws"
@@ -30,18 +46,23 @@ class HubProcess:
         # No DATABASE_URL means a rooms-only node here, never an embedded Postgres.
         full_env.update({"HUB_SECRET": SECRET, "HUB_API_KEY": API_KEY, "HUB_EMBEDDED_PG": "0",
                          **env})
-        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"hub-{self.port}.log"
-        self._log = open(self.log_path, "wb")
+        # A unique log file: another test run on this machine may reuse the port later.
+        fd, log_path = tempfile.mkstemp(prefix=f"hub-{self.port}-", suffix=".log")
+        self.log_path = Path(log_path)
+        self._log = os.fdopen(fd, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hub", "run", "--port", str(self.port),
              "--log-level", "warning"],
             cwd=ROOT, env=full_env, stdout=self._log, stderr=subprocess.STDOUT)
         self._wait_ready()
 
-    def _wait_ready(self, timeout: float = 20.0) -> None:
+    def _wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                self._log.close()
+                if "address already in use" in self.log().lower():
+                    raise PortTaken(self.port)
                 raise RuntimeError(f"hub exited early:\n{self.log()}")
             try:
                 with urllib.request.urlopen(f"{self.url}/ready", timeout=1) as resp:
