@@ -103,9 +103,11 @@ function onMessage(offset, data) {
   }
 }
 
+// A snapshot is read after subscribing, so a room event can overtake it: never let an
+// older snapshot replace a newer queue the page already shows.
 function onSnapshot(service, state) {
-  if (service === "requests") renderRequests(state);
-  if (service === "karaoke") renderKaraoke(state);
+  if (service === "requests" && num(state.version) >= versions.requests) renderRequests(state);
+  if (service === "karaoke" && num(state.version) >= versions.karaoke) renderKaraoke(state);
   if (service === "tips") { renderGoal(state); isObj(state.showing) ? showAlert(state.showing) : hideAlert(null); }
 }
 

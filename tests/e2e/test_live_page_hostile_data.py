@@ -63,7 +63,7 @@ async def test_script_in_every_rendered_field_is_shown_as_text_and_never_runs(
         admin.on("pageerror", lambda exc: errors.append(str(exc)))
         await admin.goto(f"{hub.url}/live#token={token(org, sub='Ada', roles=('admin',))}"
                          f"&room={room}")
-        await admin.locator("#status.on").wait_for(timeout=10_000)
+        await admin.locator("#viewers", has_text="1 here").wait_for(timeout=10_000)  # subscribed
 
         # 1. Legitimate service calls whose fields are user-controlled.
         fan = await Client.open(hub.ws_url, token(org, sub=xss("requester")))
