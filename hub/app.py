@@ -28,6 +28,7 @@ from hub import protocol as p
 from hub.admin_api import set_role
 from hub.guards import API_KEY_HEADER, require_api_key
 from hub.runtime import Hub
+from hub.security_headers import security_headers
 from hub.settings import Settings
 from integrations.routes import ROUTES
 from rooms.names import RoomKind, parse_room
@@ -58,7 +59,7 @@ def _hub(request: Request) -> Hub:  # type: ignore[type-arg]
 STATIC = Path(__file__).parent / "static"
 
 
-@get("/live", include_in_schema=False, media_type="text/html")
+@get("/live", include_in_schema=False, media_type="text/html", middleware=[security_headers])
 async def live_page() -> Response[bytes]:
     """The live room page for fans, DJs and overlays (``/live#token=...&room=...``)."""
     return Response((STATIC / "live.html").read_bytes(), media_type="text/html")
@@ -175,7 +176,8 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[health, ready, prometheus, publish, register_event, presence,
                         call_service, set_role, live_page,
-                        create_static_files_router(path="/static", directories=[STATIC]),
+                        create_static_files_router(path="/static", directories=[STATIC],
+                                                   middleware=[security_headers]),
                         *ROUTES],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(

@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import shutil
-
-import pytest
-
+from tests.e2e.browser import chromium, needs_chromium
 from tests.support.client import Client, api_call, token
 
-CHROMIUM = shutil.which("chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed")
+pytestmark = needs_chromium
 
 
 async def test_fan_request_reaches_the_dj_page_and_the_dj_can_play_it(hub_factory, event,
                                                                        tmp_path):
     """A fan submits a request in the page; the DJ's page shows it live and plays it."""
-    playwright = pytest.importorskip("playwright.async_api")
     org, ev = event
     room = f"event:{ev}"
     hub = hub_factory(db=True)
-    async with playwright.async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    async with chromium() as browser:
         dj = await browser.new_page(viewport={"width": 1300, "height": 760})
         fan = await browser.new_page(viewport={"width": 1300, "height": 760})
         errors: list[str] = []
@@ -54,4 +45,3 @@ async def test_fan_request_reaches_the_dj_page_and_the_dj_can_play_it(hub_factor
         await dj.locator("#alert", has_text="$25.00").wait_for(timeout=10_000)
         await dj.screenshot(path=str(tmp_path / "live-dj.png"))  # for a human to look at
         assert errors == []
-        await browser.close()

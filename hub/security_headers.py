@@ -1,0 +1,81 @@
+"""Security headers for the browser-facing routes: the ``/live`` page and ``/static``.
+
+The page keeps the caller's hub token in its URL fragment, so stored script in room data
+would be enough to steal it. ``live.js`` never turns data into markup; this policy is the
+second wall: no inline script or style, no plugins, no ``<base>`` tricks, no string-to-DOM
+sinks (Trusted Types), and network access only to this hub's own origin (http and ws).
+
+Nothing frames the page: OBS's browser source loads the overlay (``/live#...&overlay=1``)
+as a top-level page, so ``frame-ancestors 'none'`` holds for every page, overlay included.
+
+The OpenAPI pages under ``/schema`` bring their own inline script and are left alone.
+"""
+
+from __future__ import annotations
+
+import re
+
+from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+# A browser's Host header: a DNS name or IPv4 address, or a bracketed IPv6 one, and a port.
+_HOST = re.compile(r"(?:[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*|\[[0-9A-Fa-f:.]{2,45}\])"
+                   r"(?::[0-9]{1,5})?")
+
+
+def content_security_policy(host: str | None) -> str:
+    """The page CSP; ``host`` (the request's Host header) names the hub's ws/wss origin.
+
+    ``'self'`` already covers ws/wss in CSP3 browsers; the explicit origins are for older
+    ones. A Host that is not a plain host[:port] is left out rather than echoed.
+    """
+    connect = ["'self'"]
+    if host is not None and _HOST.fullmatch(host):
+        connect += [f"ws://{host}", f"wss://{host}"]
+    return "; ".join([
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",  # data: for the empty favicon only
+        f"connect-src {' '.join(connect)}",
+        "form-action 'none'",  # live.js handles every form; never submit one anywhere
+        "base-uri 'none'",
+        "object-src 'none'",
+        "frame-ancestors 'none'",
+        "require-trusted-types-for 'script'",  # innerHTML and friends refuse strings
+        "trusted-types 'none'",
+    ])
+
+
+def page_headers(host: str | None) -> dict[str, str]:
+    """Every header a page or static file is sent with."""
+    return {
+        "Content-Security-Policy": content_security_policy(host),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",  # the token lives in the fragment; be strict anyway
+        "X-Frame-Options": "DENY",  # frame-ancestors for browsers without CSP2
+        "Cross-Origin-Opener-Policy": "same-origin",
+    }
+
+
+def security_headers(app: ASGIApp) -> ASGIApp:
+    """Litestar middleware adding :func:`page_headers` to every HTTP response."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        raw = dict(scope["headers"]).get(b"host")
+        extra = page_headers(raw.decode("latin-1") if raw is not None else None)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableScopeHeaders.from_message(message)
+                for name, value in extra.items():
+                    headers[name] = value
+            await send(message)
+
+        await app(scope, receive, send_with_headers)
+
+    return middleware
