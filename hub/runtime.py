@@ -29,6 +29,8 @@ from rooms.redis_presence import RedisPresence
 from rooms.services import SERVICES
 from rooms.services.base import Context
 from rooms.services.dispatch import Dispatcher
+from rooms.services.tips_config import CONFIG as TIPS_CONFIG
+from rooms.services.tips_sweep import sweep as sweep_tip_alerts
 
 if TYPE_CHECKING:
     from hub.connection import HubConnection
@@ -82,6 +84,10 @@ class Hub:
             asyncio.create_task(self._every(self.settings.presence_ttl / 3,
                                             self.node.refresh_presence)),
         ]
+        if self.services is not None:  # tip alerts whose timer died with another node
+            ctx = self.services.ctx
+            self._tasks.append(asyncio.create_task(self._every(
+                TIPS_CONFIG.sweep_ms / 1000, lambda: sweep_tip_alerts(ctx))))
 
     async def stop(self) -> None:
         self.draining = True

@@ -14,10 +14,17 @@ Routes (the bearer is the caller's hub connection token, ``Authorization: Bearer
 
 * ``POST /api/events/{event_id}/livekit-token`` ``{"kind": "publisher"|"viewer"|"bot"}``:
   a LiveKit token for the caller's org's event (grants: ``livekit_grants``). A viewer of
-  a pay-per-view event needs a ``ppv_access`` row (402 otherwise). Every grant is
-  audited ('livekit.token') in the transaction that checked it.
+  a pay-per-view event needs a ``ppv_access`` row whose checkout is still paid, checked
+  on every mint (402 otherwise). A ``sub`` that cannot be an identity (blank, control
+  characters, over 128 characters) is 422. Every grant is audited ('livekit.token') in
+  the transaction that checked it.
 * ``POST /api/events/{event_id}/live`` (dj, admin): CreateRoom in LiveKit, then the
   event is 'live' with its ``livekit_room``, broadcast as ``event_status``.
+
+LiveKit failures answer with our own short reasons, 503 "video service unavailable" (not
+reachable) or 502 "video service refused the request"; LiveKit's text, which names
+hosts and ports, goes to the log. A token cannot be taken back: a revoked viewer can
+rejoin until their token expires, which is why ``LIVEKIT_TOKEN_TTL`` is short.
 * ``POST /api/events/{event_id}/ppv/revoke`` ``{"user_id"}`` (server API key): see
   ``revoke_ppv``, which the Stripe integration calls directly on a refund.
 * ``POST /webhooks/livekit``: see ``integrations.livekit_webhook``.
@@ -25,6 +32,7 @@ Routes (the bearer is the caller's hub connection token, ``Authorization: Bearer
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -42,12 +50,14 @@ from integrations import livekit_webhook as webhook
 from integrations.http import AnyRequest, bearer, json_body
 from integrations.livekit_config import LiveKitConfig, config
 from integrations.livekit_grants import (
+    BadIdentity,
     GrantRefused,
     Kind,
     grants_for,
     identity_for,
     mint,
     needs_payment,
+    participant_identity,
     room_name,
 )
 from integrations.livekit_wire import (
@@ -63,6 +73,15 @@ from rooms.services.base import Caller
 
 GO_LIVE: frozenset[Role] = frozenset({Role.DJ, Role.ADMIN})
 _encoder = msgspec.json.Encoder()
+log = logging.getLogger(__name__)
+
+
+def _video_failed(exc: rooms.RoomServiceError) -> HTTPException:
+    """Our own short reason for the client; LiveKit's (hosts, ports) goes to the log."""
+    log.warning("LiveKit RoomService call failed: %s", exc)
+    if exc.unreachable:
+        return HTTPException("video service unavailable", status_code=503)
+    return HTTPException("video service refused the request", status_code=502)
 
 
 def _ready(request: AnyRequest) -> tuple[Hub, LiveKitConfig]:
@@ -82,6 +101,8 @@ async def issue_token(hub: Hub, cfg: LiveKitConfig, who: HubPrincipal, event_id:
     try:
         identity = identity_for(kind, who.sub)
         grants_for(kind, who.roles, "")  # refuse on roles before touching Postgres
+    except BadIdentity as exc:
+        raise HTTPException(str(exc), status_code=422) from None
     except GrantRefused as exc:
         raise HTTPException(str(exc), status_code=403) from None
     principal = Caller(sub=who.sub, org=who.org, roles=who.roles).db()
@@ -118,7 +139,7 @@ async def go_live(hub: Hub, cfg: LiveKitConfig, who: HubPrincipal,
     try:
         await rooms.create_room(cfg, room_name(event_id, event.livekit_room))
     except rooms.RoomServiceError as exc:
-        raise HTTPException(f"LiveKit: {exc}", status_code=502) from None
+        raise _video_failed(exc) from None
     async with tenant_tx(hub.db, principal) as conn:
         room = await store.set_live(conn, event_id, room_name(event_id, event.livekit_room))
         await audit(conn, await store.known_user(conn, principal.user_id), "livekit.live",
@@ -153,7 +174,8 @@ async def revoke_ppv(hub: Hub, org_id: uuid.UUID, event_id: uuid.UUID,
                     {"user_id": str(user_id), "had_access": had, "room": room})
     cfg = config()
     if cfg.enabled:  # without LiveKit nobody can be watching
-        await rooms.remove_participant(cfg, room, str(user_id))
+        # The identity the viewer token carried: the same canonical form as at minting.
+        await rooms.remove_participant(cfg, room, participant_identity(str(user_id)))
 
 
 @post("/api/events/{event_id:uuid}/livekit-token", status_code=200,
@@ -184,8 +206,8 @@ async def livekit_ppv_revoke(request: AnyRequest, event_id: uuid.UUID) -> None:
         raise HTTPException("unknown event", status_code=404)
     try:
         await revoke_ppv(hub, org, event_id, body.user_id)
-    except rooms.RoomServiceError as exc:
-        raise HTTPException(f"LiveKit: {exc}", status_code=502) from None
+    except rooms.RoomServiceError as exc:  # access is gone already; retrying kicks again
+        raise _video_failed(exc) from None
 
 
 @post("/webhooks/livekit", status_code=200, summary="LiveKit webhook (signed by LiveKit)")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime
 import secrets
+import unicodedata
 import uuid
 from typing import Literal
 
@@ -39,8 +40,16 @@ ALLOWED: dict[str, frozenset[Role]] = {
     "publisher": PUBLISHERS, "viewer": frozenset(Role), "bot": BOTS}
 
 
+MAX_IDENTITY = 128  # characters; a hub sub is an id, not prose
+
+
 class GrantRefused(Exception):
     """The caller's roles do not allow this kind of token."""
+
+
+class BadIdentity(Exception):
+    """The token's ``sub`` cannot name a LiveKit participant (blank, too long, control
+    characters)."""
 
 
 def room_name(event_id: uuid.UUID, stored: str | None) -> str:
@@ -48,18 +57,35 @@ def room_name(event_id: uuid.UUID, stored: str | None) -> str:
     return stored or f"{ROOM_PREFIX}{event_id}"
 
 
+def participant_identity(sub: str) -> str:
+    """One LiveKit identity per person: a uuid ``sub`` in its canonical form (the way
+    ``users.id`` and ``ppv_access.user_id`` print), any other ``sub`` as it is.
+
+    Minting and revoking both go through this, so a revoke kicks the identity that the
+    token carried, however the token spelled the uuid (upper case, braces, no hyphens).
+    """
+    try:
+        return str(uuid.UUID(sub))
+    except ValueError:
+        return sub
+
+
 def identity_for(kind: Kind, sub: str) -> str:
-    """The participant identity: the hub ``sub``, or a unique bot identity.
+    """The participant identity: the canonical hub ``sub``, or a unique bot identity.
 
     Raises:
+        BadIdentity: a blank or unusable ``sub``.
         GrantRefused: a non-bot ``sub`` that would pass as a hidden bot.
     """
+    if (not sub.strip() or len(sub) > MAX_IDENTITY
+            or any(unicodedata.category(ch) == "Cc" for ch in sub)):
+        raise BadIdentity("the token's sub is empty or not usable as a video identity")
     if kind == "bot":
         # Several bots (overlay, recorder) per person: LiveKit kicks duplicate identities.
         return f"{BOT_PREFIX}{sub}-{secrets.token_hex(4)}"
     if sub.startswith(BOT_PREFIX):
         raise GrantRefused(f"identities starting with {BOT_PREFIX!r} are reserved for bots")
-    return sub
+    return participant_identity(sub)
 
 
 def grants_for(kind: Kind, roles: frozenset[Role], room: str) -> VideoGrants:

@@ -11,7 +11,12 @@ TIMEOUT = aiohttp.ClientTimeout(total=10)
 
 
 class RoomServiceError(Exception):
-    """LiveKit refused a call or could not be reached."""
+    """LiveKit refused a call or could not be reached. The text is for the log only (it
+    names hosts and ports); ``unreachable`` tells a client-facing 503 from a 502."""
+
+    def __init__(self, detail: str, *, unreachable: bool) -> None:
+        super().__init__(detail)
+        self.unreachable = unreachable
 
 
 def _client(cfg: LiveKitConfig) -> api.LiveKitAPI:
@@ -26,8 +31,10 @@ async def create_room(cfg: LiveKitConfig, name: str) -> None:
     try:
         async with _client(cfg) as lk:
             await lk.room.create_room(api.CreateRoomRequest(name=name))
-    except (api.ServerError, aiohttp.ClientError, TimeoutError) as exc:
-        raise RoomServiceError(f"CreateRoom {name}: {exc}") from exc
+    except api.ServerError as exc:
+        raise RoomServiceError(f"CreateRoom {name}: {exc}", unreachable=False) from exc
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise RoomServiceError(f"CreateRoom {name}: {exc}", unreachable=True) from exc
 
 
 async def remove_participant(cfg: LiveKitConfig, room: str, identity: str) -> bool:
@@ -39,7 +46,9 @@ async def remove_participant(cfg: LiveKitConfig, room: str, identity: str) -> bo
     except api.ServerError as exc:
         if exc.status == 404 or exc.code == api.ServerErrorCode.NOT_FOUND:
             return False
-        raise RoomServiceError(f"RemoveParticipant {room}/{identity}: {exc}") from exc
+        raise RoomServiceError(f"RemoveParticipant {room}/{identity}: {exc}",
+                               unreachable=False) from exc
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise RoomServiceError(f"RemoveParticipant {room}/{identity}: {exc}") from exc
+        raise RoomServiceError(f"RemoveParticipant {room}/{identity}: {exc}",
+                               unreachable=True) from exc
     return True

@@ -30,12 +30,18 @@ async def event(conn: Conn, event_id: uuid.UUID, *, lock: bool = False) -> Event
 
 
 async def has_ppv_access(conn: Conn, event_id: uuid.UUID, user_id: uuid.UUID) -> bool:
-    """A purchase row exists. FOR SHARE: a concurrent revoke waits for this grant to commit,
-    so it then kicks a participant who already holds the token."""
+    """An unexpired access row exists and, when a Stripe checkout bought it, that checkout
+    is still paid: checked on every mint, so a refunded purchase mints nothing even if
+    its access row outlived the refund. FOR SHARE: a concurrent revoke waits for this
+    grant to commit, so it then kicks a participant who already holds the token."""
     found = await conn.fetchval(
-        "SELECT true FROM ppv_access WHERE event_id = $1 AND user_id = $2"
-        " AND organization_id = app_org_id() AND (expires_at IS NULL OR expires_at > now())"
-        " FOR SHARE", event_id, user_id)
+        "SELECT true FROM ppv_access p WHERE p.event_id = $1 AND p.user_id = $2"
+        " AND p.organization_id = app_org_id()"
+        " AND (p.expires_at IS NULL OR p.expires_at > now())"
+        " AND NOT EXISTS (SELECT 1 FROM stripe_checkouts c"
+        "  WHERE c.organization_id = app_org_id() AND c.kind = 'ppv'"
+        "  AND c.session_id = p.stripe_checkout_session_id AND c.status <> 'paid')"
+        " FOR SHARE OF p", event_id, user_id)
     return bool(found)
 
 

@@ -18,6 +18,7 @@ redelivers; a seen id is a no-op), lock the event row, apply, commit, then broad
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 
@@ -32,6 +33,7 @@ from integrations.livekit_grants import is_hidden
 from integrations.livekit_wire import EventStatus, Viewers, WebhookResult
 from persistence.tenant import Principal, tenant_tx
 
+log = logging.getLogger(__name__)
 _encoder = msgspec.json.Encoder()
 _PRESENCE = {"participant_joined": True, "participant_left": False}
 
@@ -61,10 +63,14 @@ def verify(cfg: LiveKitConfig, body: bytes, authorization: str) -> WebhookEvent:
     receiver = WebhookReceiver(TokenVerifier(cfg.api_key, cfg.api_secret))
     try:
         event = receiver.receive(text, token)
+    # Our own reasons to the sender; the SDK's texts (which may quote the body) go to
+    # the log.
     except ParseError as exc:  # raised only after the signature and hash matched
-        raise WebhookMalformed(str(exc)) from None
+        log.info("signed LiveKit webhook unreadable: %s", exc)
+        raise WebhookMalformed("not a LiveKit webhook event") from None
     except Exception as exc:  # the SDK raises bare Exception for a hash mismatch
-        raise WebhookRefused(str(exc)) from None
+        log.info("LiveKit webhook refused: %s", exc)
+        raise WebhookRefused("bad signature, or the body is not the one signed") from None
     if not event.id or not event.event:
         raise WebhookMalformed("event without id or type")
     return event

@@ -9,6 +9,7 @@ an open checkout that nothing will ever complete: harmless.
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 import stripe
@@ -34,8 +35,20 @@ def ppv_checkout_id(event_id: uuid.UUID, user_id: uuid.UUID) -> uuid.UUID:
     return uuid.uuid5(_PPV_NAMESPACE, f"{event_id}:{user_id}")
 
 
+log = logging.getLogger(__name__)
+
+
 def _refuse(status: int, detail: str) -> HTTPException:
     return HTTPException(detail, status_code=status)
+
+
+def stripe_failed(exc: stripe.StripeError) -> HTTPException:
+    """Our own short reason for a failed Stripe call (503 unreachable, 502 refused);
+    Stripe's text, which can name hosts or echo our parameters, goes to the log."""
+    log.warning("Stripe call failed: %r", exc)
+    if isinstance(exc, stripe.APIConnectionError):
+        return _refuse(503, "payment service unavailable")
+    return _refuse(502, "payment service refused the request")
 
 
 async def start(hub: Hub, cfg: StripeConfig, who: HubPrincipal, event_id: uuid.UUID,
@@ -85,7 +98,7 @@ async def start(hub: Hub, cfg: StripeConfig, who: HubPrincipal, event_id: uuid.U
     try:
         session_id, url = await api.create_session(cfg, params, api.session_key(c))
     except stripe.StripeError as exc:
-        raise _refuse(502, f"Stripe: {exc.user_message or exc}") from None
+        raise stripe_failed(exc) from None
     async with tenant_tx(hub.db, principal) as conn:
         await store.set_session(conn, c, session_id)
     return CheckoutResponse(checkout_url=url, session_id=session_id, checkout_id=c.id,

@@ -26,6 +26,9 @@ Routes:
   taking the transfer and our fee back; the tip is reversed when Stripe's
   charge.refunded arrives (one path for refunds made here and in Stripe's dashboard).
 * ``POST /webhooks/stripe``: see ``integrations.stripe_webhook``.
+
+A Stripe call that fails answers 503 "payment service unavailable" (not reachable) or
+502 "payment service refused the request"; Stripe's own text goes to the log.
 """
 
 from __future__ import annotations
@@ -72,10 +75,6 @@ def _ready(request: AnyRequest, *, webhooks: bool = False) -> tuple[Hub, StripeC
     return hub, cfg
 
 
-def _stripe_failed(exc: stripe.StripeError) -> HTTPException:
-    return HTTPException(f"Stripe: {exc.user_message or exc}", status_code=502)
-
-
 @post("/api/orgs/{org_id:uuid}/stripe/onboarding", status_code=200, guards=[require_api_key],
       security=[{"apiKey": []}], summary="Stripe Connect Express onboarding link for an org")
 async def stripe_onboarding(request: AnyRequest, org_id: uuid.UUID) -> OnboardingResponse:
@@ -97,7 +96,7 @@ async def stripe_onboarding(request: AnyRequest, org_id: uuid.UUID) -> Onboardin
         url, expires_at = await api.onboarding_link(cfg, account_id, body.return_url,
                                                     body.refresh_url)
     except stripe.StripeError as exc:
-        raise _stripe_failed(exc) from None
+        raise checkout.stripe_failed(exc) from None
     return OnboardingResponse(account_id=account_id, url=url, expires_at=expires_at,
                               charges_enabled=org.charges_enabled)
 
@@ -130,7 +129,7 @@ async def stripe_refund_tip(request: AnyRequest, tip_id: uuid.UUID) -> RefundRes
     try:
         refund_id, status = await api.refund(cfg, c.payment_intent_id, str(tip_id))
     except stripe.StripeError as exc:
-        raise _stripe_failed(exc) from None
+        raise checkout.stripe_failed(exc) from None
     async with tenant_tx(hub.db, admin) as conn:
         await audit(conn, None, "stripe.refund", str(tip_id),
                     {"refund_id": refund_id, "payment_intent": c.payment_intent_id})

@@ -9,8 +9,10 @@ webhook answers 503 "SMS not configured" and ``next_up`` sends nothing):
 * ``TWILIO_API_BASE``: base URL of Twilio's REST API (default ``https://api.twilio.com``;
   tests point it at a local fake).
 * ``HUB_PUBLIC_URL``: the hub's public base URL as Twilio calls it, e.g.
-  ``https://hub.example.com``. Twilio signs the exact URL it called, and behind a proxy the
-  scheme and host the hub sees differ. Unset: the URL of the request as received.
+  ``https://hub.example.com``; required once SMS is configured. Twilio signs the exact
+  URL it called, and behind a proxy the scheme and host the hub sees differ. Falling
+  back to the request's own URL would check the signature against the ``Host`` header
+  the caller chose, so without it the hub refuses to start.
 * ``TWILIO_REPLY_INLINE_SECONDS``: how long an inbound SMS waits for the agents before
   answering an empty TwiML and replying through the REST API instead (default 4;
   Twilio gives up on a webhook after 15 s).
@@ -42,13 +44,23 @@ class TwilioConfig(msgspec.Struct, frozen=True, kw_only=True):
     reply_inline_seconds: Annotated[float, msgspec.Meta(ge=0, le=12)] = 4.0
     timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=60)] = 10.0
 
+    def __post_init__(self) -> None:
+        if self.enabled and not self.public_url.startswith(("https://", "http://")):
+            raise ValueError("HUB_PUBLIC_URL must be set to the hub's public base URL"
+                             " (https://...) when TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
+                             " are set: Twilio signatures cover the URL Twilio calls")
+
     @property
     def enabled(self) -> bool:
         return bool(self.account_sid and self.auth_token)
 
 
 def load_config(env: Mapping[str, str] | None = None) -> TwilioConfig:
-    """Build the config from ``env`` (default ``os.environ``); bad values raise early."""
+    """Build the config from ``env`` (default ``os.environ``); bad values raise early.
+
+    Raises:
+        msgspec.ValidationError: a bad value, or SMS configured without HUB_PUBLIC_URL.
+    """
     return from_env(TwilioConfig, _ENV, env)
 
 

@@ -8,7 +8,8 @@ Configuration (environment; ``integrations.twilio_config`` and
   503 "SMS not configured" and no SMS is sent; the hub runs as usual.
 * ``TWILIO_FROM_NUMBER``: sender for REST messages when the org has no ``sms_number``.
 * ``TWILIO_API_BASE``: Twilio REST base URL (default ``https://api.twilio.com``).
-* ``HUB_PUBLIC_URL``: public base URL Twilio calls (signatures cover the exact URL).
+* ``HUB_PUBLIC_URL``: public base URL Twilio calls (signatures cover the exact URL);
+  required with SMS: a Postgres-backed hub refuses to start without it.
 * ``TWILIO_REPLY_INLINE_SECONDS`` (default 4), ``TWILIO_TIMEOUT_SECONDS`` (default 10).
 * ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``OPENAI_MODEL``, ``AGENT_MAX_TURNS``: the
   agents; without a key the rule-based fallback answers.
@@ -53,26 +54,33 @@ SMS_PATH = "/webhooks/twilio/sms"
 SMS_PREFIX = "sms:"
 # The karaoke host's call waits this long for the SMS; a slower Twilio finishes behind it.
 HOOK_WAIT_SECONDS = 3.0
+MAX_ID = 64  # MessageSid is 34 characters, an E.164 number at most 16
 _PENDING: set[asyncio.Task[Any]] = set()
 
 
 def _ready(request: AnyRequest) -> tuple[Hub, TwilioConfig]:
     hub: Hub = request.app.state.hub
-    cfg = config()
+    if hub.db is None or hub.services is None:
+        raise HTTPException("SMS needs Postgres", status_code=503)
+    cfg = config()  # checked when the hub started (``hooks``): it cannot raise here
     if not cfg.enabled:
         raise HTTPException("SMS not configured (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN)",
                             status_code=503)
-    if hub.db is None or hub.services is None:
-        raise HTTPException("SMS needs Postgres", status_code=503)
     return hub, cfg
 
 
 def public_url(cfg: TwilioConfig, request: AnyRequest) -> str:
-    """The URL Twilio called, which is what it signed: behind a proxy, HUB_PUBLIC_URL."""
-    if not cfg.public_url:
-        return str(request.url)
+    """The URL Twilio called, which is what it signed: HUB_PUBLIC_URL + path (+ query).
+
+    Never the request's own URL: its host is whatever the caller put in ``Host``.
+    """
     query = request.url.query
     return f"{cfg.public_url.rstrip('/')}{request.url.path}" + (f"?{query}" if query else "")
+
+
+def _plain_id(value: str) -> bool:
+    """An id or phone number as Twilio sends them: short, printable, no NUL."""
+    return len(value) <= MAX_ID and value.isprintable()
 
 
 def twiml(text: str | None) -> Response[str]:
@@ -92,14 +100,18 @@ async def twilio_sms_webhook(request: AnyRequest) -> Response[str]:
                                                      signature):
         raise HTTPException("invalid X-Twilio-Signature", status_code=403)
     sid = params.get("MessageSid") or params.get("SmsSid", "")
+    # Postgres text cannot hold NUL: a body with one (signed, so really sent) loses it
+    # and is answered as usual.
     sms = inbound.Inbound(sid, params.get("From", ""), params.get("To", ""),
-                          params.get("Body", ""))
+                          params.get("Body", "").replace("\x00", ""))
     if not (sms.message_sid and sms.from_ and sms.to):
         raise HTTPException("MessageSid, From and To are required", status_code=400)
+    if not all(map(_plain_id, (sms.message_sid, sms.from_, sms.to))):
+        raise HTTPException("MessageSid, From or To is malformed", status_code=400)
     assert hub.db is not None
     org = await store.org_for_number(hub.db, sms.to)
     if org is None:
-        raise HTTPException(f"no organization has the number {sms.to}", status_code=404)
+        raise HTTPException("no organization has this number", status_code=404)
     return twiml(await inbound.handle(hub, cfg, org, sms))
 
 
@@ -131,6 +143,14 @@ async def next_up(hub: Hub, payload: dict[str, Any]) -> None:
 
 
 def hooks(hub: Hub) -> dict[str, Hook]:
+    """The SMS hooks; called when a Postgres-backed hub starts, so a bad Twilio setup
+    (e.g. HUB_PUBLIC_URL missing) stops the start with the variable named.
+
+    Raises:
+        msgspec.ValidationError: see ``twilio_config.load_config``.
+    """
+    config()
+
     async def on_next_up(name: str, payload: dict[str, Any]) -> None:
         await next_up(hub, payload)
 

@@ -210,7 +210,7 @@ $("karaoke-form").onsubmit = async (e) => {
   try { await call("karaoke.signup", { singer: $("karaoke-name").value, song: $("karaoke-song").value }); $("karaoke-song").value = ""; }
   catch (err) { alert(text(err.reason)); }
 };
-$("karaoke-next").onclick = () => call("karaoke.next").catch((err) => alert(text(err.reason)));
+$("karaoke-next").onclick = () => call("karaoke.next", { version: versions.karaoke }).catch((err) => alert(text(err.reason)));
 
 if (!token || !room) status(false, "open /live#token=…&room=event:…");
 else connect();

@@ -12,11 +12,14 @@ Rules, as a singer or host sees them:
   queued song whose singer is not on hold.
 * Hosts (performer, dj, moderator, admin): ``next`` ends the song on stage (sung) and
   brings ``next_up`` on; ``sung`` and ``skip`` take any queued or on-stage song out
-  (only sung songs count toward a singer's rounds); ``move`` puts a song at an index,
-  against the version the host saw (a stale version is refused with STALE_VERSION and
-  the current state); ``hold`` keeps a singer's songs in place but passes over them
-  until ``release`` (a hold also ends once the singer has no song left in the queue,
-  so a later signup is not silently held). Host changes are written to the audit log.
+  (only sung songs count toward a singer's rounds); ``move`` puts a song at an index;
+  ``hold`` keeps a singer's songs in place but passes over them until ``release`` (a
+  hold also ends once the singer has no song left in the queue, so a later signup is
+  not silently held); ``settings`` changes the limits. Host changes are written to the
+  audit log.
+* Every host action carries the queue ``version`` the host saw. A stale one is refused
+  with STALE_VERSION and the current state, so two hosts pressing ``next`` together
+  advance one singer, not two.
 * Each song's ``wait_seconds`` estimates its start from ``slot_seconds`` (default 240).
 
 Every change locks the event's queue row, bumps ``version``, commits, then broadcasts
@@ -57,6 +60,7 @@ from rooms.services.karaoke_wire import (
     SignupParams,
     SignupRef,
     SingerRef,
+    VersionRef,
 )
 
 log = logging.getLogger(__name__)
@@ -97,13 +101,18 @@ def _unknown_event() -> ServiceError:
 
 
 async def _change(ctx: Context, caller: Caller, room: RoomName, change: str,
-                  action: Action[T], target: str | None = None) -> tuple[KaraokeState, T]:
-    """Lock, apply ``action``, bump the version, commit; then broadcast and notify."""
+                  action: Action[T], target: str | None = None,
+                  version: int | None = None) -> tuple[KaraokeState, T]:
+    """Lock, check ``version`` (host actions), apply ``action``, bump the version, commit;
+    then broadcast and notify."""
     event_id = _event_id(room)
     async with tenant_tx(ctx.pool, caller.db()) as conn:
         q = await store.lock(conn, event_id)
         if q is None:
             raise _unknown_event()
+        if version is not None and version != q.version:
+            raise ServiceError(ErrorCode.STALE_VERSION, f"the queue is at version {q.version},"
+                               f" not {version}", state=state_of(q))
         before = state_of(q).next_up
         out = await action(conn, q)
         # A hold outlives nothing: once the singer has no queued song it is dropped, so
@@ -182,14 +191,12 @@ async def settings(ctx: Context, caller: Caller, room: RoomName,
         if params.slot_seconds is not None:
             q.slot_seconds = params.slot_seconds
 
-    return (await _change(ctx, caller, room, "settings", act, target="settings"))[0]
+    return (await _change(ctx, caller, room, "settings", act, target="settings",
+                          version=params.version))[0]
 
 
 async def move(ctx: Context, caller: Caller, room: RoomName, params: MoveParams) -> KaraokeState:
     async def act(conn: PoolConnectionProxy, q: Queue) -> None:
-        if params.version != q.version:
-            raise ServiceError(ErrorCode.STALE_VERSION, f"the queue is at version {q.version},"
-                               f" not {params.version}", state=state_of(q))
         queued = rotation.order(r.slot() for r in q.rows if r.status == "waiting")
         try:
             changed, q.next_position = rotation.move(queued, params.signup_id,
@@ -198,11 +205,12 @@ async def move(ctx: Context, caller: Caller, room: RoomName, params: MoveParams)
             raise ServiceError(ErrorCode.REFUSED, "that signup is not in the queue") from None
         await store.set_keys(conn, q, changed)
 
-    return (await _change(ctx, caller, room, "move", act, target=params.signup_id))[0]
+    return (await _change(ctx, caller, room, "move", act, target=params.signup_id,
+                          version=params.version))[0]
 
 
 async def next_singer(ctx: Context, caller: Caller, room: RoomName,
-                      params: NoParams) -> KaraokeState:
+                      params: VersionRef) -> KaraokeState:
     async def act(conn: PoolConnectionProxy, q: Queue) -> None:
         stage = next((r for r in q.rows if r.status == "up"), None)
         nxt = state_of(q).next_up
@@ -213,7 +221,8 @@ async def next_singer(ctx: Context, caller: Caller, room: RoomName,
         if nxt is not None:
             await store.set_status(conn, q, _active(q, nxt.signup_id), "up")
 
-    return (await _change(ctx, caller, room, "next", act, target="stage"))[0]
+    return (await _change(ctx, caller, room, "next", act, target="stage",
+                          version=params.version))[0]
 
 
 def _finish(status: str) -> Callable[[Context, Caller, RoomName, SignupRef],
@@ -225,7 +234,8 @@ def _finish(status: str) -> Callable[[Context, Caller, RoomName, SignupRef],
         async def act(conn: PoolConnectionProxy, q: Queue) -> None:
             await store.set_status(conn, q, _active(q, params.signup_id), status)
 
-        return (await _change(ctx, caller, room, change, act, target=params.signup_id))[0]
+        return (await _change(ctx, caller, room, change, act, target=params.signup_id,
+                              version=params.version))[0]
 
     return handler
 
@@ -238,7 +248,8 @@ async def hold(ctx: Context, caller: Caller, room: RoomName, params: SingerRef) 
             raise ServiceError(ErrorCode.REFUSED, "that singer has no song in the queue")
         q.held.append(params.singer_sub)
 
-    return (await _change(ctx, caller, room, "hold", act, target=params.singer_sub))[0]
+    return (await _change(ctx, caller, room, "hold", act, target=params.singer_sub,
+                          version=params.version))[0]
 
 
 async def release(ctx: Context, caller: Caller, room: RoomName,
@@ -248,7 +259,8 @@ async def release(ctx: Context, caller: Caller, room: RoomName,
             raise ServiceError(ErrorCode.REFUSED, "that singer is not on hold")
         q.held.remove(params.singer_sub)
 
-    return (await _change(ctx, caller, room, "release", act, target=params.singer_sub))[0]
+    return (await _change(ctx, caller, room, "release", act, target=params.singer_sub,
+                          version=params.version))[0]
 
 
 async def snapshot(ctx: Context, caller: Caller, room: RoomName) -> KaraokeState | None:
@@ -273,7 +285,7 @@ SERVICE: Service = Service(
                "change max_active (songs per singer) and slot_seconds (wait estimate)"),
         Method("move", MoveParams, move, HOSTS,
                "put a queued song at to_index; refused with the state if version is stale"),
-        Method("next", NoParams, next_singer, HOSTS,
+        Method("next", VersionRef, next_singer, HOSTS,
                "end the song on stage (sung) and bring next_up on stage"),
         Method("sung", SignupRef, _finish("done"), HOSTS,
                "mark a queued or on-stage song sung (it leaves the queue)"),

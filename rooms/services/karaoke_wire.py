@@ -10,6 +10,7 @@ from msgspec import Meta
 Name = Annotated[str, Meta(min_length=1, max_length=60)]
 Song = Annotated[str, Meta(min_length=1, max_length=120)]
 Id = Annotated[str, Meta(min_length=1, max_length=64)]
+Version = Annotated[int, Meta(ge=0)]  # the queue version the host was looking at
 
 
 # -- params -------------------------------------------------------------------------
@@ -24,9 +25,14 @@ class NoParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     pass
 
 
+class VersionRef(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    version: Version
+
+
 class SettingsParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Only the fields given change."""
 
+    version: Version
     max_active: Annotated[int, Meta(ge=1, le=20)] | None = None
     slot_seconds: Annotated[int, Meta(ge=30, le=3600)] | None = None
 
@@ -34,15 +40,17 @@ class SettingsParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class MoveParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     signup_id: Id
     to_index: Annotated[int, Meta(ge=0)]  # 0-based index in the queue as last seen
-    version: int  # the queue version the host was looking at
+    version: Version
 
 
 class SignupRef(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     signup_id: Id
+    version: Version
 
 
 class SingerRef(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     singer_sub: Id
+    version: Version
 
 
 # -- state ----------------------------------------------------------------------------

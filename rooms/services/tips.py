@@ -4,6 +4,10 @@ Payments reach it only from the server (``tips.paid`` / ``tips.refunded``, later
 by the Stripe webhook): both are safe to repeat and to arrive in either order. Overlays
 acknowledge the alert they showed (``tips.ack``); the queue itself lives in
 ``tips_queue``, the SQL in ``tips_store``, the wire schema in ``tips_wire``.
+
+Who may ack: staff only (``ACKERS``). An ack takes the alert off every screen, so a fan
+who could ack would wipe other fans' tips off the overlay. An overlay page connects with
+a staff token (e.g. the performer's) until overlays get a secret of their own.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from hub.protocol import ErrorCode
 from persistence.audit import audit
 from rooms.names import RoomName
 from rooms.services import tips_store as store
-from rooms.services.base import ANYONE, Caller, Context, Method, Service, ServiceError
+from rooms.services.base import ANYONE, HOSTS, Caller, Context, Method, Service, ServiceError
 from rooms.services.tips_queue import Batch, change, snapshot
 from rooms.services.tips_wire import (
     AckParams,
@@ -31,6 +35,7 @@ from rooms.services.tips_wire import (
 )
 
 _REFUSED_BY_DB = (asyncpg.UniqueViolationError, asyncpg.InsufficientPrivilegeError)
+ACKERS = HOSTS  # performer, dj, moderator, admin: never a plain viewer
 
 
 async def paid(ctx: Context, caller: Caller, room: RoomName, params: PaidParams) -> TipResult:
@@ -143,8 +148,10 @@ SERVICE = Service(
 Tip alerts and goal progress for an event room. A payment confirmed by the server queues
 one alert per tip; the hub shows them one at a time (priority lane first: tips of at
 least the org's `tip_priority_cents`, then arrival order). An alert leaves the screen
-when any subscriber acks it or after the event's `tip_alert_timeout_ms` (default
-`HUB_TIP_ALERT_TIMEOUT`, 8 s). With nobody subscribed nothing new is shown: alerts wait
+when staff acks it (an overlay connects with a performer, dj, moderator or admin token;
+a viewer's ack is refused with 4403) or after the event's `tip_alert_timeout_ms`
+(default `HUB_TIP_ALERT_TIMEOUT`, 8 s), whichever node scheduled it and whether or not
+that node is still running. With nobody subscribed nothing new is shown: alerts wait
 and replay on the next subscribe, unless older than `HUB_TIP_ALERT_MAX_AGE` (10 min),
 which expire. Every event carries the new `version`; apply them in version order after
 the snapshot (a gap means: resubscribe). Goal progress counts paid, unrefunded tips.
@@ -155,8 +162,9 @@ the snapshot (a gap means: resubscribe). Goal progress counts paid, unrefunded t
         Method("refunded", RefundedParams, refunded, server_only=True,
                doc="Refund: uncount the tip, drop its waiting alert; before payment, "
                    "makes a later paid a no-op."),
-        Method("ack", AckParams, ack, roles=ANYONE,
-               doc="The overlay showed this alert: take it down, show the next now."),
+        Method("ack", AckParams, ack, roles=ACKERS,
+               doc="The overlay showed this alert: take it down, show the next now"
+                   " (staff only; a viewer gets 4403)."),
         Method("state", StateParams, current, roles=ANYONE,
                doc="The event's goal progress, showing alert and waiting queue."),
     ),

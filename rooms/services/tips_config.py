@@ -7,6 +7,9 @@ shared); both are hub-wide defaults:
   acknowledges it. An event's own ``events.tip_alert_timeout_ms`` wins over it.
 * ``HUB_TIP_ALERT_MAX_AGE`` (seconds, default 600): a waiting alert older than this expires
   instead of showing (an overlay that was gone for an hour gets no stale alerts).
+* ``HUB_TIP_ALERT_SWEEP`` (seconds, default 1): how often every node looks for alerts
+  showing past their timeout whose timer died with another node (``tips_sweep``); such
+  an alert leaves the screen at most about this much late.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 class TipsConfig:
     alert_timeout_ms: int = 8_000
     alert_max_age_ms: int = 600_000
+    sweep_ms: int = 1_000
 
 
 def _ms(env: dict[str, str], var: str, default: int) -> int:
@@ -36,7 +40,8 @@ def load(env: dict[str, str] | None = None) -> TipsConfig:
     base = TipsConfig()
     return TipsConfig(
         alert_timeout_ms=_ms(env, "HUB_TIP_ALERT_TIMEOUT", base.alert_timeout_ms),
-        alert_max_age_ms=_ms(env, "HUB_TIP_ALERT_MAX_AGE", base.alert_max_age_ms))
+        alert_max_age_ms=_ms(env, "HUB_TIP_ALERT_MAX_AGE", base.alert_max_age_ms),
+        sweep_ms=_ms(env, "HUB_TIP_ALERT_SWEEP", base.sweep_ms))
 
 
 CONFIG = load()

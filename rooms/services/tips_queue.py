@@ -7,8 +7,9 @@ publish the events and arm this process's timer for the alert on screen.
 Multi-node safety: the timer is per process and any node may run it. Firing runs the
 same locked path, and the time-out itself is a conditional UPDATE on the showing alert's
 id and ``shown_at``: an ack, or another node's timer, that got there first makes it a
-no-op. Locked changes also time out an overdue alert by the database clock, so a node
-that died with the only timer delays the queue only until the next change or subscribe.
+no-op. Locked changes also time out an overdue alert by the database clock. A node that
+dies or stops with the only timer is covered by every other node's sweep
+(``tips_sweep``), which finds overdue alerts in Postgres and runs this same path.
 
 Nobody watching: when the room has no subscriber (presence, across nodes), nothing new
 is put on screen. Alerts wait, and replay when an overlay subscribes again; those older
@@ -174,12 +175,12 @@ class Timers:
         if showing is None:
             self._cancel(room.id)
         else:
-            self._arm(room.id, showing.remaining, lambda: _advance(
+            self._arm(room.id, showing.remaining, lambda: advance(
                 ctx, org, room, (showing.alert_id, showing.shown_at)))
 
     def kick(self, ctx: Context, org: uuid.UUID, room: RoomName) -> None:
         """Settle the queue soon; repeated kicks before it runs coalesce into one."""
-        self._arm(room.id, 0.0, lambda: _advance(ctx, org, room, None))
+        self._arm(room.id, 0.0, lambda: advance(ctx, org, room, None))
 
     def _arm(self, key: uuid.UUID, delay: float,
              make: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -201,7 +202,8 @@ class Timers:
         task.add_done_callback(self._tasks.discard)
 
 
-async def _advance(ctx: Context, org: uuid.UUID, room: RoomName, expect: Expect | None) -> None:
+async def advance(ctx: Context, org: uuid.UUID, room: RoomName, expect: Expect | None) -> None:
+    """Settle the event's queue as the server (a timer, a kick or the sweep)."""
     async def nothing(conn: store.Conn, batch: Batch) -> None:
         return None
 

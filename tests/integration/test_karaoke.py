@@ -63,6 +63,7 @@ class Night:
         self.singers: dict[str, Client] = {}
         self.labels: dict[str, str] = {}
         self.host: Client | None = None
+        self.version = 0  # the newest queue version this host has seen (host actions send it)
 
     async def open_host(self) -> Client:
         self.host = await Client.open(self.ws_url, token(self.org, sub="host", roles=("dj",)))
@@ -70,7 +71,10 @@ class Night:
 
     async def act(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         assert self.host is not None
-        return await self.host.call(self.room, f"karaoke.{method}", params)
+        result = await self.host.call(self.room, f"karaoke.{method}",
+                                      {"version": self.version, **(params or {})})
+        self.version = max(self.version, result["version"])
+        return result
 
     async def sign(self, singer: str) -> dict[str, Any]:
         if singer not in self.singers:
@@ -79,11 +83,13 @@ class Night:
         res = await self.singers[singer].call(self.room, "karaoke.signup",
                                               {"singer": singer.title(), "song": f"Song {n}"})
         self.labels[res["signup_id"]] = f"{singer}{n}"
+        self.version = max(self.version, res["version"])
         return res
 
     async def refused(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         assert self.host is not None
-        return await self.host.call(self.room, f"karaoke.{method}", params, expect_error=True)
+        return await self.host.call(self.room, f"karaoke.{method}",
+                                    {"version": self.version, **params}, expect_error=True)
 
     def order(self, state: dict[str, Any]) -> list[str]:
         return [self.labels[e["signup_id"]] for e in state["queue"]]
@@ -303,10 +309,10 @@ async def test_next_up_hook_fires_when_next_up_changes(
                b'{"singer":"Bob","song":"Creep"}')  # ann stays next up: no call
     assert calls == [{"event_id": str(ev), "singer": "Ann", "signup_id": ann["signup_id"],
                       "singer_sub": "ann"}]
-    state = await call(host, "karaoke.next")
+    state = await call(host, "karaoke.next", b'{"version":2}')
     assert [c["singer_sub"] for c in calls] == ["ann", "bob"]
     assert calls[-1]["signup_id"] == state["next_up"]["signup_id"]
-    await call(host, "karaoke.settings", b'{"slot_seconds":300}')
+    await call(host, "karaoke.settings", b'{"slot_seconds":300,"version":3}')
     assert len(calls) == 2
     with pytest.raises(ServiceError) as refused:
         await call(Caller("ann", org, frozenset({Role.VIEWER})), "karaoke.next")

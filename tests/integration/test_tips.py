@@ -37,7 +37,8 @@ class Overlay:
     @classmethod
     async def join(cls, hub: HubProcess, org: uuid.UUID, room: str,
                    sub: str = "overlay") -> Overlay:
-        overlay = cls(await Client.open(hub.ws_url, token(org, sub=sub)))
+        # Acks need a staff token: an overlay connects as the performer.
+        overlay = cls(await Client.open(hub.ws_url, token(org, sub=sub, roles=("performer",))))
         await overlay.client.subscribe(room)
         await overlay.until(lambda o: o._state is not None)
         return overlay

@@ -246,7 +246,8 @@ async def test_stop_blocks_next_up_sms_and_start_resumes_it(
 
     start = await text_hub(hub, twilio, inbound(number, fan_phone, "START"))
     assert replies(start) == [START_REPLY]
-    await host.call(room, "karaoke.skip", {"signup_id": first["signup_id"]})
+    await host.call(room, "karaoke.skip", {"signup_id": first["signup_id"],
+                                           "version": first["version"]})
     await singer.call(room, "karaoke.signup", {"singer": "Ann", "song": "9 to 5"})
     [sms] = twilio.sent
     assert (sms.to, sms.from_) == (fan_phone, number)
