@@ -21,12 +21,13 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.response import Response
 from litestar.static_files import create_static_files_router
 from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import generate_latest
 
 from hub import metrics
 from hub import protocol as p
 from hub.admin_api import set_role
 from hub.guards import API_KEY_HEADER, require_api_key
+from hub.http_errors import handle_exception
 from hub.runtime import Hub
 from hub.settings import Settings
 from integrations.routes import ROUTES
@@ -56,6 +57,7 @@ def _hub(request: Request) -> Hub:  # type: ignore[type-arg]
 
 
 STATIC = Path(__file__).parent / "static"
+METRICS_MEDIA_TYPE = "text/plain; version=0.0.4"  # Prometheus text format
 
 
 @get("/live", include_in_schema=False, media_type="text/html")
@@ -89,7 +91,8 @@ async def ready(request: Request) -> Response[dict[str, str]]:  # type: ignore[t
 @get("/metrics", summary="Prometheus metrics", include_in_schema=True)
 async def prometheus(request: Request) -> Response[bytes]:  # type: ignore[type-arg]
     _hub(request).gauges()
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    # Litestar appends "; charset=utf-8" to text/* itself: name it only once.
+    return Response(generate_latest(), media_type=METRICS_MEDIA_TYPE)
 
 
 @post("/api/rooms/{room:str}/publish", guards=[require_api_key], status_code=200,
@@ -178,6 +181,9 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Litestar:
                         create_static_files_router(path="/static", directories=[STATIC]),
                         *ROUTES],
         lifespan=[lifespan],
+        # Routes that take bodies set smaller caps (webhooks, integrations.http).
+        request_max_body_size=settings.max_body_bytes,
+        exception_handlers={Exception: handle_exception},
         openapi_config=OpenAPIConfig(
             title="livehub", version="0.1.0",
             components=Components(security_schemes={
