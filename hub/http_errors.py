@@ -27,10 +27,14 @@ log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-Id"
 _PLAIN_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-# Foreign-key columns as our schema names them -> what the caller got wrong.
-_UNKNOWN = {"organization_id": "unknown organization", "user_id": "unknown user",
-            "event_id": "unknown event", "actor_id": "unknown actor (user)"}
-_KEY_COLUMN = re.compile(r"Key \(([a-z_]+)\)")
+# Referenced tables, then foreign-key columns, as our schema names them -> what
+# the caller got wrong. (Under row-level security Postgres leaves the key values
+# out of the detail, but still names the table.)
+_UNKNOWN_TABLE = {"organizations": "unknown organization", "users": "unknown user",
+                  "events": "unknown event"}
+_UNKNOWN_COLUMN = {"organization_id": "unknown organization", "user_id": "unknown user",
+                   "event_id": "unknown event", "actor_id": "unknown actor (user)"}
+_REFERENCED_TABLE = re.compile(r'not present in table "([a-z_]+)"')
 _UNREACHABLE = (OSError, TimeoutError, RedisError, asyncpg.PostgresConnectionError,
                 asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
                 asyncpg.TooManyConnectionsError)
@@ -57,9 +61,14 @@ def _respond(rid: str, status: int, detail: str, *, extra: Any = None,
 
 
 def _unknown_reference(exc: asyncpg.ForeignKeyViolationError) -> str:
-    match = _KEY_COLUMN.search(exc.detail or "")
-    column = match.group(1) if match else ""
-    return _UNKNOWN.get(column, "a record it refers to does not exist")
+    match = _REFERENCED_TABLE.search(exc.detail or "")
+    if match and match.group(1) in _UNKNOWN_TABLE:
+        return _UNKNOWN_TABLE[match.group(1)]
+    constraint = f"_{exc.constraint_name or ''}_"
+    for column, reason in _UNKNOWN_COLUMN.items():
+        if f"_{column}_" in constraint:
+            return reason
+    return "a record it refers to does not exist"
 
 
 def _database_refusal(exc: asyncpg.PostgresError) -> tuple[int, str] | None:
