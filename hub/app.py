@@ -21,7 +21,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.response import Response
 from litestar.static_files import create_static_files_router
 from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
-from prometheus_client import generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hub import metrics
 from hub import protocol as p
@@ -57,7 +57,8 @@ def _hub(request: Request) -> Hub:  # type: ignore[type-arg]
 
 
 STATIC = Path(__file__).parent / "static"
-METRICS_MEDIA_TYPE = "text/plain; version=0.0.4"  # Prometheus text format
+# Litestar appends "; charset=utf-8" to text/* media types itself.
+METRICS_MEDIA_TYPE = CONTENT_TYPE_LATEST.replace("; charset=utf-8", "")
 
 
 @get("/live", include_in_schema=False, media_type="text/html")
@@ -91,7 +92,6 @@ async def ready(request: Request) -> Response[dict[str, str]]:  # type: ignore[t
 @get("/metrics", summary="Prometheus metrics", include_in_schema=True)
 async def prometheus(request: Request) -> Response[bytes]:  # type: ignore[type-arg]
     _hub(request).gauges()
-    # Litestar appends "; charset=utf-8" to text/* itself: name it only once.
     return Response(generate_latest(), media_type=METRICS_MEDIA_TYPE)
 
 
