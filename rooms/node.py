@@ -145,7 +145,12 @@ class Node:
             await self._release(r)
             raise
         buffered = r.pending.pop(sub, None)
-        if buffered is None:  # unsubscribed while loading
+        if buffered is None:  # unsubscribed (or closed) while loading
+            if (room, sub.client_id) not in self._members:
+                # Nobody will remove the entry just added: it would count a
+                # closed connection as present until the TTL.
+                with contextlib.suppress(Exception):
+                    await self.presence.remove(room, member.client)
             return False
         recovered, pubs = _recovered(recover, hist)
         if not r.epoch or hist.epoch != r.epoch:
