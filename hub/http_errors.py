@@ -92,8 +92,8 @@ def handle_exception(request: Request, exc: Exception) -> Response[dict[str, Any
     rid = request_id(request)
     where = f"{request.method} {request.url.path}"
     if isinstance(exc, HTTPException):
-        if exc.status_code >= 500:
-            log.warning("request %s %s: %d %s", rid, where, exc.status_code, exc.detail)
+        if exc.status_code >= 500:  # raised on purpose (or a client gone): no traceback
+            log.info("request %s %s: %d %s", rid, where, exc.status_code, exc.detail)
         detail = "Internal Server Error" if exc.status_code == 500 else exc.detail
         return _respond(rid, exc.status_code, detail, extra=exc.extra or None,
                         headers=exc.headers)
