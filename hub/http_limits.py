@@ -89,10 +89,11 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         if not self.hub.addresses.acquire(transport):
             # Closed unanswered: a response would race the request the client is
-            # sending (and be lost to the reset), and costs the attacker nothing.
+            # still sending (and be lost to the reset it causes).
             metrics.REFUSED.labels(reason="address_cap").inc()
             _refusals.note(peer_address(transport), self.hub.addresses.limit)
-            self._refuse(503, "Service Unavailable", write=False)
+            self._refused = True
+            transport.close()  # at once: the point is to give the descriptor back
             return
         self._arm(self.hub.settings.header_timeout, self._header_timed_out)
 
@@ -180,7 +181,6 @@ class LimitedHttpProtocol(HttpToolsProtocol):
 
     def _refuse(self, status: int, reason: str, *, write: bool = True) -> None:
         self._disarm()
-        self._refused = True
         if write and not self.transport.is_closing():
             self.transport.write(_status(status, reason))
         self._linger_close()

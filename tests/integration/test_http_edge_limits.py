@@ -52,6 +52,10 @@ async def get_from(hub: HubProcess, source: str, path: str = "/health") -> httpx
         return await http.get(path)
 
 
+def open_fds(hub: HubProcess) -> int:
+    return int(psutil.Process(hub.proc.pid).num_fds())
+
+
 def rss(hub: HubProcess) -> int:
     return int(psutil.Process(hub.proc.pid).memory_info().rss)
 
@@ -59,6 +63,7 @@ def rss(hub: HubProcess) -> int:
 async def test_slowloris_cannot_starve_other_clients(hub_factory, org):
     """Half-open requests from one address are capped and closed; other addresses are served."""
     hub = hub_factory(HUB_MAX_CONNECTIONS_PER_ADDRESS="50", HUB_HEADER_TIMEOUT="3")
+    baseline = open_fds(hub)
     attackers: list[tuple[float, Stream]] = []
     for _ in range(300):
         reader, writer = await open_from(hub, "127.0.0.1")
@@ -73,6 +78,8 @@ async def test_slowloris_cannot_starve_other_clients(hub_factory, org):
         await ws.close()
         closed_after = await asyncio.gather(*(seconds_until_closed(r, opened, 20)
                                               for opened, (r, _) in attackers))
+        # The hub gave every descriptor back, while the attacker still holds its end.
+        assert open_fds(hub) < baseline + 20, (open_fds(hub), baseline)
     finally:
         for _, (_, writer) in attackers:
             writer.close()
