@@ -27,6 +27,7 @@ from hub import metrics
 from hub import protocol as p
 from hub.admin_api import set_role
 from hub.guards import API_KEY_HEADER, require_api_key
+from hub.http_errors import handle_exception
 from hub.runtime import Hub
 from hub.security_headers import security_headers
 from hub.settings import Settings
@@ -57,6 +58,8 @@ def _hub(request: Request) -> Hub:  # type: ignore[type-arg]
 
 
 STATIC = Path(__file__).parent / "static"
+# Litestar appends "; charset=utf-8" to text/* media types itself.
+METRICS_MEDIA_TYPE = CONTENT_TYPE_LATEST.replace("; charset=utf-8", "")
 
 
 @get("/live", include_in_schema=False, media_type="text/html", middleware=[security_headers])
@@ -90,7 +93,7 @@ async def ready(request: Request) -> Response[dict[str, str]]:  # type: ignore[t
 @get("/metrics", summary="Prometheus metrics", include_in_schema=True)
 async def prometheus(request: Request) -> Response[bytes]:  # type: ignore[type-arg]
     _hub(request).gauges()
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(), media_type=METRICS_MEDIA_TYPE)
 
 
 @post("/api/rooms/{room:str}/publish", guards=[require_api_key], status_code=200,
@@ -180,6 +183,9 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Litestar:
                                                    middleware=[security_headers]),
                         *ROUTES],
         lifespan=[lifespan],
+        # Routes that take bodies set smaller caps (webhooks, integrations.http).
+        request_max_body_size=settings.max_body_bytes,
+        exception_handlers={Exception: handle_exception},
         openapi_config=OpenAPIConfig(
             title="livehub", version="0.1.0",
             components=Components(security_schemes={

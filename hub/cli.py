@@ -43,23 +43,25 @@ def _run(args: argparse.Namespace) -> int:
 
     from hub.app import create_app
     from hub.connection import HubConnection
+    from hub.http_limits import LimitedHttpProtocol
     from hub.runtime import Hub
+    from hub.server import DrainingServer
 
     settings, embedded_dir = _database(hub_settings.load(host=args.host, port=args.port))
     try:
         hub = Hub(settings)
         config = uvicorn.Config(
             create_app(settings, hub), host=settings.host, port=settings.port,
-            loop="uvloop", http="httptools",
+            loop="uvloop", http=LimitedHttpProtocol.bind(hub),
             ws=HubConnection.bind(hub),  # type: ignore[arg-type]  # a duck-typed Protocol
             lifespan="on", access_log=False,
             timeout_graceful_shutdown=int(settings.shutdown_timeout) + 1,
             log_level=args.log_level,
         )
-        # uvicorn drains on SIGTERM, then re-raises the signal against the handler
+        # The server drains on SIGTERM, then re-raises the signal against the handler
         # that was installed before it: make that one exit 0, as a drained node should.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        uvicorn.Server(config).run()
+        DrainingServer(config, hub).run()
     finally:
         if embedded_dir is not None:
             from persistence import embedded

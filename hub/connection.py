@@ -138,6 +138,7 @@ class HubConnection:
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.connections.discard(self)
+        self.hub.addresses.release(self.transport)  # the slot hub.http_limits took
         self.hub.connections.discard(self)
         self.closing = True
         if self._aborter is not None:
@@ -377,9 +378,7 @@ class HubConnection:
             case DoPublish(room=room):
                 if not await self._in_own_org(room, command.id):
                     return
-                started = time.perf_counter()
                 pub = await node.publish(str(room), command.data)
-                metrics.BROKER_LATENCY.observe(time.perf_counter() - started)
                 metrics.PUBLISHED.inc()
                 self.send(p.encode(p.Published(room=pub.room, epoch=pub.epoch,
                                                offset=pub.offset, id=command.id)))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 
 from hub import metrics
+from hub.address_slots import AddressSlots
 from hub.session import Limits
 from hub.settings import Settings
 from persistence.chat import ChatWriter
@@ -53,7 +54,8 @@ class Hub:
             presence = MemoryPresence(ttl=s.presence_ttl)
             self.directory = MemoryDirectory()
         self.node = Node(broker, presence, node_id=s.node_id, recovery_limit=s.history_size,
-                         on_fanout=metrics.MESSAGES_OUT.inc)
+                         on_fanout=metrics.MESSAGES_OUT.inc,
+                         on_publish=metrics.BROKER_LATENCY.observe)
         self.limits = Limits(max_publish_bytes=s.max_publish_bytes, publish_rate=s.publish_rate,
                              publish_burst=s.publish_burst, history_limit=s.history_size,
                              max_chat_chars=s.max_chat_chars)
@@ -62,6 +64,7 @@ class Hub:
         self._chat_writer: ChatWriter | None = None
         self.services: Dispatcher | None = None
         self.connections: set[HubConnection] = set()
+        self.addresses = AddressSlots(s.max_connections_per_address)
         self.draining = False
         self._tasks: list[asyncio.Task[None]] = []
 

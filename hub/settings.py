@@ -40,6 +40,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     history_ttl: int = 300
     presence_ttl: float = 30.0
     shutdown_timeout: float = 5.0
+    drain_seconds: float = 2.0  # after SIGTERM, /ready answers 503 this long before closing
+    # HTTP edge (hub.http_limits): one client address must not exhaust the process.
+    header_timeout: float = 10.0  # request line + headers (and so the websocket handshake)
+    body_timeout: float = 20.0  # a request body must arrive within this many seconds
+    max_header_bytes: int = 16 * 1024
+    max_body_bytes: int = 1024 * 1024  # routes may set a smaller cap (webhooks do)
+    max_connections_per_address: int = 256  # HTTP + websocket; 0 = no cap
 
 
 _ENV = {
@@ -55,6 +62,10 @@ _ENV = {
     "ping_interval": "HUB_PING_INTERVAL", "ping_timeout": "HUB_PING_TIMEOUT",
     "history_size": "HUB_HISTORY_SIZE", "history_ttl": "HUB_HISTORY_TTL",
     "presence_ttl": "HUB_PRESENCE_TTL", "shutdown_timeout": "HUB_SHUTDOWN_TIMEOUT",
+    "drain_seconds": "HUB_DRAIN_SECONDS", "header_timeout": "HUB_HEADER_TIMEOUT",
+    "body_timeout": "HUB_BODY_TIMEOUT", "max_header_bytes": "HUB_MAX_HEADER_BYTES",
+    "max_body_bytes": "HUB_MAX_BODY_BYTES",
+    "max_connections_per_address": "HUB_MAX_CONNECTIONS_PER_ADDRESS",
 }
 
 ENV_VARS = tuple(_ENV.values())

@@ -14,6 +14,11 @@ from hub.runtime import Hub
 T = TypeVar("T")
 AnyRequest = Request[Any, Any, Any]
 
+# Body caps of the provider webhooks (unauthenticated until the signature is
+# checked, so a declared size over the cap is refused before anything is read).
+WEBHOOK_MAX_BODY = 64 * 1024  # LiveKit events and Twilio SMS forms are a few KB
+STRIPE_WEBHOOK_MAX_BODY = 256 * 1024  # Stripe events embed whole objects
+
 
 def bearer(request: AnyRequest, hub: Hub) -> Principal:
     """The caller's hub connection token from ``Authorization: Bearer``; 401 otherwise."""

@@ -47,7 +47,7 @@ from hub.runtime import Hub
 from integrations import livekit_rooms as rooms
 from integrations import livekit_store as store
 from integrations import livekit_webhook as webhook
-from integrations.http import AnyRequest, bearer, json_body
+from integrations.http import WEBHOOK_MAX_BODY, AnyRequest, bearer, json_body
 from integrations.livekit_config import LiveKitConfig, config
 from integrations.livekit_grants import (
     BadIdentity,
@@ -210,7 +210,8 @@ async def livekit_ppv_revoke(request: AnyRequest, event_id: uuid.UUID) -> None:
         raise _video_failed(exc) from None
 
 
-@post("/webhooks/livekit", status_code=200, summary="LiveKit webhook (signed by LiveKit)")
+@post("/webhooks/livekit", status_code=200, request_max_body_size=WEBHOOK_MAX_BODY,
+      summary="LiveKit webhook (signed by LiveKit)")
 async def livekit_webhook(request: AnyRequest) -> WebhookResult:
     hub, cfg = _ready(request)
     body = await request.body()

@@ -48,7 +48,7 @@ from integrations import stripe_api as api
 from integrations import stripe_checkout as checkout
 from integrations import stripe_store as store
 from integrations import stripe_webhook as webhook
-from integrations.http import AnyRequest, bearer, json_body
+from integrations.http import STRIPE_WEBHOOK_MAX_BODY, AnyRequest, bearer, json_body
 from integrations.stripe_config import StripeConfig, config
 from integrations.stripe_wire import (
     CheckoutRequest,
@@ -136,7 +136,8 @@ async def stripe_refund_tip(request: AnyRequest, tip_id: uuid.UUID) -> RefundRes
     return RefundResponse(refund_id=refund_id, status=status)
 
 
-@post("/webhooks/stripe", status_code=200, summary="Stripe webhook endpoint (signed)")
+@post("/webhooks/stripe", status_code=200, request_max_body_size=STRIPE_WEBHOOK_MAX_BODY,
+      summary="Stripe webhook endpoint (signed)")
 async def stripe_webhook(request: AnyRequest) -> Response[bytes]:
     hub, cfg = _ready(request, webhooks=True)
     body = await request.body()  # the raw bytes: the signature covers them exactly

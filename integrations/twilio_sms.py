@@ -41,6 +41,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from integrations import twilio_inbound as inbound
 from integrations import twilio_store as store
+from integrations.http import WEBHOOK_MAX_BODY
 from integrations.twilio_config import TwilioConfig, config
 from integrations.twilio_rest import SendFailed
 from rooms.services.base import Hook
@@ -90,7 +91,8 @@ def twiml(text: str | None) -> Response[str]:
     return Response(str(resp), media_type="application/xml")
 
 
-@post(SMS_PATH, status_code=200, summary="Twilio incoming SMS webhook (signed by Twilio)")
+@post(SMS_PATH, status_code=200, request_max_body_size=WEBHOOK_MAX_BODY,
+      summary="Twilio incoming SMS webhook (signed by Twilio)")
 async def twilio_sms_webhook(request: AnyRequest) -> Response[str]:
     hub, cfg = _ready(request)
     raw = (await request.body()).decode("utf-8", "replace")

@@ -166,7 +166,9 @@ class Server:
             env.update(REDIS_URL=args.redis_url, HUB_REDIS_PREFIX=prefix, HUB_SECRET=secret,
                        HUB_API_KEY=secrets.token_hex(16), HUB_SHUTDOWN_TIMEOUT="1",
                        # Fan-out needs no Postgres: no embedded server, no pool, no migrations.
-                       DATABASE_URL="", HUB_EMBEDDED_PG="0")
+                       DATABASE_URL="", HUB_EMBEDDED_PG="0",
+                       # Every benchmark client connects from 127.0.0.1: no per-address cap.
+                       HUB_MAX_CONNECTIONS_PER_ADDRESS="0")
             if not args.keepalive:
                 env["HUB_PING_INTERVAL"] = "3600"  # no ping waves inside the measurement
         else:

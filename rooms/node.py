@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
@@ -54,7 +55,8 @@ class Node:
 
     def __init__(self, broker: Broker, presence: Presence, *, node_id: str,
                  recovery_limit: int = 1000,
-                 on_fanout: Callable[[int], None] | None = None) -> None:
+                 on_fanout: Callable[[int], None] | None = None,
+                 on_publish: Callable[[float], None] | None = None) -> None:
         self.broker = broker
         self.presence = presence
         self.node_id = node_id
@@ -62,16 +64,42 @@ class Node:
         self._rooms: dict[str, _Room] = {}
         self._members: dict[tuple[str, str], p.Member] = {}  # (room, client) -> member
         self._on_fanout = on_fanout or (lambda n: None)
+        self._on_publish = on_publish or (lambda seconds: None)  # publish latency, seconds
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         await self.broker.start(self._on_publication)
 
-    async def close(self) -> None:
+    async def close(self, grace: float = 2.0) -> None:
+        """Leave every room (presence entry removed, ``leave`` sent), then disconnect.
+
+        Clean-ups already under way (closed connections) get ``grace`` seconds to
+        finish. A node that dies without closing is cleaned up by the presence TTL.
+        """
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=grace)
+        await self.leave_all()
         for task in list(self._tasks):
             task.cancel()
         await self.broker.close()
         await self.presence.close()
+
+    async def leave_all(self) -> None:
+        """Remove this node's presence entries and announce each ``leave``."""
+        members, self._members = self._members, {}
+        if not members:
+            return
+        try:
+            await self.presence.remove_many(list(members))
+        except Exception:
+            log.warning("could not remove %d presence entries; they expire", len(members),
+                        exc_info=True)
+        for (room, _), member in members.items():
+            try:
+                await self._announce(room, p.Leave(room=room, member=member))
+            except Exception:
+                log.warning("could not announce leave in %s", room, exc_info=True)
+                return  # the broker is gone: the rest would fail too
 
     # -- queries --------------------------------------------------------------
 
@@ -117,7 +145,12 @@ class Node:
             await self._release(r)
             raise
         buffered = r.pending.pop(sub, None)
-        if buffered is None:  # unsubscribed while loading
+        if buffered is None:  # unsubscribed (or closed) while loading
+            if (room, sub.client_id) not in self._members:
+                # Nobody will remove the entry just added: it would count a
+                # closed connection as present until the TTL.
+                with contextlib.suppress(Exception):
+                    await self.presence.remove(room, member.client)
             return False
         recovered, pubs = _recovered(recover, hist)
         if not r.epoch or hist.epoch != r.epoch:
@@ -183,7 +216,11 @@ class Node:
     # -- publish / history / presence ------------------------------------------
 
     async def publish(self, room: str, data: bytes) -> Publication:
-        return await self.broker.publish(room, data)
+        """Every publish (websocket, HTTP API, room services, webhooks) passes here."""
+        started = time.perf_counter()
+        pub = await self.broker.publish(room, data)
+        self._on_publish(time.perf_counter() - started)
+        return pub
 
     async def history(self, room: str, since: int, limit: int) -> HistorySlice:
         return await self.broker.history(room, since, min(limit, self._recovery_limit))

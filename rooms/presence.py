@@ -24,6 +24,11 @@ class Presence(abc.ABC):
     async def remove(self, room: str, client: str) -> None:
         """Forget one client in one room."""
 
+    async def remove_many(self, entries: list[tuple[str, str]]) -> None:
+        """Forget several ``(room, client)`` entries (a node leaving every room)."""
+        for room, client in entries:
+            await self.remove(room, client)
+
     @abc.abstractmethod
     async def refresh(self, entries: list[tuple[str, str]]) -> None:
         """Keep ``(room, client)`` entries of live local connections from expiring."""

@@ -55,6 +55,16 @@ class RedisPresence(Presence):
             pipe.hdel(hkey, client)
             await pipe.execute()
 
+    async def remove_many(self, entries: list[tuple[str, str]]) -> None:
+        if not entries:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for room, client in entries:
+                zkey, hkey = self._keys(room)
+                pipe.zrem(zkey, client)
+                pipe.hdel(hkey, client)
+            await pipe.execute()
+
     async def refresh(self, entries: list[tuple[str, str]]) -> None:
         if not entries:
             return

@@ -44,8 +44,9 @@ class HubProcess:
         for var in ("REDIS_URL", "DATABASE_URL", "APP_DATABASE_URL"):
             full_env.pop(var, None)
         # No DATABASE_URL means a rooms-only node here, never an embedded Postgres.
+        # No drain period on SIGTERM unless a test asks for one: stops stay fast.
         full_env.update({"HUB_SECRET": SECRET, "HUB_API_KEY": API_KEY, "HUB_EMBEDDED_PG": "0",
-                         **env})
+                         "HUB_DRAIN_SECONDS": "0", **env})
         # A unique log file: another test run on this machine may reuse the port later.
         fd, log_path = tempfile.mkstemp(prefix=f"hub-{self.port}-", suffix=".log")
         self.log_path = Path(log_path)
