@@ -40,6 +40,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     history_ttl: int = 300
     presence_ttl: float = 30.0
     shutdown_timeout: float = 5.0
+    max_token_ttl: int = 24 * 3600  # longest exp - iat a connection token may have
+    role_cache_ttl: float = 60.0  # seconds a node trusts a cached membership role
 
 
 _ENV = {
@@ -55,6 +57,7 @@ _ENV = {
     "ping_interval": "HUB_PING_INTERVAL", "ping_timeout": "HUB_PING_TIMEOUT",
     "history_size": "HUB_HISTORY_SIZE", "history_ttl": "HUB_HISTORY_TTL",
     "presence_ttl": "HUB_PRESENCE_TTL", "shutdown_timeout": "HUB_SHUTDOWN_TIMEOUT",
+    "max_token_ttl": "HUB_MAX_TOKEN_TTL", "role_cache_ttl": "HUB_ROLE_CACHE_TTL",
 }
 
 ENV_VARS = tuple(_ENV.values())
