@@ -7,6 +7,7 @@ import shutil
 import pytest
 
 from tests.support.client import Client, api_call, token
+from tests.support.members import add_member
 
 CHROMIUM = shutil.which("chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -16,12 +17,13 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not
 
 
 async def test_fan_request_reaches_the_dj_page_and_the_dj_can_play_it(hub_factory, event,
-                                                                       tmp_path):
+                                                                       tmp_path, owner_dsn):
     """A fan submits a request in the page; the DJ's page shows it live and plays it."""
     playwright = pytest.importorskip("playwright.async_api")
     org, ev = event
     room = f"event:{ev}"
     hub = hub_factory(db=True)
+    await add_member(owner_dsn, org, "DJ Nova", "dj")
     async with playwright.async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         dj = await browser.new_page(viewport={"width": 1300, "height": 760})
