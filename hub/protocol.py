@@ -300,7 +300,7 @@ class Refreshed(Struct, tag="refreshed", frozen=True):
     id: int | None = None
 
 
-class Roles(Struct, tag="roles", frozen=True):
+class RolesChanged(Struct, tag="roles", frozen=True):
     """The connection's roles in effect changed: an admin changed or removed the
     user's membership. Requests from now on are judged by these roles."""
 
@@ -324,7 +324,7 @@ ServerFrame = (
     | Error
     | Pong
     | Refreshed
-    | Roles
+    | RolesChanged
 )
 
 

@@ -177,7 +177,7 @@ class Hub:
                 continue  # closed, or a refresh replaced the principal meanwhile
             session.principal = after
             if after.roles != before.roles:
-                conn.send(p.encode(p.Roles(roles=sorted(after.roles))))
+                conn.send(p.encode(p.RolesChanged(roles=sorted(after.roles))))
 
     def gauges(self) -> None:
         metrics.CONNECTIONS.set(len(self.connections))
