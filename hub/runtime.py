@@ -96,7 +96,7 @@ class Hub:
         if self.roles is not None:
             await self.node.listen(NOTICES, self.roles.on_notice)
             self._tasks.append(asyncio.create_task(
-                self._every(self.settings.role_cache_ttl, self._recheck_roles)))
+                self._every(max(self.settings.role_cache_ttl, 1.0), self._recheck_roles)))
 
     async def stop(self) -> None:
         self.draining = True

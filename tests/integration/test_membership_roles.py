@@ -13,6 +13,8 @@ from tests.support.client import Client, token
 from tests.support.hubproc import API_KEY, HubProcess
 from tests.support.members import add_member
 
+FAST = {"HUB_PUBLISH_RATE": "1000", "HUB_PUBLISH_BURST": "1000"}  # the polls publish often
+
 
 async def try_publish(client: Client, room: str, n: int,
                       seen: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -54,7 +56,7 @@ async def test_demotion_on_node_a_reaches_dj_on_node_b_within_1s(hub_factory, ev
                                                                  owner_dsn):
     """A DJ on node B, demoted through the API on node A, loses DJ powers within 1 s."""
     org, _ = event
-    node_a, node_b = hub_factory(db=True), hub_factory(db=True)
+    node_a, node_b = hub_factory(db=True, **FAST), hub_factory(db=True, **FAST)
     user = await add_member(owner_dsn, org, "dj-demoted", "dj")  # sub is the external id
     dj = await Client.open(node_b.ws_url, token(org, sub="dj-demoted", roles=("dj",)))
     room = f"org:{org}"
@@ -78,7 +80,7 @@ async def test_demotion_on_node_a_reaches_dj_on_node_b_within_1s(hub_factory, ev
 async def test_removal_reaches_open_connections_within_1s(hub_factory, event, owner_dsn):
     """Removing a moderator (uuid sub) from the org takes their powers on every node."""
     org, _ = event
-    node_a, node_b = hub_factory(db=True), hub_factory(db=True)
+    node_a, node_b = hub_factory(db=True, **FAST), hub_factory(db=True, **FAST)
     user = uuid.uuid4()
     await add_member(owner_dsn, org, str(user), "moderator")
     tok = token(org, sub=str(user), roles=("moderator",))
@@ -102,7 +104,7 @@ async def test_removal_reaches_open_connections_within_1s(hub_factory, event, ow
 async def test_viewer_needs_no_membership(hub_factory, event):
     """A viewer token with no user or membership row subscribes and chats as before."""
     org, _ = event
-    hub = hub_factory(db=True)
+    hub = hub_factory(db=True, **FAST)
     fan = await Client.open(hub.ws_url, token(org, sub="walk-in"))
     room = f"org:{org}"
     await fan.subscribe(room)
@@ -115,7 +117,7 @@ async def test_staff_token_without_membership_acts_as_viewer(hub_factory, event,
     """Staff roles with no membership row, or one that does not confirm them, count for
     nothing: the connection is a viewer (it may subscribe and chat, not publish)."""
     org, _ = event
-    hub = hub_factory(db=True)
+    hub = hub_factory(db=True, **FAST)
     await add_member(owner_dsn, org, "just-a-fan", "viewer")
     await add_member(owner_dsn, org, "the-dj", "dj")
     room = f"org:{org}"
@@ -138,7 +140,7 @@ async def test_staff_token_without_membership_acts_as_viewer(hub_factory, event,
 async def test_refresh_cannot_add_unconfirmed_roles(hub_factory, event, owner_dsn):
     """A refresh token claiming admin for a dj member is confirmed down to dj."""
     org, _ = event
-    hub = hub_factory(db=True)
+    hub = hub_factory(db=True, **FAST)
     await add_member(owner_dsn, org, "dj-up", "dj")
     client = await Client.open(hub.ws_url, token(org, sub="dj-up", roles=("dj",)))
     await client.send({"type": "refresh", "id": 1,
@@ -146,3 +148,21 @@ async def test_refresh_cannot_add_unconfirmed_roles(hub_factory, event, owner_ds
     answer = await client.recv("refreshed")
     assert answer["roles"] == ["dj"]
     await client.close()
+
+
+async def test_change_without_a_notice_still_lands_within_the_cache_ttl(hub_factory, event,
+                                                                        owner_dsn, owner_conn):
+    """A demotion written straight to Postgres (no notice sent) reaches an open connection
+    within HUB_ROLE_CACHE_TTL, through the periodic re-check."""
+    org, _ = event
+    hub = hub_factory(db=True, HUB_ROLE_CACHE_TTL="1", **FAST)
+    user = await add_member(owner_dsn, org, "dj-quiet", "dj")
+    dj = await Client.open(hub.ws_url, token(org, sub="dj-quiet", roles=("dj",)))
+    room = f"org:{org}"
+    await dj.subscribe(room)
+    assert (await try_publish(dj, room, 1))["type"] == "published"
+    started = time.monotonic()
+    await owner_conn.execute("UPDATE memberships SET role = 'viewer' WHERE user_id = $1", user)
+    elapsed = await seconds_until_forbidden(dj, room, started)
+    assert elapsed < 3.0, f"the re-check took {elapsed:.2f} s"
+    await dj.close()
