@@ -1,7 +1,9 @@
 """Back-office HTTP API (server API key): organization membership and roles.
 
 Role changes are written to ``audit_log`` in the same transaction as the change,
-with the acting user (``actor_id``) the back office names.
+with the acting user (``actor_id``) the back office names. After the commit every
+node is told (``hub.roles``), so the user's open connections lose or gain staff
+powers within a second.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ import uuid
 from typing import Literal
 
 import msgspec
-from litestar import Request, put
-from litestar.exceptions import ClientException
+from litestar import Request, delete, put
+from litestar.exceptions import ClientException, NotFoundException
 
 from hub.guards import require_api_key
+from hub.roles import subs_of
 from hub.runtime import Hub
 from persistence.audit import audit
 from persistence.tenant import Principal, tenant_tx
@@ -52,4 +55,30 @@ async def set_role(request: Request, org_id: uuid.UUID,  # type: ignore[type-arg
         if previous != data.role:
             await audit(conn, data.actor_id, "membership.role", str(user_id),
                         {"from": previous, "to": data.role})
+        external_id = await conn.fetchval(_EXTERNAL_ID, user_id)
+    if previous != data.role and hub.roles is not None:
+        await hub.roles.announce(org_id, subs_of(user_id, external_id))
     return Membership(org_id, user_id, data.role, previous)
+
+
+@delete("/api/orgs/{org_id:uuid}/members/{user_id:uuid}", status_code=204,
+        guards=[require_api_key], security=[{"apiKey": []}],
+        summary="Remove a user from an organization (audited)")
+async def remove_member(request: Request, org_id: uuid.UUID,  # type: ignore[type-arg]
+                        user_id: uuid.UUID, actor_id: uuid.UUID | None = None) -> None:
+    hub: Hub = request.app.state.hub
+    if hub.db is None:
+        raise ClientException("memberships need Postgres", status_code=503)
+    async with tenant_tx(hub.db, Principal(org_id, actor_id, "admin")) as conn:
+        external_id = await conn.fetchval(_EXTERNAL_ID, user_id)  # visible while a member
+        previous = await conn.fetchval(
+            "DELETE FROM memberships WHERE organization_id = $1 AND user_id = $2"
+            " RETURNING role", org_id, user_id)
+        if previous is None:
+            raise NotFoundException("no such member")
+        await audit(conn, actor_id, "membership.remove", str(user_id), {"from": previous})
+    if hub.roles is not None:
+        await hub.roles.announce(org_id, subs_of(user_id, external_id))
+
+
+_EXTERNAL_ID = "SELECT external_id FROM users WHERE id = $1"

@@ -25,7 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hub import metrics
 from hub import protocol as p
-from hub.admin_api import set_role
+from hub.admin_api import remove_member, set_role
 from hub.guards import API_KEY_HEADER, require_api_key
 from hub.http_errors import handle_exception
 from hub.runtime import Hub
@@ -178,7 +178,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Litestar:
 
     app = Litestar(
         route_handlers=[health, ready, prometheus, publish, register_event, presence,
-                        call_service, set_role, live_page,
+                        call_service, set_role, remove_member, live_page,
                         create_static_files_router(path="/static", directories=[STATIC],
                                                    middleware=[security_headers]),
                         *ROUTES],

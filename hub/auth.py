@@ -1,12 +1,16 @@
 """Connection tokens (HS256 JWT) and the publish permission matrix.
 
-A token carries ``sub`` (user id), ``org`` (organization uuid), ``roles`` and
-``exp``. Only HS256 is accepted, so ``alg=none`` and RS/HS confusion fail.
+A token carries ``sub`` (user id), ``org`` (organization uuid), ``roles``,
+``exp`` and usually ``iat``. Only HS256 is accepted, so ``alg=none`` and RS/HS
+confusion fail. A token may live at most ``max_ttl`` seconds (``HUB_MAX_TOKEN_TTL``):
+``exp - iat``, or ``exp - now`` when ``iat`` is absent, so a leaked year-3000 token
+is worthless.
 """
 
 from __future__ import annotations
 
 import enum
+import logging
 import time
 import uuid
 from typing import Final
@@ -17,6 +21,9 @@ import msgspec
 from rooms.names import RoomKind
 
 ALGORITHM: Final = "HS256"
+DEFAULT_MAX_TTL: Final = 24 * 3600
+
+log = logging.getLogger(__name__)
 
 
 class Role(enum.StrEnum):
@@ -27,17 +34,29 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
 
 
+# Roles that need a membership row to count when Postgres is present (hub.roles).
+STAFF_ROLES: Final = frozenset({Role.PERFORMER, Role.DJ, Role.MODERATOR, Role.ADMIN})
+
+
 class Principal(msgspec.Struct, frozen=True):
-    """Who is on the other end of a connection, from a verified token."""
+    """Who is on the other end of a connection, from a verified token.
+
+    ``roles`` are the roles in effect; ``claimed`` the ones the token names. They
+    differ once memberships have been consulted (``hub.roles``).
+    """
 
     sub: str
     org: uuid.UUID
     roles: frozenset[Role]
     exp: int
+    claimed: frozenset[Role] = frozenset()
 
 
 class TokenError(Exception):
-    """A token was refused. ``expired`` separates refresh-worthy from hopeless."""
+    """A token was refused. ``expired`` separates refresh-worthy from hopeless.
+
+    ``reason`` is our own short text, safe to send to the client.
+    """
 
     def __init__(self, reason: str, *, expired: bool = False) -> None:
         super().__init__(reason)
@@ -69,8 +88,9 @@ def mint_token(
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def verify_token(secret: str, token: str, *, leeway: int = 5) -> Principal:
-    """Verify signature, algorithm and expiry, and return the principal.
+def verify_token(secret: str, token: str, *, leeway: int = 5,
+                 max_ttl: int = DEFAULT_MAX_TTL) -> Principal:
+    """Verify signature, algorithm, expiry and lifetime, and return the principal.
 
     Raises:
         TokenError: ``expired=True`` when only ``exp`` is the problem.
@@ -86,12 +106,21 @@ def verify_token(secret: str, token: str, *, leeway: int = 5) -> Principal:
     except jwt.ExpiredSignatureError:
         raise TokenError("token expired", expired=True) from None
     except jwt.PyJWTError as exc:
-        raise TokenError(f"invalid token: {exc}") from None
+        log.info("token refused: %s", exc)  # library detail stays in the log
+        raise TokenError("invalid token") from None
     try:
+        exp = int(claims["exp"])
+        now = int(time.time())
+        iat = claims.get("iat")
+        # The earlier of iat and now: an iat set in the future cannot stretch the lifetime.
+        issued = min(int(iat), now) if iat is not None else now
         roles = frozenset(Role(r) for r in claims.get("roles", []))
-        return Principal(
+        principal = Principal(
             sub=str(claims["sub"]), org=uuid.UUID(str(claims["org"])), roles=roles,
-            exp=int(claims["exp"]),
+            exp=exp, claimed=roles,
         )
     except (ValueError, TypeError):
         raise TokenError("invalid token claims") from None
+    if exp - issued > max_ttl:
+        raise TokenError(f"token lives longer than {max_ttl} s")
+    return principal

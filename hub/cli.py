@@ -7,11 +7,13 @@ import asyncio
 import logging
 import signal
 import sys
+import uuid
 from pathlib import Path
 
 import msgspec
 
 from hub import settings as hub_settings
+from hub.auth import Role
 
 log = logging.getLogger("hub")
 
@@ -86,8 +88,20 @@ def _token(args: argparse.Namespace) -> int:
     from hub.auth import mint_token
 
     settings = hub_settings.load()
+    if not 0 < args.ttl <= settings.max_token_ttl:
+        print(f"hub token: --ttl must be 1..{settings.max_token_ttl} seconds"
+              " (HUB_MAX_TOKEN_TTL)", file=sys.stderr)
+        return 2
     print(mint_token(settings.secret, sub=args.sub, org=args.org, roles=args.role, ttl=args.ttl))
     return 0
+
+
+def _org_id(text: str) -> uuid.UUID:
+    """argparse type: a uuid, so the hub will not refuse the token later."""
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be an organization uuid") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,11 +116,14 @@ def main(argv: list[str] | None = None) -> int:
     mig.add_argument("--dsn", help="owner DSN (default: DATABASE_URL)")
     mig.set_defaults(fn=_migrate)
     tok = sub.add_parser("token", help="mint a development connection token (uses HUB_SECRET)")
-    tok.add_argument("--org", required=True, help="organization uuid")
-    tok.add_argument("--sub", required=True, help="user id")
+    tok.add_argument("--org", required=True, type=_org_id, help="organization uuid")
+    tok.add_argument("--sub", required=True,
+                     help="user id: the user's uuid, or their external_id")
     tok.add_argument("--role", action="append", required=True,
-                     help="viewer, performer, dj, moderator or admin (repeatable)")
-    tok.add_argument("--ttl", type=int, default=3600, help="seconds until exp")
+                     choices=[role.value for role in Role],
+                     help="repeatable")
+    tok.add_argument("--ttl", type=int, default=3600,
+                     help="seconds until exp (at most HUB_MAX_TOKEN_TTL)")
     tok.set_defaults(fn=_token)
     args = parser.parse_args(argv)
     level = getattr(args, "log_level", "info").upper()

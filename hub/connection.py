@@ -37,7 +37,7 @@ from websockets.server import ServerProtocol
 
 from hub import metrics
 from hub import protocol as p
-from hub.auth import TokenError, verify_token
+from hub.auth import Principal, TokenError, verify_token
 from hub.runtime import Hub
 from hub.session import (
     Command,
@@ -47,6 +47,7 @@ from hub.session import (
     DoHistory,
     DoPresence,
     DoPublish,
+    DoRefresh,
     DoSubscribe,
     DoUnsubscribe,
     Reply,
@@ -67,6 +68,9 @@ _wire_log = logging.getLogger("hub.wire")
 _wire_log.setLevel(logging.WARNING)
 
 WS_PATH = "/ws"
+
+# Handshakes waiting on a membership lookup (held here so they are not collected).
+_confirming: set[asyncio.Task[None]] = set()
 
 # One-entry cache: a fan-out hands every subscriber the same bytes object, so
 # the websocket frame around it is built once per message, not per socket.
@@ -140,6 +144,7 @@ class HubConnection:
         self.connections.discard(self)
         self.hub.addresses.release(self.transport)  # the slot hub.http_limits took
         self.hub.connections.discard(self)
+        self.hub.expiry.discard(self)
         self.closing = True
         if self._aborter is not None:
             self._aborter.cancel()
@@ -197,6 +202,10 @@ class HubConnection:
 
     def idle_timeout(self) -> None:
         self.close(p.CloseCode.IDLE_TIMEOUT, "idle timeout")
+
+    def token_expired(self) -> None:
+        """Called by the hub's expiry sweep when ``exp`` passed with no ``refresh``."""
+        self.close(p.CloseCode.TOKEN_EXPIRED, "token expired")
 
     # -- internals --------------------------------------------------------------------
 
@@ -272,11 +281,42 @@ class HubConnection:
         self.client_id = secrets.token_urlsafe(9)
         token = (parse_qs(url.query).get("token") or [""])[0]
         try:
-            principal = verify_token(self.hub.settings.secret, token)
+            principal = verify_token(self.hub.settings.secret, token,
+                                     max_ttl=self.hub.settings.max_token_ttl)
         except TokenError as exc:
             code = p.CloseCode.TOKEN_EXPIRED if exc.expired else p.CloseCode.UNAUTHORIZED
             self.close(code, exc.reason[:120])
             return
+        roles = self.hub.roles
+        if roles is not None:
+            confirmed = roles.cached(principal)
+            if confirmed is None:  # read memberships first; frames wait in the socket
+                if self.transport is not None:
+                    self.transport.pause_reading()
+                task = asyncio.get_running_loop().create_task(self._confirm(principal))
+                _confirming.add(task)
+                task.add_done_callback(_confirming.discard)
+                return
+            principal = confirmed
+        self._open(principal)
+
+    async def _confirm(self, principal: Principal) -> None:
+        assert self.hub.roles is not None
+        try:
+            confirmed = await self.hub.roles.confirm(principal)
+        except Exception as exc:
+            log.warning("membership check failed: %r", exc)
+            self.close(p.CloseCode.INTERNAL_ERROR, "could not check roles; reconnect")
+            return
+        if self.closing:
+            return
+        self._open(confirmed)
+        self._flush()
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    def _open(self, principal: Principal) -> None:
+        self.hub.expiry.add(self, principal.exp)
         self.session = Session(principal, self.hub.limits)
         self.send(p.encode(p.Welcome(client=self.client_id, node=self.hub.node.node_id,
                                      time=int(time.time() * 1000))))
@@ -426,5 +466,30 @@ class HubConnection:
                                              command.params)
                 self.send(p.encode(p.Result(room=str(room), method=command.method,
                                             result=Raw(result), id=command.id)))
+            case DoRefresh():
+                await self._refresh(command)
             case Reply():  # pragma: no cover - replies never reach the inbox
                 self.send(command.frame)
+
+    async def _refresh(self, command: DoRefresh) -> None:
+        """Swap in a new token for the same sub and org; anything else changes nothing."""
+        session = self.session
+        assert session is not None
+        try:
+            new = verify_token(self.hub.settings.secret, command.token,
+                               max_ttl=self.hub.settings.max_token_ttl)
+        except TokenError as exc:
+            self._reply_error(p.ErrorCode.TOKEN_REFUSED, exc.reason, command.id)
+            return
+        old = session.principal
+        if new.sub != old.sub or new.org != old.org:
+            self._reply_error(p.ErrorCode.TOKEN_REFUSED,
+                              "token is for another user or organization", command.id)
+            return
+        if self.hub.roles is not None:
+            new = await self.hub.roles.confirm(new)
+        if self.closing:
+            return
+        session.principal = new
+        self.hub.expiry.add(self, new.exp)
+        self.send(p.encode(p.Refreshed(exp=new.exp, roles=sorted(new.roles), id=command.id)))

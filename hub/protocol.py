@@ -105,9 +105,23 @@ class Ping(Struct, tag="ping", frozen=True):
     id: int | None = None
 
 
+class Refresh(Struct, tag="refresh", frozen=True):
+    """Replace the connection's token before its ``exp``; answered by ``refreshed``.
+
+    The new token must name the same ``sub`` and ``org``. Without a refresh the
+    hub closes the connection with 4002 when ``exp`` passes. A refused token
+    (forged, expired, too long-lived, another sub or org) gets error 4410 and
+    changes nothing: the old token still applies. The new token's roles are
+    confirmed against memberships like the first one's.
+    """
+
+    token: str
+    id: int | None = None
+
+
 ClientFrame = (
     Subscribe | Unsubscribe | Publish | PresenceQuery | HistoryQuery | Chat | ChatHistoryQuery
-    | Call | Ping
+    | Call | Ping | Refresh
 )
 
 
@@ -277,6 +291,22 @@ class Pong(Struct, tag="pong", frozen=True):
     id: int | None = None
 
 
+class Refreshed(Struct, tag="refreshed", frozen=True):
+    """The new token is in effect until ``exp`` (seconds since the Unix epoch), with
+    these roles (after the membership check)."""
+
+    exp: int
+    roles: list[str]
+    id: int | None = None
+
+
+class RolesChanged(Struct, tag="roles", frozen=True):
+    """The connection's roles in effect changed: an admin changed or removed the
+    user's membership. Requests from now on are judged by these roles."""
+
+    roles: list[str]
+
+
 ServerFrame = (
     Welcome
     | Subscribed
@@ -293,6 +323,8 @@ ServerFrame = (
     | Snapshot
     | Error
     | Pong
+    | Refreshed
+    | RolesChanged
 )
 
 
@@ -321,6 +353,7 @@ class ErrorCode(enum.IntEnum):
     NOT_SUBSCRIBED = 4405
     UNKNOWN_METHOD = 4406
     ALREADY_SUBSCRIBED = 4409
+    TOKEN_REFUSED = 4410
     STALE_VERSION = 4412
     REFUSED = 4422
     RATE_LIMITED = 4429
@@ -341,6 +374,9 @@ ERROR_DOCS: Final[dict[ErrorCode, tuple[str, Action]]] = {
     ErrorCode.NOT_SUBSCRIBED: ("the request needs a subscription to the room", Action.FIX),
     ErrorCode.ALREADY_SUBSCRIBED: ("the connection is already subscribed to the room", Action.FIX),
     ErrorCode.UNKNOWN_METHOD: ("no room service method by that name", Action.FIX),
+    ErrorCode.TOKEN_REFUSED: ("the `refresh` token is forged, expired, lives longer than"
+                              " `HUB_MAX_TOKEN_TTL`, or names another `sub` or `org`; the old"
+                              " token still applies", Action.FIX),
     ErrorCode.STALE_VERSION: ("the change was made against an old version; `state` holds the"
                               " current one", Action.FIX),
     ErrorCode.REFUSED: ("a room rule refused it (cap reached, muted, banned, held word, payments"
@@ -375,10 +411,12 @@ CLOSE_DOCS: Final[dict[CloseCode, tuple[str, Action]]] = {
         Action.RECONNECT,
     ),
     CloseCode.UNAUTHORIZED: (
-        "token missing, malformed, forged, or not HS256 (alg=none is refused)",
+        "token missing, malformed, forged, not HS256 (alg=none is refused), or living"
+        " longer than `HUB_MAX_TOKEN_TTL`",
         Action.GIVE_UP,
     ),
-    CloseCode.TOKEN_EXPIRED: ("the token's `exp` has passed", Action.REFRESH_TOKEN),
+    CloseCode.TOKEN_EXPIRED: ("the token's `exp` has passed (send `refresh` before it does)",
+                              Action.REFRESH_TOKEN),
     CloseCode.SLOW_CONSUMER: (
         "the connection's send queue overflowed: it read too slowly",
         Action.RECONNECT,

@@ -35,6 +35,18 @@ INTRO = """\
   `hub token --org <uuid> --sub <user> --role dj`.
 * The handshake always completes; a refused token then gets a close frame
   (4001 or 4002), because browsers cannot read an HTTP error status.
+* Token lifetime: `exp - iat` (or `exp - now` without `iat`) may be at most
+  `HUB_MAX_TOKEN_TTL` (default 24 h); longer tokens are refused with 4001.
+  When `exp` passes the connection is closed with 4002, unless the client
+  sent a `refresh` frame with a new token for the same `sub` and `org` first.
+* Roles: with Postgres, a token's staff roles (performer, dj, moderator,
+  admin) count only if the user's membership in `org` confirms them: owner
+  and admin confirm all of them, dj, moderator and performer only
+  themselves. `viewer` needs no membership; a staff token without one acts as
+  a viewer. A `sub` that is a uuid is the user's id, any other `sub` the
+  user's `external_id`. A membership change reaches open connections on every
+  node within a second (a `roles` frame says so). Without Postgres the
+  token's roles stand.
 * Frames are JSON text frames, one object each, discriminated by `type`.
   Per-message deflate is off unless `HUB_WS_COMPRESSION=1`. Binary frames are
   refused (error 4400). A msgpack subprotocol is not offered yet.

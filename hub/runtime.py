@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,10 @@ import asyncpg
 
 from hub import metrics
 from hub.address_slots import AddressSlots
+from hub import protocol as p
+from hub.auth import Principal
+from hub.expiry import ExpiryWheel
+from hub.roles import NOTICES, Roles, claims_staff
 from hub.session import Limits
 from hub.settings import Settings
 from persistence.chat import ChatWriter
@@ -65,8 +70,11 @@ class Hub:
         self.services: Dispatcher | None = None
         self.connections: set[HubConnection] = set()
         self.addresses = AddressSlots(s.max_connections_per_address)
+        self.expiry: ExpiryWheel[HubConnection] = ExpiryWheel(time.time())
+        self.roles: Roles | None = None  # with Postgres: staff roles need a membership
         self.draining = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._rechecks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         if self.settings.database_url:
@@ -81,24 +89,31 @@ class Hub:
             self.services = Dispatcher(Context(self.db, self.node, hooks_for(self)), SERVICES)
             await self.directory.close()
             self.directory = PgDirectory(self.db)
+            self.roles = Roles(self.db, self.node.broker, ttl=self.settings.role_cache_ttl,
+                               on_change=self._roles_changed)
         await self.node.start()
         self._tasks = [
             asyncio.create_task(self._every(self.settings.ping_interval / 2, self._keepalive)),
             asyncio.create_task(self._every(self.settings.presence_ttl / 3,
                                             self.node.refresh_presence)),
+            asyncio.create_task(self._every(0.25, self._expire)),
         ]
         if self.services is not None:  # tip alerts whose timer died with another node
             ctx = self.services.ctx
             self._tasks.append(asyncio.create_task(self._every(
                 TIPS_CONFIG.sweep_ms / 1000, lambda: sweep_tip_alerts(ctx))))
+        if self.roles is not None:
+            await self.node.listen(NOTICES, self.roles.on_notice)
+            self._tasks.append(asyncio.create_task(
+                self._every(max(self.settings.role_cache_ttl, 1.0), self._recheck_roles)))
 
     async def stop(self) -> None:
         self.draining = True
         for conn in list(self.connections):
             conn.shutdown()
-        for task in self._tasks:
+        for task in [*self._tasks, *self._rechecks]:
             task.cancel()
-        for task in self._tasks:
+        for task in [*self._tasks, *self._rechecks]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.node.close()
@@ -133,6 +148,45 @@ class Hub:
                 conn.idle_timeout()
             elif idle > ping_after:
                 conn.ping()
+
+    def _expire(self) -> None:
+        """Close connections whose token's ``exp`` passed without a ``refresh``."""
+        for conn in self.expiry.due(time.time()):
+            conn.token_expired()
+
+    def _roles_changed(self, org: uuid.UUID, subs: frozenset[str]) -> None:
+        """A membership notice: re-check that user's open connections on this node."""
+        task = asyncio.get_running_loop().create_task(
+            self._reconfirm(lambda who: who.org == org and who.sub in subs))
+        self._rechecks.add(task)
+        task.add_done_callback(self._rechecks.discard)
+
+    async def _recheck_roles(self) -> None:
+        """Periodically re-check every staff connection, in case a notice was lost."""
+        if self.roles is not None:
+            self.roles.forget()
+            await self._reconfirm(claims_staff)
+
+    async def _reconfirm(self, match: Callable[[Principal], bool]) -> None:
+        roles = self.roles
+        if roles is None:
+            return
+        for conn in [c for c in self.connections
+                     if c.session is not None and match(c.session.principal)]:
+            session = conn.session
+            if session is None:
+                continue
+            before = session.principal
+            try:
+                after = await roles.confirm(before)
+            except Exception:
+                log.exception("could not re-check the roles of %s", before.sub)
+                continue
+            if conn.closing or session.principal is not before:
+                continue  # closed, or a refresh replaced the principal meanwhile
+            session.principal = after
+            if after.roles != before.roles:
+                conn.send(p.encode(p.RolesChanged(roles=sorted(after.roles))))
 
     def gauges(self) -> None:
         metrics.CONNECTIONS.set(len(self.connections))

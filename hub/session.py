@@ -86,8 +86,15 @@ class DoCall(msgspec.Struct, frozen=True):
     id: int | None
 
 
+class DoRefresh(msgspec.Struct, frozen=True):
+    """Verify a new token for this connection (the shell knows the secret)."""
+
+    token: str
+    id: int | None
+
+
 Command = (Reply | DoSubscribe | DoUnsubscribe | DoPublish | DoPresence | DoHistory | DoChat
-           | DoChatHistory | DoCall)
+           | DoChatHistory | DoCall | DoRefresh)
 
 
 def error(code: p.ErrorCode, reason: str, request_id: int | None = None) -> Reply:
@@ -141,6 +148,8 @@ class Session:
         match frame:
             case p.Ping():
                 return Reply(_PONG) if frame.id is None else Reply(p.encode(p.Pong(id=frame.id)))
+            case p.Refresh():
+                return DoRefresh(frame.token, frame.id)
             case p.Subscribe():
                 return self._subscribe(frame)
             case p.Unsubscribe():

@@ -47,6 +47,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_header_bytes: int = 16 * 1024
     max_body_bytes: int = 1024 * 1024  # routes may set a smaller cap (webhooks do)
     max_connections_per_address: int = 256  # HTTP + websocket; 0 = no cap
+    max_token_ttl: int = 24 * 3600  # longest exp - iat a connection token may have
+    role_cache_ttl: float = 60.0  # seconds a node trusts a cached membership role
 
 
 _ENV = {
@@ -66,6 +68,7 @@ _ENV = {
     "body_timeout": "HUB_BODY_TIMEOUT", "max_header_bytes": "HUB_MAX_HEADER_BYTES",
     "max_body_bytes": "HUB_MAX_BODY_BYTES",
     "max_connections_per_address": "HUB_MAX_CONNECTIONS_PER_ADDRESS",
+    "max_token_ttl": "HUB_MAX_TOKEN_TTL", "role_cache_ttl": "HUB_ROLE_CACHE_TTL",
 }
 
 ENV_VARS = tuple(_ENV.values())

@@ -66,6 +66,8 @@ class Node:
         self._on_fanout = on_fanout or (lambda n: None)
         self._on_publish = on_publish or (lambda seconds: None)  # publish latency, seconds
         self._tasks: set[asyncio.Task[None]] = set()
+        # Process-internal channels (not client rooms): room -> handler of raw payloads.
+        self._listeners: dict[str, Callable[[bytes], None]] = {}
 
     async def start(self) -> None:
         await self.broker.start(self._on_publication)
@@ -115,6 +117,15 @@ class Node:
 
     def local_presence(self) -> list[tuple[str, str]]:
         return list(self._members)
+
+    async def listen(self, room: str, handler: Callable[[bytes], None]) -> None:
+        """Hand every publication on ``room`` to ``handler``, for notices between nodes.
+
+        Use a name clients cannot subscribe to (``rooms.names`` refuses it). The
+        handler runs on the event loop and must not block.
+        """
+        self._listeners[room] = handler
+        await self.broker.subscribe(room)
 
     # -- subscribe / unsubscribe ---------------------------------------------
 
@@ -239,6 +250,9 @@ class Node:
     def _on_publication(self, pub: Publication) -> None:
         r = self._rooms.get(pub.room)
         if r is None:
+            listener = self._listeners.get(pub.room)
+            if listener is not None:
+                listener(pub.data)
             return
         if pub.offset == EPHEMERAL:
             for sub in tuple(r.watchers):

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from tests.e2e.browser import chromium, needs_chromium
 from tests.support.client import Client, api_call, token
+from tests.support.members import add_member
 
 pytestmark = needs_chromium
 
 
 async def test_fan_request_reaches_the_dj_page_and_the_dj_can_play_it(hub_factory, event,
-                                                                       tmp_path):
+                                                                       tmp_path, owner_dsn):
     """A fan submits a request in the page; the DJ's page shows it live and plays it."""
     org, ev = event
     room = f"event:{ev}"
     hub = hub_factory(db=True)
+    await add_member(owner_dsn, org, "DJ Nova", "dj")
     async with chromium() as browser:
         dj = await browser.new_page(viewport={"width": 1300, "height": 760})
         fan = await browser.new_page(viewport={"width": 1300, "height": 760})

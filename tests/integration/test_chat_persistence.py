@@ -12,6 +12,7 @@ import asyncpg
 
 from tests.support.client import Client, token
 from tests.support.hubproc import HubProcess
+from tests.support.members import add_member
 
 
 async def rows(owner: asyncpg.Connection, room: str) -> list[asyncpg.Record]:
@@ -20,10 +21,12 @@ async def rows(owner: asyncpg.Connection, room: str) -> list[asyncpg.Record]:
         room)
 
 
-async def test_chat_is_stored_then_broadcast_then_acknowledged(hub_factory, event, owner_conn):
+async def test_chat_is_stored_then_broadcast_then_acknowledged(hub_factory, event, owner_conn,
+                                                               owner_dsn):
     """A chat message lands in Postgres, reaches the room, and the sender gets chat_sent."""
     org, ev = event
     hub = hub_factory(db=True)
+    await add_member(owner_dsn, org, "dj-1", "dj")
     room = f"event:{ev}"
     fan = await Client.open(hub.ws_url, token(org, sub="fan-1"))
     dj = await Client.open(hub.ws_url, token(org, sub="dj-1", roles=("dj",)))

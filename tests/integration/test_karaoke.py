@@ -20,6 +20,7 @@ from rooms.services.base import Caller, Context, ServiceError
 from rooms.services.dispatch import Dispatcher
 from rooms.services.karaoke import SERVICE
 from tests.support.client import Client, token
+from tests.support.members import add_member
 from tests.unit.test_karaoke_rotation import EARLY, EARLY_ORDER, LATE, LATE_ORDER, NIGHT
 
 FAST = {"HUB_PUBLISH_RATE": "1000", "HUB_PUBLISH_BURST": "1000"}  # hosts click a lot
@@ -108,9 +109,11 @@ class Night:
 
 
 @pytest.fixture
-async def night(hub_factory: Any, event: tuple[uuid.UUID, uuid.UUID]) -> AsyncIterator[Night]:
+async def night(hub_factory: Any, event: tuple[uuid.UUID, uuid.UUID],
+                owner_dsn: str) -> AsyncIterator[Night]:
     org, ev = event
     hub = hub_factory(db=True, **FAST)
+    await add_member(owner_dsn, org, "host", "dj")  # staff roles need a membership row
     n = Night(hub.ws_url, org, f"event:{ev}")
     await n.open_host()
     yield n

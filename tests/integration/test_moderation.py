@@ -7,6 +7,7 @@ import asyncio
 import asyncpg
 
 from tests.support.client import Client, token
+from tests.support.members import add_member
 
 
 async def chat(client: Client, room: str, text: str) -> dict:
@@ -18,9 +19,10 @@ async def chat(client: Client, room: str, text: str) -> dict:
 
 
 async def test_ban_stops_an_open_connection_at_once_and_is_audited(
-        hub_factory, event, owner_conn: asyncpg.Connection):
+        hub_factory, event, owner_conn: asyncpg.Connection, owner_dsn):
     """A banned user's already-open connection cannot post, and audit_log records the ban."""
     org, ev = event
+    await add_member(owner_dsn, org, "mod-1", "moderator")
     room = f"event:{ev}"
     node_a, node_b = hub_factory(db=True), hub_factory(db=True)
     troll = await Client.open(node_b.ws_url, token(org, sub="troll"))
@@ -41,9 +43,10 @@ async def test_ban_stops_an_open_connection_at_once_and_is_audited(
     await mod.close()
 
 
-async def test_mute_then_lift(hub_factory, event):
+async def test_mute_then_lift(hub_factory, event, owner_dsn):
     """A muted user is refused until a moderator lifts the mute."""
     org, ev = event
+    await add_member(owner_dsn, org, "dj", "dj")
     room = f"event:{ev}"
     hub = hub_factory(db=True)
     fan = await Client.open(hub.ws_url, token(org, sub="loud"))
@@ -66,9 +69,10 @@ async def test_viewers_cannot_moderate(hub_factory, event):
     await fan.close()
 
 
-async def test_delete_is_broadcast_as_removal_and_leaves_history(hub_factory, event):
+async def test_delete_is_broadcast_as_removal_and_leaves_history(hub_factory, event, owner_dsn):
     """A deleted message is removed for watchers and no longer appears in history."""
     org, ev = event
+    await add_member(owner_dsn, org, "mod", "moderator")
     room = f"event:{ev}"
     hub = hub_factory(db=True)
     fan = await Client.open(hub.ws_url, token(org, sub="fan"))
@@ -85,9 +89,10 @@ async def test_delete_is_broadcast_as_removal_and_leaves_history(hub_factory, ev
     await mod.close()
 
 
-async def test_slow_mode_limits_fans_but_not_staff(hub_factory, event):
+async def test_slow_mode_limits_fans_but_not_staff(hub_factory, event, owner_dsn):
     """With slow mode on, a fan's second message within the window is refused (4429)."""
     org, ev = event
+    await add_member(owner_dsn, org, "dj", "dj")
     room = f"event:{ev}"
     hub = hub_factory(db=True)
     fan = await Client.open(hub.ws_url, token(org, sub="fan"))
@@ -121,9 +126,10 @@ async def test_per_user_rate_limit_spans_connections(hub_factory, event):
     await laptop.close()
 
 
-async def test_blocked_words_reject_or_hold_as_the_org_chooses(hub_factory, event):
+async def test_blocked_words_reject_or_hold_as_the_org_chooses(hub_factory, event, owner_dsn):
     """Reject mode refuses the message; hold mode stores it held until approved."""
     org, ev = event
+    await add_member(owner_dsn, org, "boss", "admin")
     room = f"event:{ev}"
     hub = hub_factory(db=True)
     admin = await Client.open(hub.ws_url, token(org, sub="boss", roles=("admin",)))

@@ -7,8 +7,17 @@ import uuid
 from typing import Any
 
 import asyncpg
+import pytest
 
 from tests.support.client import Client, api_call, token
+from tests.support.members import add_member
+
+
+@pytest.fixture(autouse=True)
+async def djs_are_members(event: tuple[uuid.UUID, uuid.UUID], owner_dsn: str) -> None:
+    """The DJ subs these tests use hold a dj membership (staff roles need one)."""
+    for sub in ("dj-0", "dj-1"):
+        await add_member(owner_dsn, event[0], sub, "dj")
 
 
 def dj(org: uuid.UUID, sub: str = "dj-1") -> str:

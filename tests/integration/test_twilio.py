@@ -21,6 +21,7 @@ from tests.support.client import Client, token
 from tests.support.fake_openai import FakeOpenAI, text, tool_call, tool_results
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.hubproc import HubProcess
+from tests.support.members import add_member
 
 PUBLIC = "https://sms.livehub.example"  # what Twilio calls: not the hub's own address
 WEBHOOK = "/webhooks/twilio/sms"
@@ -229,11 +230,12 @@ async def test_duplicate_message_sid_changes_nothing(
 
 
 async def test_stop_blocks_next_up_sms_and_start_resumes_it(
-        hub, twilio, org_event, owner_conn, number, fan_phone):
+        hub, twilio, org_event, owner_conn, owner_dsn, number, fan_phone):
     """After STOP a karaoke next_up sends no SMS; after START the next one reaches the
     fake Twilio REST API from the org's number."""
     org, ev = org_event
     room = f"event:{ev}"
+    await add_member(owner_dsn, org, "host", "dj")
     singer = await Client.open(hub.ws_url, token(org, sub=f"sms:{fan_phone}"))
     host = await Client.open(hub.ws_url, token(org, sub="host", roles=("dj",)))
 
