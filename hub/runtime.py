@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 import asyncpg
 
 from hub import metrics
-from hub.address_slots import AddressSlots
 from hub import protocol as p
+from hub.address_slots import AddressSlots
 from hub.auth import Principal
 from hub.expiry import ExpiryWheel
 from hub.roles import NOTICES, Roles, claims_staff
