@@ -7,7 +7,6 @@ Staff only (dj, moderator, admin). Every sanction and deletion is written to
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from typing import Literal
 
 import msgspec
@@ -71,13 +70,6 @@ class ChatState(msgspec.Struct, frozen=True):
     slow_mode_seconds: int
 
 
-def _actor(caller: Caller) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(caller.sub)
-    except ValueError:
-        return None
-
-
 async def delete(ctx: Context, caller: Caller, room: RoomName, params: MessageRef) -> Done:
     async with tenant_tx(ctx.pool, caller.db()) as conn:
         done = await conn.fetchval(
@@ -86,7 +78,7 @@ async def delete(ctx: Context, caller: Caller, room: RoomName, params: MessageRe
             str(room), params.message_id)
         if done is None:
             raise ServiceError(ErrorCode.INVALID_FIELD, "no such message in this room")
-        await audit(conn, _actor(caller), "chat.delete", params.message_id,
+        await audit(conn, caller.sub, "chat.delete", params.message_id,
                     {"room": str(room), "by": caller.sub})
     await ctx.publish(room, ChatRemoved(message_id=params.message_id, by=caller.sub))
     return Done()
@@ -104,7 +96,7 @@ async def _sanction(ctx: Context, caller: Caller, room: RoomName, params: Sancti
             "INSERT INTO chat_sanctions (organization_id, user_sub, kind, until, reason,"
             " created_by) VALUES (app_org_id(), $1, $2, $3, $4, $5)",
             params.user, kind, until, params.reason, caller.sub)
-        await audit(conn, _actor(caller), f"chat.{kind}", params.user,
+        await audit(conn, caller.sub, f"chat.{kind}", params.user,
                     {"room": str(room), "minutes": params.minutes, "reason": params.reason,
                      "by": caller.sub})
     await ctx.publish(room, Sanctioned(user=params.user, kind=kind,
@@ -126,7 +118,7 @@ async def lift(ctx: Context, caller: Caller, room: RoomName, params: UserRef) ->
         await conn.execute(
             "UPDATE chat_sanctions SET until = $2 WHERE organization_id = app_org_id()"
             " AND user_sub = $1 AND until > $2", params.user, now)
-        await audit(conn, _actor(caller), "chat.lift", params.user,
+        await audit(conn, caller.sub, "chat.lift", params.user,
                     {"room": str(room), "by": caller.sub})
     await ctx.publish(room, Sanctioned(user=params.user, kind="lift",
                                        until=int(now.timestamp() * 1000), by=caller.sub))
@@ -154,7 +146,7 @@ async def blocked_words(ctx: Context, caller: Caller, room: RoomName,
             " VALUES (app_org_id(), $1, $2) ON CONFLICT (organization_id) DO UPDATE"
             " SET blocked_words = $1, blocked_action = $2, updated_at = now()",
             words, params.action)
-        await audit(conn, _actor(caller), "chat.blocked_words", None,
+        await audit(conn, caller.sub, "chat.blocked_words", None,
                     {"count": len(words), "action": params.action, "by": caller.sub})
     return Done()
 
