@@ -12,11 +12,21 @@ from the last three:
 4. Blocked words (whole words, any case): per org, either ``REFUSED`` or stored
    as ``held`` for a moderator to approve, as the org chooses.
 
-A message is acknowledged (``chat_sent``) only after its row is committed, so
-an acknowledged message survives the hub process dying right afterwards. The
-write is group-committed with other concurrent chat (``persistence.chat``),
-which keeps Postgres off the fan-out path: delivery to subscribers never waits
-on the database, only the sender's acknowledgement does.
+Invariant: nothing is acknowledged (``chat_sent``) or broadcast that is not
+stored. A message is published to the room and acknowledged only after its row
+is committed, so it survives the hub process dying right afterwards, and the
+``message_id`` both carry is that row's id (unique, and what moderation and
+history use). The write is group-committed with other concurrent chat
+(``persistence.chat``), which keeps Postgres off the fan-out path: delivery to
+subscribers never waits on the database, only the sender's acknowledgement does.
+
+Retries: the idempotency key is (org, room, author, client_msg_id), so one
+user's id never touches another's message. A retry is answered with the
+original acknowledgement (same ``message_id``; status as the message is now:
+visible, held or removed) and broadcasts nothing; it skips the rules above,
+since the message was already accepted. A retry is spotted by the rules query
+already made per message, or, for staff and for concurrent retries, by the
+write itself.
 """
 
 from __future__ import annotations
@@ -29,7 +39,7 @@ import uuid
 import asyncpg
 
 from hub import protocol as p
-from persistence.chat import ChatMessage, ChatWriter, page_history
+from persistence.chat import ChatMessage, ChatWriter, Stored, page_history
 from persistence.tenant import Principal as DbPrincipal
 from persistence.tenant import tenant_tx
 from rooms.events import ChatPosted, encode_event
@@ -39,6 +49,12 @@ from rooms.services.base import STAFF, Caller, ServiceError
 
 _RULES = """
 SELECT
+  (SELECT id FROM chat_messages
+    WHERE organization_id = app_org_id() AND room = $1 AND coalesce(author, '') = $2
+      AND client_msg_id = $3) AS prior_id,
+  (SELECT status FROM chat_messages
+    WHERE organization_id = app_org_id() AND room = $1 AND coalesce(author, '') = $2
+      AND client_msg_id = $3) AS prior_status,
   (SELECT max(until) FROM chat_sanctions
     WHERE organization_id = app_org_id() AND user_sub = $2 AND until > now()) AS sanctioned_until,
   (SELECT kind FROM chat_sanctions
@@ -54,6 +70,10 @@ SELECT
     WHERE organization_id = app_org_id() AND room = $1 AND author = $2
       AND created_at > now() - interval '10 seconds') AS recent
 """
+
+
+# Stored status -> the status a chat_sent acknowledgement reports.
+_ACK_STATUS = {"visible": "visible", "held": "held", "deleted": "removed"}
 
 
 def blocked_word(text: str, words: list[str]) -> str | None:
@@ -73,31 +93,46 @@ class ChatService:
         self._user_burst = user_burst
 
     async def post(self, caller: Caller, room: RoomName, text: str,
-                   message_id: str | None) -> tuple[str, str]:
+                   client_msg_id: str | None) -> tuple[str, str]:
         """Apply the room's rules, store, then publish; return (message id, status).
 
+        A retry of a stored message returns its original (message id, status) and
+        publishes nothing.
+
         Raises:
-            ServiceError: REFUSED (sanction, blocked word) or RATE_LIMITED.
+            ServiceError: REFUSED (sanction, blocked word), RATE_LIMITED, or INVALID_FIELD
+                (a NUL character, which Postgres cannot store).
         """
-        message_id = message_id or str(uuid.uuid4())
+        client_msg_id = client_msg_id or str(uuid.uuid4())
+        if "\x00" in text or "\x00" in client_msg_id:
+            raise ServiceError(p.ErrorCode.INVALID_FIELD,
+                               "text and client_msg_id may not contain NUL characters")
         status = "visible"
         if not caller.has(STAFF):
-            status = await self._check(caller, room, text)
-        await self._writer.write(ChatMessage(
-            organization_id=caller.org, room=str(room), body=text, client_msg_id=message_id,
+            checked = await self._check(caller, room, text, client_msg_id)
+            if isinstance(checked, Stored):
+                return str(checked.id), _ACK_STATUS[checked.status]
+            status = checked
+        stored = await self._writer.write(ChatMessage(
+            organization_id=caller.org, room=str(room), body=text, client_msg_id=client_msg_id,
             event_id=room.id if room.kind is RoomKind.EVENT else None, author=caller.sub,
             status=status,
         ))
-        if status == "visible":
+        message_id = str(stored.id)
+        if stored.inserted and stored.status == "visible":
             event = ChatPosted(message_id=message_id, user=caller.sub, text=text,
                                time=int(time.time() * 1000))
             await self._node.publish(str(room), encode_event(event))
-        return message_id, status
+        return message_id, _ACK_STATUS[stored.status]
 
-    async def _check(self, caller: Caller, room: RoomName, text: str) -> str:
+    async def _check(self, caller: Caller, room: RoomName, text: str,
+                     client_msg_id: str) -> str | Stored:
+        """The status a new message gets, or the stored row when this is a retry."""
         async with tenant_tx(self._pool, caller.db()) as conn:
-            rules = await conn.fetchrow(_RULES, str(room), caller.sub)
+            rules = await conn.fetchrow(_RULES, str(room), caller.sub, client_msg_id)
         assert rules is not None
+        if rules["prior_id"] is not None:
+            return Stored(rules["prior_id"], rules["prior_status"], inserted=False)
         if rules["sanction"] is not None:
             until = rules["sanctioned_until"].isoformat(timespec="seconds")
             state = "banned" if rules["sanction"] == "ban" else "muted"
@@ -125,7 +160,7 @@ class ChatService:
                                   limit + 1)
         older = len(rows) > limit
         rows = rows[1:] if older else rows
-        items = [p.ChatItem(seq=r.id, message_id=r.client_msg_id or str(r.id),
+        items = [p.ChatItem(seq=r.id, message_id=str(r.id),
                             user=r.author or "", text=r.body,
                             time=int(r.created_at.timestamp() * 1000)) for r in rows]
         return items, (items[0].seq if older and items else None)

@@ -70,17 +70,24 @@ class ChatState(msgspec.Struct, frozen=True):
     slow_mode_seconds: int
 
 
+def _row_id(message_id: str) -> int:
+    """The stored row a message_id names (chat_sent, chat events and history carry it)."""
+    if message_id.isascii() and message_id.isdigit() and int(message_id) < 2**63:
+        return int(message_id)
+    return 0  # no such row: ids start at 1
+
+
 async def delete(ctx: Context, caller: Caller, room: RoomName, params: MessageRef) -> Done:
     async with tenant_tx(ctx.pool, caller.db()) as conn:
         done = await conn.fetchval(
             "UPDATE chat_messages SET status = 'deleted' WHERE organization_id = app_org_id()"
-            " AND room = $1 AND client_msg_id = $2 AND status <> 'deleted' RETURNING id",
-            str(room), params.message_id)
+            " AND room = $1 AND id = $2 AND status <> 'deleted' RETURNING id",
+            str(room), _row_id(params.message_id))
         if done is None:
             raise ServiceError(ErrorCode.INVALID_FIELD, "no such message in this room")
-        await audit(conn, caller.sub, "chat.delete", params.message_id,
+        await audit(conn, caller.sub, "chat.delete", str(done),
                     {"room": str(room), "by": caller.sub})
-    await ctx.publish(room, ChatRemoved(message_id=params.message_id, by=caller.sub))
+    await ctx.publish(room, ChatRemoved(message_id=str(done), by=caller.sub))
     return Done()
 
 
@@ -154,10 +161,10 @@ async def blocked_words(ctx: Context, caller: Caller, room: RoomName,
 async def held(ctx: Context, caller: Caller, room: RoomName, params: NoParams) -> Held:
     async with tenant_tx(ctx.pool, caller.db()) as conn:
         rows = await conn.fetch(
-            "SELECT client_msg_id, author, body, created_at FROM chat_messages"
+            "SELECT id, author, body, created_at FROM chat_messages"
             " WHERE organization_id = app_org_id() AND room = $1 AND status = 'held'"
             " ORDER BY id", str(room))
-    return Held([HeldMessage(r["client_msg_id"], r["author"] or "", r["body"],
+    return Held([HeldMessage(str(r["id"]), r["author"] or "", r["body"],
                              int(r["created_at"].timestamp() * 1000)) for r in rows])
 
 
@@ -165,11 +172,11 @@ async def approve(ctx: Context, caller: Caller, room: RoomName, params: MessageR
     async with tenant_tx(ctx.pool, caller.db()) as conn:
         row = await conn.fetchrow(
             "UPDATE chat_messages SET status = 'visible' WHERE organization_id = app_org_id()"
-            " AND room = $1 AND client_msg_id = $2 AND status = 'held'"
-            " RETURNING author, body, created_at", str(room), params.message_id)
+            " AND room = $1 AND id = $2 AND status = 'held'"
+            " RETURNING id, author, body, created_at", str(room), _row_id(params.message_id))
     if row is None:
         raise ServiceError(ErrorCode.INVALID_FIELD, "no held message by that id")
-    await ctx.publish(room, ChatPosted(message_id=params.message_id, user=row["author"] or "",
+    await ctx.publish(room, ChatPosted(message_id=str(row["id"]), user=row["author"] or "",
                                        text=row["body"],
                                        time=int(row["created_at"].timestamp() * 1000)))
     return Done()
