@@ -10,7 +10,9 @@ from the last three:
 3. Per-user rate limit: at most ``user_burst`` messages per 10 s per room
    (``RATE_LIMITED``), across all of the user's connections.
 4. Blocked words (whole words, any case): per org, either ``REFUSED`` or stored
-   as ``held`` for a moderator to approve, as the org chooses.
+   as ``held`` for a moderator to approve, as the org chooses. The list is compiled
+   once per change per node (``rooms.blocked_words``); each message reads only the
+   list's version, so a change applies on every node from the next message on.
 
 Invariant: nothing is acknowledged (``chat_sent``) or broadcast that is not
 stored. A message is published to the room and acknowledged only after its row
@@ -32,7 +34,6 @@ write itself.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import time
 import uuid
 
@@ -42,6 +43,7 @@ from hub import protocol as p
 from persistence.chat import ChatMessage, ChatWriter, Stored, page_history
 from persistence.tenant import Principal as DbPrincipal
 from persistence.tenant import tenant_tx
+from rooms.blocked_words import MatcherCache
 from rooms.events import ChatPosted, encode_event
 from rooms.names import RoomKind, RoomName
 from rooms.node import Node
@@ -62,7 +64,7 @@ SELECT
     ORDER BY kind = 'ban' DESC LIMIT 1) AS sanction,
   (SELECT slow_mode_seconds FROM chat_room_settings
     WHERE organization_id = app_org_id() AND room = $1) AS slow_mode,
-  (SELECT blocked_words FROM chat_settings WHERE organization_id = app_org_id()) AS words,
+  (SELECT version FROM chat_settings WHERE organization_id = app_org_id()) AS words_version,
   (SELECT blocked_action FROM chat_settings WHERE organization_id = app_org_id()) AS action,
   (SELECT max(created_at) FROM chat_messages
     WHERE organization_id = app_org_id() AND room = $1 AND author = $2) AS last_at,
@@ -76,14 +78,6 @@ SELECT
 _ACK_STATUS = {"visible": "visible", "held": "held", "deleted": "removed"}
 
 
-def blocked_word(text: str, words: list[str]) -> str | None:
-    """The first blocked word found in ``text`` as a whole word, any case."""
-    for word in words:
-        if word and re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text, re.IGNORECASE):
-            return word
-    return None
-
-
 class ChatService:
     def __init__(self, node: Node, pool: asyncpg.Pool, writer: ChatWriter, *,
                  user_burst: int = 5) -> None:
@@ -91,6 +85,7 @@ class ChatService:
         self._pool = pool
         self._writer = writer
         self._user_burst = user_burst
+        self._blocked = MatcherCache()
 
     async def post(self, caller: Caller, room: RoomName, text: str,
                    client_msg_id: str | None) -> tuple[str, str]:
@@ -130,7 +125,16 @@ class ChatService:
         """The status a new message gets, or the stored row when this is a retry."""
         async with tenant_tx(self._pool, caller.db()) as conn:
             rules = await conn.fetchrow(_RULES, str(room), caller.sub, client_msg_id)
-        assert rules is not None
+            assert rules is not None
+            version: int | None = rules["words_version"]
+            words: list[str] = []
+            blocked = None if version is None else self._blocked.get(caller.org, version)
+            if version is not None and blocked is None:
+                # The list changed (or this node has not seen it): fetch it, compile below.
+                row = await conn.fetchrow(
+                    "SELECT version, blocked_words FROM chat_settings"
+                    " WHERE organization_id = app_org_id()")
+                version, words = (None, []) if row is None else (row[0], row[1])
         if rules["prior_id"] is not None:
             return Stored(rules["prior_id"], rules["prior_status"], inserted=False)
         if rules["sanction"] is not None:
@@ -146,8 +150,9 @@ class ChatService:
                                    f"slow mode: wait {wait:.0f} s before your next message")
         if rules["recent"] >= self._user_burst:
             raise ServiceError(p.ErrorCode.RATE_LIMITED, "too many messages; slow down")
-        word = blocked_word(text, list(rules["words"] or []))
-        if word is not None:
+        if blocked is None and version is not None:  # off the database connection
+            blocked = await self._blocked.compile(caller.org, version, words)
+        if blocked is not None and blocked.matches(text):
             if rules["action"] == "hold":
                 return "held"
             raise ServiceError(p.ErrorCode.REFUSED, "message contains a blocked word")

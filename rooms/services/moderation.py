@@ -15,6 +15,7 @@ from hub.auth import Role
 from hub.protocol import ErrorCode
 from persistence.audit import audit
 from persistence.tenant import tenant_tx
+from rooms.blocked_words import MAX_WORD_CHARS, MAX_WORDS, ListTooBig, normalize
 from rooms.events import ChatPosted, ChatRemoved, ChatRoomSettings, Sanctioned
 from rooms.names import RoomName
 from rooms.services.base import STAFF, Caller, Context, Method, Service, ServiceError
@@ -146,12 +147,17 @@ async def slow_mode(ctx: Context, caller: Caller, room: RoomName, params: SlowMo
 
 async def blocked_words(ctx: Context, caller: Caller, room: RoomName,
                         params: BlockedWords) -> Done:
-    words = sorted({w.strip().lower() for w in params.words if w.strip()})
+    try:
+        words = normalize(params.words)
+    except ListTooBig as exc:
+        raise ServiceError(ErrorCode.REFUSED, str(exc)) from None
+    # A new version makes every node recompile its matcher with its next message.
     async with tenant_tx(ctx.pool, caller.db()) as conn:
         await conn.execute(
             "INSERT INTO chat_settings (organization_id, blocked_words, blocked_action)"
             " VALUES (app_org_id(), $1, $2) ON CONFLICT (organization_id) DO UPDATE"
-            " SET blocked_words = $1, blocked_action = $2, updated_at = now()",
+            " SET blocked_words = $1, blocked_action = $2, updated_at = now(),"
+            " version = nextval('chat_settings_version_seq')",
             words, params.action)
         await audit(conn, caller.sub, "chat.blocked_words", None,
                     {"count": len(words), "action": params.action, "by": caller.sub})
@@ -201,7 +207,8 @@ SERVICE = Service(
         Method("slow_mode", SlowMode, slow_mode, STAFF, "per-room seconds between a user's"
                " messages (0 = off)"),
         Method("blocked_words", BlockedWords, blocked_words, ORG_ADMINS,
-               "set the org's blocked words and whether matches are rejected or held"),
+               "set the org's blocked words and whether matches are rejected or held"
+               f" (at most {MAX_WORDS} words of {MAX_WORD_CHARS} characters, else 4422)"),
         Method("held", NoParams, held, STAFF, "list held messages"),
         Method("approve", MessageRef, approve, STAFF, "publish a held message"),
     ),
