@@ -175,3 +175,27 @@ async def test_nul_in_chat_is_refused_without_storing_or_harming_others(
     assert (await chat(fan, room, "fine"))["type"] == "chat_sent"
     assert [r["body"] for r in await stored(owner_conn, room)] == ["fine"]
     await fan.close()
+
+
+async def test_retry_of_a_held_message_follows_it_without_broadcasting(
+        hub_factory, event, owner_conn):
+    """Held: a retry says held; approved: a retry says visible; one broadcast in all."""
+    org, ev = event
+    hub = hub_factory(db=True)
+    room = f"event:{ev}"
+    admin = await Client.open(hub.ws_url, token(org, sub="boss", roles=("admin",)))
+    fan = await Client.open(hub.ws_url, token(org, sub="fan-1"))
+    watcher = await Client.open(hub.ws_url, token(org, sub="watcher"))
+    await admin.call(room, "moderation.blocked_words", {"words": ["promo"], "action": "hold"})
+    await watcher.subscribe(room)
+    held = await chat(fan, room, "promo code", "h1")
+    assert held["status"] == "held"
+    assert await chat(fan, room, "promo code", "h1") == held
+    await admin.call(room, "moderation.approve", {"message_id": held["message_id"]})
+    assert await chat(fan, room, "promo code", "h1") == {**held, "status": "visible"}
+    await chat(fan, room, "end")
+    seen = await chats_until(watcher, "end")
+    assert [(m["message_id"], m["text"]) for m in seen[:-1]] == [
+        (held["message_id"], "promo code")]
+    assert len(await stored(owner_conn, room)) == 2
+    await asyncio.gather(admin.close(), fan.close(), watcher.close())
