@@ -72,7 +72,8 @@ class HistoryQuery(Struct, tag="history", frozen=True):
 class Chat(Struct, tag="chat", frozen=True):
     """Post a chat message. Answered by ``chat_sent`` once it is stored in Postgres.
 
-    ``client_msg_id`` makes retries safe: a resend with the same id is stored once.
+    ``client_msg_id`` makes retries safe: a resend by the same user with the same id is
+    stored and broadcast once, and answered with the original ``chat_sent``.
     """
 
     room: str
@@ -256,8 +257,10 @@ class Error(Struct, tag="error", frozen=True):
 
 
 class ChatSent(Struct, tag="chat_sent", frozen=True):
-    """The chat message is committed to Postgres. ``status`` "visible": broadcast to the
-    room; "held": a blocked word matched and it waits for a moderator."""
+    """The chat message is committed to Postgres. ``message_id`` is the stored message's
+    id, as room chat events, history and moderation name it. ``status`` "visible":
+    broadcast to the room; "held": a blocked word matched and it waits for a moderator;
+    "removed" (only answering a retry): a moderator has since deleted it."""
 
     room: str
     message_id: str

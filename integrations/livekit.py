@@ -116,7 +116,7 @@ async def issue_token(hub: Hub, cfg: LiveKitConfig, who: HubPrincipal, event_id:
             raise HTTPException("pay-per-view event: purchase required", status_code=402)
         room = room_name(event_id, event.livekit_room)
         token, expires_at = mint(cfg, identity, grants_for(kind, who.roles, room))
-        await audit(conn, await store.known_user(conn, principal.user_id), "livekit.token",
+        await audit(conn, who.sub, "livekit.token",
                     str(event_id), {"kind": kind, "identity": identity, "ttl": cfg.token_ttl,
                                     "room": room, "sub": who.sub})
     return TokenResponse(token=token, url=cfg.url, room=room, identity=identity,
@@ -142,7 +142,7 @@ async def go_live(hub: Hub, cfg: LiveKitConfig, who: HubPrincipal,
         raise _video_failed(exc) from None
     async with tenant_tx(hub.db, principal) as conn:
         room = await store.set_live(conn, event_id, room_name(event_id, event.livekit_room))
-        await audit(conn, await store.known_user(conn, principal.user_id), "livekit.live",
+        await audit(conn, who.sub, "livekit.live",
                     str(event_id), {"room": room, "sub": who.sub})
     status = EventStatus("live", room)
     await hub.node.publish(f"event:{event_id}", _encoder.encode(status))

@@ -1,12 +1,17 @@
 """Chat persistence: a group-commit writer and a history pager.
 
 ChatWriter guarantees:
-  * write() returns only after its row is committed (or was already there: a retry with the
-    same (org, room, client_msg_id) is a no-op), and raises if it could not be stored.
+  * write() returns only after its row is committed, with the row's id and status, and
+    raises if it could not be stored.
+  * Idempotent per author: a retry with the same (org, room, author, client_msg_id) stores
+    nothing and returns the original row (``inserted`` False), whatever became of it since
+    (held, approved, deleted). Two authors may use the same client_msg_id: both are stored.
   * Callers arriving while a batch is in flight are written together in the next batch:
-    one transaction and one executemany per organization per batch, under that org's
-    tenant_tx, so RLS checks every row.
+    one transaction and one pipelined statement per organization per batch, under that
+    org's tenant_tx, so RLS checks every row. Retries are resolved inside that statement
+    (ON CONFLICT ... DO UPDATE ... RETURNING), never with a round trip of their own.
   * A batch that fails is retried row by row, so one bad message fails only its caller.
+    Text Postgres cannot store (NUL characters) is refused before it joins a batch.
 """
 
 from __future__ import annotations
@@ -25,8 +30,13 @@ _INSERT = """
 INSERT INTO chat_messages
     (organization_id, event_id, room, user_id, body, status, hub_offset, client_msg_id, author)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-ON CONFLICT (organization_id, room, client_msg_id) DO NOTHING
+ON CONFLICT (organization_id, room, coalesce(author, ''), client_msg_id)
+    DO UPDATE SET client_msg_id = EXCLUDED.client_msg_id
+RETURNING id, status, (xmax = 0) AS inserted
 """
+# The no-op DO UPDATE makes a retry return the original row; xmax is 0 only on a row this
+# statement inserted, so ``inserted`` tells a first write from a retry (even of a row an
+# earlier statement of the same batch inserted).
 
 # organization_id is repeated from the policy so the (organization_id, room, id) index is
 # usable; the policy's OR with the admin bypass hides it from the planner.
@@ -70,12 +80,20 @@ class ChatRow(msgspec.Struct, frozen=True, kw_only=True):
     author: str | None = None
 
 
+class Stored(msgspec.Struct, frozen=True):
+    """The outcome of a write: the row's id and status; inserted False for a retry."""
+
+    id: int
+    status: str
+    inserted: bool
+
+
 def _args(m: ChatMessage) -> tuple[object, ...]:
     return (m.organization_id, m.event_id, m.room, m.user_id, m.body, m.status,
             m.hub_offset, m.client_msg_id, m.author)
 
 
-_Pending = tuple[ChatMessage, "asyncio.Future[None]"]
+_Pending = tuple[ChatMessage, "asyncio.Future[Stored]"]
 
 
 class ChatWriter:
@@ -88,13 +106,21 @@ class ChatWriter:
         self._flusher: asyncio.Task[None] | None = None
         self.batches = 0  # transactions committed, for tests and metrics
 
-    async def write(self, msg: ChatMessage) -> None:
-        """Persist msg; return once committed. Idempotent on (org, room, client_msg_id)."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    async def write(self, msg: ChatMessage) -> Stored:
+        """Persist msg; return its row once committed (the original row for a retry).
+
+        Raises:
+            ValueError: a text field holds a NUL character (nothing was sent to Postgres).
+        """
+        if any("\x00" in (v or "") for v in (msg.body, msg.room, msg.author,
+                                              msg.client_msg_id)):
+            # Refused here so one such message cannot push a whole batch into row-by-row.
+            raise ValueError("chat text may not contain NUL characters")
+        done: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
         self._pending.append((msg, done))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_loop())
-        await done
+        return await done
 
     async def close(self) -> None:
         """Wait for writes already accepted to finish."""
@@ -122,37 +148,39 @@ class ChatWriter:
 
     async def _write_org(self, org: uuid.UUID, items: list[_Pending]) -> None:
         try:
-            await self._insert(org, [m for m, _ in items])
+            stored = await self._insert(org, [m for m, _ in items])
         except Exception as exc:
             if len(items) == 1:
                 _settle(items[0][1], exc)
                 return
             for item in items:  # isolate the bad row(s); the rest still commit
                 try:
-                    await self._insert(org, [item[0]])
+                    one = await self._insert(org, [item[0]])
                 except Exception as one_exc:
                     _settle(item[1], one_exc)
                 else:
-                    _settle(item[1], None)
+                    _settle(item[1], one[0])
         else:
-            for _, fut in items:
-                _settle(fut, None)
+            for (_, fut), result in zip(items, stored, strict=True):
+                _settle(fut, result)
 
-    async def _insert(self, org: uuid.UUID, msgs: list[ChatMessage]) -> None:
+    async def _insert(self, org: uuid.UUID, msgs: list[ChatMessage]) -> list[Stored]:
         async with tenant_tx(self._pool, Principal(org, None, "hub")) as conn:
-            await conn.executemany(_INSERT, [_args(m) for m in msgs])
+            # One row back per message (DO UPDATE always returns one), in argument order.
+            rows = await conn.fetchmany(_INSERT, [_args(m) for m in msgs])
         self.batches += 1
+        return [Stored(r["id"], r["status"], r["inserted"]) for r in rows]
 
 
-def _settle(fut: asyncio.Future[None], exc: BaseException | None) -> None:
+def _settle(fut: asyncio.Future[Stored], result: Stored | BaseException) -> None:
     if fut.done():  # the caller was cancelled; the row may still have been written
         return
-    if exc is None:
-        fut.set_result(None)
-    elif isinstance(exc, asyncio.CancelledError):
+    if isinstance(result, Stored):
+        fut.set_result(result)
+    elif isinstance(result, asyncio.CancelledError):
         fut.cancel()
     else:
-        fut.set_exception(exc)
+        fut.set_exception(result)
 
 
 async def page_history(

@@ -121,7 +121,7 @@ async def _change(ctx: Context, caller: Caller, room: RoomName, change: str,
                   if any(r.singer_sub == s and r.status == "waiting" for r in q.rows)]
         await store.save(conn, q)
         if target is not None:
-            await audit(conn, caller.db().user_id, f"karaoke.{change}", target,
+            await audit(conn, caller.sub, f"karaoke.{change}", target,
                         {"by": caller.sub})
         state = state_of(await store.load(conn, event_id))
     await ctx.publish(room, KaraokeChanged(**msgspec.structs.asdict(state), change=change))

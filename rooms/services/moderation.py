@@ -7,7 +7,6 @@ Staff only (dj, moderator, admin). Every sanction and deletion is written to
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from typing import Literal
 
 import msgspec
@@ -16,6 +15,7 @@ from hub.auth import Role
 from hub.protocol import ErrorCode
 from persistence.audit import audit
 from persistence.tenant import tenant_tx
+from rooms.blocked_words import MAX_WORD_CHARS, MAX_WORDS, ListTooBig, normalize
 from rooms.events import ChatPosted, ChatRemoved, ChatRoomSettings, Sanctioned
 from rooms.names import RoomName
 from rooms.services.base import STAFF, Caller, Context, Method, Service, ServiceError
@@ -71,24 +71,24 @@ class ChatState(msgspec.Struct, frozen=True):
     slow_mode_seconds: int
 
 
-def _actor(caller: Caller) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(caller.sub)
-    except ValueError:
-        return None
+def _row_id(message_id: str) -> int:
+    """The stored row a message_id names (chat_sent, chat events and history carry it)."""
+    if message_id.isascii() and message_id.isdigit() and int(message_id) < 2**63:
+        return int(message_id)
+    return 0  # no such row: ids start at 1
 
 
 async def delete(ctx: Context, caller: Caller, room: RoomName, params: MessageRef) -> Done:
     async with tenant_tx(ctx.pool, caller.db()) as conn:
         done = await conn.fetchval(
             "UPDATE chat_messages SET status = 'deleted' WHERE organization_id = app_org_id()"
-            " AND room = $1 AND client_msg_id = $2 AND status <> 'deleted' RETURNING id",
-            str(room), params.message_id)
+            " AND room = $1 AND id = $2 AND status <> 'deleted' RETURNING id",
+            str(room), _row_id(params.message_id))
         if done is None:
             raise ServiceError(ErrorCode.INVALID_FIELD, "no such message in this room")
-        await audit(conn, _actor(caller), "chat.delete", params.message_id,
+        await audit(conn, caller.sub, "chat.delete", str(done),
                     {"room": str(room), "by": caller.sub})
-    await ctx.publish(room, ChatRemoved(message_id=params.message_id, by=caller.sub))
+    await ctx.publish(room, ChatRemoved(message_id=str(done), by=caller.sub))
     return Done()
 
 
@@ -104,7 +104,7 @@ async def _sanction(ctx: Context, caller: Caller, room: RoomName, params: Sancti
             "INSERT INTO chat_sanctions (organization_id, user_sub, kind, until, reason,"
             " created_by) VALUES (app_org_id(), $1, $2, $3, $4, $5)",
             params.user, kind, until, params.reason, caller.sub)
-        await audit(conn, _actor(caller), f"chat.{kind}", params.user,
+        await audit(conn, caller.sub, f"chat.{kind}", params.user,
                     {"room": str(room), "minutes": params.minutes, "reason": params.reason,
                      "by": caller.sub})
     await ctx.publish(room, Sanctioned(user=params.user, kind=kind,
@@ -126,7 +126,7 @@ async def lift(ctx: Context, caller: Caller, room: RoomName, params: UserRef) ->
         await conn.execute(
             "UPDATE chat_sanctions SET until = $2 WHERE organization_id = app_org_id()"
             " AND user_sub = $1 AND until > $2", params.user, now)
-        await audit(conn, _actor(caller), "chat.lift", params.user,
+        await audit(conn, caller.sub, "chat.lift", params.user,
                     {"room": str(room), "by": caller.sub})
     await ctx.publish(room, Sanctioned(user=params.user, kind="lift",
                                        until=int(now.timestamp() * 1000), by=caller.sub))
@@ -147,14 +147,19 @@ async def slow_mode(ctx: Context, caller: Caller, room: RoomName, params: SlowMo
 
 async def blocked_words(ctx: Context, caller: Caller, room: RoomName,
                         params: BlockedWords) -> Done:
-    words = sorted({w.strip().lower() for w in params.words if w.strip()})
+    try:
+        words = normalize(params.words)
+    except ListTooBig as exc:
+        raise ServiceError(ErrorCode.REFUSED, str(exc)) from None
+    # A new version makes every node recompile its matcher with its next message.
     async with tenant_tx(ctx.pool, caller.db()) as conn:
         await conn.execute(
             "INSERT INTO chat_settings (organization_id, blocked_words, blocked_action)"
             " VALUES (app_org_id(), $1, $2) ON CONFLICT (organization_id) DO UPDATE"
-            " SET blocked_words = $1, blocked_action = $2, updated_at = now()",
+            " SET blocked_words = $1, blocked_action = $2, updated_at = now(),"
+            " version = nextval('chat_settings_version_seq')",
             words, params.action)
-        await audit(conn, _actor(caller), "chat.blocked_words", None,
+        await audit(conn, caller.sub, "chat.blocked_words", None,
                     {"count": len(words), "action": params.action, "by": caller.sub})
     return Done()
 
@@ -162,10 +167,10 @@ async def blocked_words(ctx: Context, caller: Caller, room: RoomName,
 async def held(ctx: Context, caller: Caller, room: RoomName, params: NoParams) -> Held:
     async with tenant_tx(ctx.pool, caller.db()) as conn:
         rows = await conn.fetch(
-            "SELECT client_msg_id, author, body, created_at FROM chat_messages"
+            "SELECT id, author, body, created_at FROM chat_messages"
             " WHERE organization_id = app_org_id() AND room = $1 AND status = 'held'"
             " ORDER BY id", str(room))
-    return Held([HeldMessage(r["client_msg_id"], r["author"] or "", r["body"],
+    return Held([HeldMessage(str(r["id"]), r["author"] or "", r["body"],
                              int(r["created_at"].timestamp() * 1000)) for r in rows])
 
 
@@ -173,11 +178,11 @@ async def approve(ctx: Context, caller: Caller, room: RoomName, params: MessageR
     async with tenant_tx(ctx.pool, caller.db()) as conn:
         row = await conn.fetchrow(
             "UPDATE chat_messages SET status = 'visible' WHERE organization_id = app_org_id()"
-            " AND room = $1 AND client_msg_id = $2 AND status = 'held'"
-            " RETURNING author, body, created_at", str(room), params.message_id)
+            " AND room = $1 AND id = $2 AND status = 'held'"
+            " RETURNING id, author, body, created_at", str(room), _row_id(params.message_id))
     if row is None:
         raise ServiceError(ErrorCode.INVALID_FIELD, "no held message by that id")
-    await ctx.publish(room, ChatPosted(message_id=params.message_id, user=row["author"] or "",
+    await ctx.publish(room, ChatPosted(message_id=str(row["id"]), user=row["author"] or "",
                                        text=row["body"],
                                        time=int(row["created_at"].timestamp() * 1000)))
     return Done()
@@ -202,7 +207,8 @@ SERVICE = Service(
         Method("slow_mode", SlowMode, slow_mode, STAFF, "per-room seconds between a user's"
                " messages (0 = off)"),
         Method("blocked_words", BlockedWords, blocked_words, ORG_ADMINS,
-               "set the org's blocked words and whether matches are rejected or held"),
+               "set the org's blocked words and whether matches are rejected or held"
+               f" (at most {MAX_WORDS} words of {MAX_WORD_CHARS} characters, else 4422)"),
         Method("held", NoParams, held, STAFF, "list held messages"),
         Method("approve", MessageRef, approve, STAFF, "publish a held message"),
     ),

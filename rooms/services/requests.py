@@ -214,7 +214,7 @@ async def _dj(ctx: Context, caller: Caller, room: RoomName, request_id: uuid.UUI
                                state=_state(rows, queue.version))
         row = await _find(conn, event_id, request_id, rows)
         await apply(conn, row, rows)
-        await audit(conn, caller.db().user_id, f"requests.{op}", str(request_id),
+        await audit(conn, caller.sub, f"requests.{op}", str(request_id),
                     {"by": caller.sub, **detail})
         state, item = await _commit(conn, event_id, request_id)
     await _broadcast(ctx, room, op, state, item)
@@ -297,7 +297,7 @@ async def _payment(ctx: Context, caller: Caller, room: RoomName, params: Payment
         await store.record_payment(conn, row.id, kind, params.payment_id, amount)
         paid = row.paid_cents - amount if refund else row.paid_cents + amount
         await store.set_paid(conn, row.id, paid, "paid" if paid else "refunded")
-        await audit(conn, None, f"requests.{op}", str(row.id),
+        await audit(conn, caller.sub, f"requests.{op}", str(row.id),
                     {"amount_cents": amount, "payment_id": params.payment_id})
         state, item = await _commit(conn, event_id, row.id)
     await _broadcast(ctx, room, op, state, item)

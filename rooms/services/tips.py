@@ -98,7 +98,7 @@ async def refunded(ctx: Context, caller: Caller, room: RoomName,
         await store.mark_refunded(conn, params.tip_id)
         # Refunds are audited where they take effect, whichever path they came by
         # (our refund API, Stripe's dashboard, a chargeback).
-        await audit(conn, None, "tip.refunded", str(params.tip_id),
+        await audit(conn, caller.sub, "tip.refunded", str(params.tip_id),
                     {"was": tip["status"], "by": caller.sub})
         if tip["status"] == "paid":
             await batch.goal(conn)

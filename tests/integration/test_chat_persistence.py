@@ -17,7 +17,8 @@ from tests.support.members import add_member
 
 async def rows(owner: asyncpg.Connection, room: str) -> list[asyncpg.Record]:
     return await owner.fetch(
-        "SELECT client_msg_id, body, author FROM chat_messages WHERE room = $1 ORDER BY id",
+        "SELECT id::text, client_msg_id, body, author FROM chat_messages WHERE room = $1"
+        " ORDER BY id",
         room)
 
 
@@ -38,7 +39,7 @@ async def test_chat_is_stored_then_broadcast_then_acknowledged(hub_factory, even
     assert msg["data"]["type"] == "chat" and msg["data"]["text"] == "play Freebird!"
     assert msg["data"]["user"] == "fan-1" and msg["data"]["message_id"] == sent["message_id"]
     stored = await rows(owner_conn, room)
-    assert [(r["client_msg_id"], r["body"], r["author"]) for r in stored] == [
+    assert [(r["id"], r["body"], r["author"]) for r in stored] == [
         (sent["message_id"], "play Freebird!", "fan-1")]
     await fan.close()
     await dj.close()
@@ -57,7 +58,7 @@ async def test_acknowledged_chat_survives_sigkill(hub_factory, event, owner_conn
     acked = [(await fan.recv("chat_sent", timeout=10))["message_id"] for _ in range(5)]
     hub.proc.send_signal(signal.SIGKILL)  # no drain, no flush, no goodbye
     hub.proc.wait(10)
-    stored = {r["client_msg_id"] for r in await rows(owner_conn, room)}
+    stored = {r["id"] for r in await rows(owner_conn, room)}
     assert set(acked) <= stored, f"acknowledged but lost: {set(acked) - stored}"
 
 

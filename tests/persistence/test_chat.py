@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from persistence.chat import ChatMessage, ChatWriter, page_history
+from persistence.chat import ChatMessage, ChatWriter, Stored, page_history
 from persistence.tenant import Principal
 from tests.persistence.conftest import within
 from tests.persistence.seed import Org, seed_org
@@ -78,7 +78,7 @@ async def test_bad_message_fails_alone(
     good = [writer.write(message(org, f"ok{i}")) for i in range(9)]
     bad = ChatMessage(organization_id=org.id, event_id=uuid.uuid4(), room=org.room, body="x")
     results = await within(asyncio.gather(*good, writer.write(bad), return_exceptions=True))
-    assert results[:9] == [None] * 9
+    assert [type(r) for r in results[:9]] == [Stored] * 9
     assert isinstance(results[9], asyncpg.ForeignKeyViolationError)
     assert await _count(owner, org) == 9
 
