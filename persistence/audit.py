@@ -5,7 +5,8 @@ with the action it describes, and RLS stamps it to the caller's org (WITH CHECK)
 
 An audit write never fails the action it records:
   * the actor is recorded as the token's subject (``actor_sub``, plain text), and linked to
-    ``users`` (``actor_id``, an FK) only when a users row with that id exists, so a subject
+    ``users`` (``actor_id``, an FK) only when a users row with that id (or, for a subject
+    that is not a uuid, that ``external_id``) exists, so a subject
     with no users row cannot break the insert;
   * the insert runs under a SAVEPOINT: if it fails anyway, only the savepoint rolls back,
     the failure is logged with the record it lost, and the action still commits.
@@ -24,10 +25,14 @@ from asyncpg.pool import PoolConnectionProxy
 
 log = logging.getLogger(__name__)
 
-# The user link is resolved inside the statement: NULL when no such users row exists.
+# The user link is resolved inside the statement, the way the hub maps token subjects
+# (a uuid names users.id, anything else users.external_id): NULL when no user matches.
 _INSERT = """
 INSERT INTO audit_log (organization_id, actor_id, actor_sub, action, target, detail)
-VALUES (app_org_id(), (SELECT id FROM users WHERE id = $1), $2, $3, $4, $5::jsonb)
+VALUES (app_org_id(),
+        COALESCE((SELECT id FROM users WHERE id = $1),
+                 (SELECT id FROM users WHERE external_id = $2)),
+        $2, $3, $4, $5::jsonb)
 """
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from tests.support.client import Client, api_call, token
+from tests.support.members import add_member
 
 
 async def answer(client: Client) -> dict[str, Any]:
@@ -64,11 +65,12 @@ async def test_list_is_compiled_once_per_change_and_applies_on_every_node(
     await fan.close()
 
 
-async def test_over_the_cap_is_refused_and_keeps_the_list(hub_factory, event):
+async def test_over_the_cap_is_refused_and_keeps_the_list(hub_factory, event, owner_dsn):
     """1,001 words, a 65-character word or a NUL: 4422 with a reason; the old list stays."""
     org, ev = event
     room = f"event:{ev}"
     hub = hub_factory(db=True, HUB_CHAT_USER_BURST="100")
+    await add_member(owner_dsn, org, "boss", "admin")
     admin = await Client.open(hub.ws_url, token(org, sub="boss", roles=("admin",)))
     fan = await Client.open(hub.ws_url, token(org, sub="fan"))
     await admin.call(room, "moderation.blocked_words", {"words": ["spam"]})

@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from tests.support.client import Client, token
+from tests.support.members import add_member
 
 
 async def answer(client: Client) -> dict[str, Any]:
@@ -41,7 +42,7 @@ async def chats_until(watcher: Client, sentinel: str) -> list[dict[str, Any]]:
 async def stored(owner: asyncpg.Connection, room: str) -> list[asyncpg.Record]:
     return await owner.fetch(
         "SELECT id::text, author, client_msg_id, body, status FROM chat_messages"
-        " WHERE room = $1 ORDER BY id", room)
+        " WHERE room = $1 ORDER BY chat_messages.id", room)
 
 
 async def test_two_authors_may_use_the_same_client_msg_id(hub_factory, event, owner_conn):
@@ -69,13 +70,14 @@ async def test_two_authors_may_use_the_same_client_msg_id(hub_factory, event, ow
 
 
 async def test_retry_answers_the_original_ack_and_broadcasts_once(
-        hub_factory, event, owner_conn):
+        hub_factory, event, owner_conn, owner_dsn):
     """A fan's pipelined and later retries (and a DJ's) get one message_id, one row, one event."""
     org, ev = event
     hub = hub_factory(db=True)
     room = f"event:{ev}"
     fan = await Client.open(hub.ws_url, token(org, sub="fan-1"))
     phone = await Client.open(hub.ws_url, token(org, sub="fan-1"))  # same user, 2nd socket
+    await add_member(owner_dsn, org, "dj-1", "dj")
     dj = await Client.open(hub.ws_url, token(org, sub="dj-1", roles=("dj",)))
     watcher = await Client.open(hub.ws_url, token(org, sub="watcher"))
     await watcher.subscribe(room)
@@ -104,12 +106,13 @@ async def test_retry_answers_the_original_ack_and_broadcasts_once(
 
 
 async def test_retry_of_a_deleted_message_is_not_broadcast_again(
-        hub_factory, event, owner_conn):
+        hub_factory, event, owner_conn, owner_dsn):
     """After a moderator deletes it, a retry gets the original id as removed; no event."""
     org, ev = event
     hub = hub_factory(db=True)
     room = f"event:{ev}"
     fan = await Client.open(hub.ws_url, token(org, sub="fan-1"))
+    await add_member(owner_dsn, org, "mod-1", "moderator")
     mod = await Client.open(hub.ws_url, token(org, sub="mod-1", roles=("moderator",)))
     watcher = await Client.open(hub.ws_url, token(org, sub="watcher"))
     sent = await chat(fan, room, "rude", "x1")
@@ -178,11 +181,12 @@ async def test_nul_in_chat_is_refused_without_storing_or_harming_others(
 
 
 async def test_retry_of_a_held_message_follows_it_without_broadcasting(
-        hub_factory, event, owner_conn):
+        hub_factory, event, owner_conn, owner_dsn):
     """Held: a retry says held; approved: a retry says visible; one broadcast in all."""
     org, ev = event
     hub = hub_factory(db=True)
     room = f"event:{ev}"
+    await add_member(owner_dsn, org, "boss", "admin")
     admin = await Client.open(hub.ws_url, token(org, sub="boss", roles=("admin",)))
     fan = await Client.open(hub.ws_url, token(org, sub="fan-1"))
     watcher = await Client.open(hub.ws_url, token(org, sub="watcher"))

@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 from tests.support.client import Client, token
+from tests.support.members import add_member
 
 FAST = {"HUB_PUBLISH_RATE": "1000", "HUB_PUBLISH_BURST": "1000"}
 
@@ -48,12 +49,15 @@ async def queue_of_three(ws_url: str, org: uuid.UUID, room: str) -> tuple[list[s
     return ids, version
 
 
-async def test_two_hosts_pressing_next_together_advance_one_singer(hub_factory, event):
+async def test_two_hosts_pressing_next_together_advance_one_singer(hub_factory, event,
+                                                                    owner_dsn):
     """Two hosts on two nodes send `next` against one version: one applies, one gets 4412."""
     org, ev = event
     room = f"event:{ev}"
     hubs = [hub_factory(db=True, **FAST), hub_factory(db=True, **FAST)]
     ids, version = await queue_of_three(hubs[0].ws_url, org, room)
+    for n in range(len(hubs)):
+        await add_member(owner_dsn, org, f"host{n}", "dj")
     hosts = [await Client.open(h.ws_url, token(org, sub=f"host{n}", roles=("dj",)))
              for n, h in enumerate(hubs)]
     frames = await asyncio.gather(*(answer(h, room, "karaoke.next", {"version": version})
@@ -78,12 +82,13 @@ async def test_two_hosts_pressing_next_together_advance_one_singer(hub_factory, 
 
 
 async def test_every_host_action_refuses_a_stale_version_and_changes_nothing(
-        hub_factory, event, owner_conn):
+        hub_factory, event, owner_conn, owner_dsn):
     """skip, sung, hold, release, settings, next and move with an old version: 4412, no change."""
     org, ev = event
     room = f"event:{ev}"
     hub = hub_factory(db=True, **FAST)
     ids, version = await queue_of_three(hub.ws_url, org, room)
+    await add_member(owner_dsn, org, "host", "dj")
     host = await Client.open(hub.ws_url, token(org, sub="host", roles=("dj",)))
     held = await host.call(room, "karaoke.hold", {"singer_sub": "cat", "version": version})
     current = held

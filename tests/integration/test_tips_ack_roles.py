@@ -6,6 +6,7 @@ import asyncpg
 
 from tests.integration.test_tips import LONG, HubFactory, Overlay, alert_of, pay, statuses
 from tests.support.client import Client, token
+from tests.support.members import add_member
 
 
 async def test_viewer_ack_is_refused_and_the_alert_stays(
@@ -31,7 +32,8 @@ async def test_viewer_ack_is_refused_and_the_alert_stays(
 
 
 async def test_staff_ack_takes_the_alert_down(
-        hub_factory: HubFactory, event: tuple, owner_conn: asyncpg.Connection) -> None:
+        hub_factory: HubFactory, event: tuple, owner_conn: asyncpg.Connection,
+        owner_dsn: str) -> None:
     """Each staff role may ack; the next alert shows at once."""
     org, ev = event
     hub = hub_factory(db=True, HUB_TIP_ALERT_TIMEOUT=LONG)
@@ -40,6 +42,7 @@ async def test_staff_ack_takes_the_alert_down(
     alerts = [alert_of(await pay(hub, room, 100 * n, f"fan{n}")) for n in range(1, 5)]
     for role, alert in zip(("performer", "dj", "moderator", "admin"), alerts, strict=True):
         await overlay.until(overlay.showing_is(alert))
+        await add_member(owner_dsn, org, f"staff-{role}", role)
         staff = await Client.open(hub.ws_url, token(org, sub=f"staff-{role}", roles=(role,)))
         result = await staff.call(room, "tips.ack", {"alert_id": alert})
         assert result["advanced"] is True
