@@ -28,6 +28,7 @@ from hub import protocol as p
 from hub.admin_api import set_role
 from hub.guards import API_KEY_HEADER, require_api_key
 from hub.runtime import Hub
+from hub.schema_ui import render_plugins
 from hub.settings import Settings
 from integrations.routes import ROUTES
 from rooms.names import RoomKind, parse_room
@@ -179,7 +180,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Litestar:
                         *ROUTES],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
-            title="livehub", version="0.1.0",
+            title="livehub", version="0.1.0", render_plugins=render_plugins(),
             components=Components(security_schemes={
                 "apiKey": SecurityScheme(type="apiKey", name=API_KEY_HEADER,
                                          security_scheme_in="header"),
