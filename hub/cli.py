@@ -28,10 +28,21 @@ def _database(settings: hub_settings.Settings) -> tuple[hub_settings.Settings, P
     data_dir = None
     if not settings.database_url and settings.embedded_pg:
         data_dir = Path(settings.pg_data_dir)
-        log.info("DATABASE_URL is unset: starting embedded Postgres in %s", data_dir)
-        settings = msgspec.structs.replace(settings, database_url=embedded.start(data_dir))
+        log.info("DATABASE_URL is unset: starting embedded Postgres in %s",
+                 embedded.locate(data_dir))
+        try:
+            dsn = embedded.start(data_dir)
+        except embedded.InUse as exc:
+            log.error("%s", exc)
+            raise SystemExit(2) from None
+        settings = msgspec.structs.replace(settings, database_url=dsn)
     if settings.database_url:
-        applied = asyncio.run(migrate(settings.database_url))
+        try:
+            applied = asyncio.run(migrate(settings.database_url))
+        except BaseException:
+            if data_dir is not None:
+                embedded.stop(data_dir)
+            raise
         log.info("migrations applied: %s", ", ".join(applied) or "none (up to date)")
     else:
         log.warning("running without Postgres: chat and room services are unavailable")
