@@ -98,7 +98,7 @@ async def issue_token(hub: Hub, cfg: LiveKitConfig, who: HubPrincipal, event_id:
         await audit(conn, await store.known_user(conn, principal.user_id), "livekit.token",
                     str(event_id), {"kind": kind, "identity": identity, "ttl": cfg.token_ttl,
                                     "room": room, "sub": who.sub})
-    return TokenResponse(token=token, url=cfg.url, room=room, identity=identity,
+    return TokenResponse(token=token, url=cfg.browser_url, room=room, identity=identity,
                          expires_at=expires_at)
 
 
