@@ -129,6 +129,11 @@ def _install_dir(user: pwd.struct_passwd | None) -> Path:
     return target
 
 
+def bin_dir() -> Path:
+    """The folder of the bundled Postgres programs (psql, pg_ctl, ...) this process uses."""
+    return _install_dir(_server_user()) / "bin"
+
+
 def _copy_tree(source: Path, target: Path) -> None:
     """Hard links when on the same file system (no extra space), else a copy."""
     try:
