@@ -22,7 +22,7 @@ def _tracked() -> list[Path]:
 
 
 def test_no_tracked_file_refers_outside_the_repository():
-    """No tracked file names ../shared: what the repo needs to know, it says itself."""
+    """No tracked file points at the shared folder beside the repo: it says what it needs."""
     offenders = []
     for path in _tracked():
         if not path.is_file():
