@@ -2,32 +2,55 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# Every Python dependency, dev and build included, pinned with hashes (regenerate: make lock).
+LOCK   := requirements.lock
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | cksum | cut -d' ' -f1)
+# Swagger UI assets for /schema, from the npm lock, served by the hub itself (no CDN).
+UI     := hub/static/swagger-ui
+UI_STAMP := $(UI)/.installed-$(shell cat package-lock.json | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint docs bench clean
+.PHONY: run test lint docs bench lock ui clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-run: $(STAMP)
+$(UI_STAMP): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	rm -rf $(UI) && mkdir -p $(UI)
+	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js \
+	   node_modules/swagger-ui-dist/swagger-ui-standalone-preset.js \
+	   node_modules/swagger-ui-dist/swagger-ui.css \
+	   node_modules/swagger-ui-dist/LICENSE $(UI)/
+	touch $(UI_STAMP)
+
+ui: $(UI_STAMP)
+
+run: $(STAMP) $(UI_STAMP)
 	$(BIN)/python -m hub run
 
 lint: $(STAMP)
 	$(BIN)/ruff check hub rooms persistence integrations tests loadtests
 	$(BIN)/mypy
 
-test: lint
+test: lint $(UI_STAMP)
 	$(BIN)/python -m pytest -q
 
 docs: $(STAMP)
 	$(BIN)/python -m hub.protocol_doc
 
+# The full fan-out matrix (~10 min); BENCH_ARGS=--quick for a smoke run. See loadtests/README.md.
 bench: $(STAMP)
-	$(BIN)/python loadtests/fanout.py
+	$(BIN)/python -m loadtests.fanout $(BENCH_ARGS)
+
+# Maintainers, after editing dependencies in pyproject.toml (needs uv on PATH).
+lock:
+	$(PYTHON) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \
+	  | uv pip compile pyproject.toml - --extra dev --universal --python-version 3.11 \
+	      --generate-hashes --quiet -o $(LOCK)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache node_modules $(UI)

@@ -29,6 +29,7 @@ from hub.admin_api import remove_member, set_role
 from hub.guards import API_KEY_HEADER, require_api_key
 from hub.http_errors import handle_exception
 from hub.runtime import Hub
+from hub.schema_ui import render_plugins
 from hub.security_headers import security_headers
 from hub.settings import Settings
 from integrations.routes import ROUTES
@@ -187,7 +188,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Litestar:
         request_max_body_size=settings.max_body_bytes,
         exception_handlers={Exception: handle_exception},
         openapi_config=OpenAPIConfig(
-            title="livehub", version="0.1.0",
+            title="livehub", version="0.1.0", render_plugins=render_plugins(),
             components=Components(security_schemes={
                 "apiKey": SecurityScheme(type="apiKey", name=API_KEY_HEADER,
                                          security_scheme_in="header"),

@@ -14,6 +14,7 @@ import msgspec
 
 from hub import settings as hub_settings
 from hub.auth import Role
+from persistence.members import MEMBER_ROLES
 
 log = logging.getLogger("hub")
 
@@ -30,10 +31,21 @@ def _database(settings: hub_settings.Settings) -> tuple[hub_settings.Settings, P
     data_dir = None
     if not settings.database_url and settings.embedded_pg:
         data_dir = Path(settings.pg_data_dir)
-        log.info("DATABASE_URL is unset: starting embedded Postgres in %s", data_dir)
-        settings = msgspec.structs.replace(settings, database_url=embedded.start(data_dir))
+        log.info("DATABASE_URL is unset: starting embedded Postgres in %s",
+                 embedded.locate(data_dir))
+        try:
+            dsn = embedded.start(data_dir)
+        except embedded.InUse as exc:
+            log.error("%s", exc)
+            raise SystemExit(2) from None
+        settings = msgspec.structs.replace(settings, database_url=dsn)
     if settings.database_url:
-        applied = asyncio.run(migrate(settings.database_url))
+        try:
+            applied = asyncio.run(migrate(settings.database_url))
+        except BaseException:
+            if data_dir is not None:
+                embedded.stop(data_dir)
+            raise
         log.info("migrations applied: %s", ", ".join(applied) or "none (up to date)")
     else:
         log.warning("running without Postgres: chat and room services are unavailable")
@@ -96,6 +108,22 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _member(args: argparse.Namespace) -> int:
+    """Give a token subject a role in an org, on DATABASE_URL or the running embedded server."""
+    from persistence import embedded
+    from persistence.members import add_member
+
+    settings = hub_settings.load()
+    dsn = settings.database_url or embedded.running_dsn(Path(settings.pg_data_dir))
+    if not dsn:
+        print("hub member: set DATABASE_URL, or start `hub run` (embedded Postgres) first",
+              file=sys.stderr)
+        return 2
+    user = asyncio.run(add_member(dsn, args.org, args.sub, args.role))
+    print(f"{args.sub} (user {user}) is {args.role} in {args.org}")
+    return 0
+
+
 def _org_id(text: str) -> uuid.UUID:
     """argparse type: a uuid, so the hub will not refuse the token later."""
     try:
@@ -125,6 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     tok.add_argument("--ttl", type=int, default=3600,
                      help="seconds until exp (at most HUB_MAX_TOKEN_TTL)")
     tok.set_defaults(fn=_token)
+    mem = sub.add_parser("member", help="give a token subject a role in an org (owner DSN);"
+                         " creates the org and the user when missing")
+    mem.add_argument("--org", required=True, type=_org_id, help="organization uuid")
+    mem.add_argument("--sub", required=True,
+                     help="the token subject: a user's uuid, or their external_id")
+    mem.add_argument("--role", required=True, choices=MEMBER_ROLES)
+    mem.set_defaults(fn=_member)
     args = parser.parse_args(argv)
     level = getattr(args, "log_level", "info").upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")

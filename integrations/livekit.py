@@ -119,7 +119,7 @@ async def issue_token(hub: Hub, cfg: LiveKitConfig, who: HubPrincipal, event_id:
         await audit(conn, who.sub, "livekit.token",
                     str(event_id), {"kind": kind, "identity": identity, "ttl": cfg.token_ttl,
                                     "room": room, "sub": who.sub})
-    return TokenResponse(token=token, url=cfg.url, room=room, identity=identity,
+    return TokenResponse(token=token, url=cfg.browser_url, room=room, identity=identity,
                          expires_at=expires_at)
 
 
