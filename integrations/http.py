@@ -20,15 +20,23 @@ WEBHOOK_MAX_BODY = 64 * 1024  # LiveKit events and Twilio SMS forms are a few KB
 STRIPE_WEBHOOK_MAX_BODY = 256 * 1024  # Stripe events embed whole objects
 
 
-def bearer(request: AnyRequest, hub: Hub) -> Principal:
-    """The caller's hub connection token from ``Authorization: Bearer``; 401 otherwise."""
+async def bearer(request: AnyRequest, hub: Hub) -> Principal:
+    """The caller's hub connection token from ``Authorization: Bearer``; 401 otherwise.
+
+    The same rules as a websocket: at most ``HUB_MAX_TOKEN_TTL``, and with Postgres the
+    token's staff roles count only as far as a membership confirms them (hub.roles).
+    """
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise HTTPException("Authorization: Bearer <hub token> required", status_code=401)
     try:
-        return verify_token(hub.settings.secret, token.strip())
+        principal = verify_token(hub.settings.secret, token.strip(),
+                                 max_ttl=hub.settings.max_token_ttl)
     except TokenError as exc:
         raise HTTPException(exc.reason, status_code=401) from None
+    if hub.roles is not None:
+        principal = await hub.roles.confirm(principal)
+    return principal
 
 
 async def json_body(request: AnyRequest, type_: type[T]) -> T:

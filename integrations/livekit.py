@@ -182,7 +182,7 @@ async def revoke_ppv(hub: Hub, org_id: uuid.UUID, event_id: uuid.UUID,
       summary="A LiveKit access token for the event (bearer: hub connection token)")
 async def livekit_token(request: AnyRequest, event_id: uuid.UUID) -> TokenResponse:
     hub, cfg = _ready(request)
-    who = bearer(request, hub)
+    who = await bearer(request, hub)
     body = await json_body(request, TokenRequest)
     return await issue_token(hub, cfg, who, event_id, body.kind)
 
@@ -191,7 +191,7 @@ async def livekit_token(request: AnyRequest, event_id: uuid.UUID) -> TokenRespon
       summary="Go live: create the LiveKit room and mark the event live (dj, admin)")
 async def livekit_live(request: AnyRequest, event_id: uuid.UUID) -> EventStatus:
     hub, cfg = _ready(request)
-    return await go_live(hub, cfg, bearer(request, hub), event_id)
+    return await go_live(hub, cfg, await bearer(request, hub), event_id)
 
 
 @post("/api/events/{event_id:uuid}/ppv/revoke", status_code=204, guards=[require_api_key],

@@ -106,7 +106,7 @@ async def stripe_onboarding(request: AnyRequest, org_id: uuid.UUID) -> Onboardin
               " (bearer: hub connection token)")
 async def stripe_checkout(request: AnyRequest, event_id: uuid.UUID) -> CheckoutResponse:
     hub, cfg = _ready(request)
-    who = bearer(request, hub)
+    who = await bearer(request, hub)
     body = await json_body(request, CheckoutRequest)
     return await checkout.start(hub, cfg, who, event_id, body, str(request.base_url))
 
