@@ -28,6 +28,7 @@ from hub import protocol as p
 from hub.admin_api import set_role
 from hub.guards import API_KEY_HEADER, require_api_key
 from hub.runtime import Hub
+from hub.service_events import reserved_type
 from hub.settings import Settings
 from integrations.routes import ROUTES
 from rooms.names import RoomKind, parse_room
@@ -105,8 +106,14 @@ async def publish(request: Request, room: str) -> PublishResult:  # type: ignore
     body = await request.body()
     if len(body) > hub.settings.max_publish_bytes:
         raise ValidationException("body exceeds HUB_MAX_PUBLISH_BYTES")
+    if p.json_depth_exceeds(body, hub.settings.max_json_depth):
+        raise ValidationException("body nests deeper than HUB_MAX_JSON_DEPTH")
     if not p.is_valid_json(body):
         raise ValidationException("body must be one JSON value")
+    if (claimed := reserved_type(body)) is not None:
+        # Clients trust service events; the services publish them after their own checks.
+        raise ValidationException(f"type {claimed} is reserved for room services; use"
+                                  " /api/rooms/{room}/call/{method}")
     pub = await hub.node.publish(str(name), body)
     metrics.PUBLISHED.inc()
     return PublishResult(room=pub.room, epoch=pub.epoch, offset=pub.offset)

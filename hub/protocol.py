@@ -523,6 +523,6 @@ def is_valid_json(data: bytes) -> bool:
     """True if ``data`` is one well-formed JSON value (used for HTTP publishes)."""
     try:
         msgspec.json.decode(data)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return False
     return True
