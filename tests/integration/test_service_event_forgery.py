@@ -52,7 +52,7 @@ async def test_websocket_publish_of_a_service_event_is_refused(hub, org, raw):
     watcher = await Client.open(hub.ws_url, token(org, sub="watcher"))
     await watcher.subscribe(room)
     dj = await Client.open(hub.ws_url, token(org, sub="dj", roles=("dj", "performer")))
-    await dj.ws.send('{"type": "publish", "room": "%s", "data": %s, "id": 5}' % (room, raw))
+    await dj.ws.send(f'{{"type": "publish", "room": "{room}", "data": {raw}, "id": 5}}')
     err = await dj.recv("error")
     assert err["code"] == 4403 and err["id"] == 5 and "reserved" in err["reason"]
     assert XSS not in err["reason"]
