@@ -1,4 +1,4 @@
-"""Bad input is refused at the edge with 4400/4401/4402, our own short reasons and the frame's id."""
+"""Bad input is refused at the edge with 4400/4401/4402, short reasons of our own and its id."""
 
 from __future__ import annotations
 
