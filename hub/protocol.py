@@ -459,17 +459,19 @@ class FrameError(Exception):
 
 
 def json_depth_exceeds(data: bytes, max_depth: int) -> bool:
-    """True if ``data`` nests arrays/objects deeper than ``max_depth`` (or is unbalanced).
+    """True if ``data`` nests arrays/objects deeper than ``max_depth``.
 
     Runs in C-speed passes: strings are cut out, only brackets kept, then each pass
-    removes the innermost ``{}`` pairs; a pass per level, at most ``max_depth + 1``.
+    removes the innermost ``{}`` pairs; a pass per level, at most ``max_depth``.
+    Unbalanced input is left to the decoder, which refuses it as invalid JSON.
     """
     brackets = _JSON_STRING.sub(b"", data).translate(_OPEN_TO_CURLY, _NOT_BRACKET)
     for _ in range(max_depth):
-        if not brackets:
-            return False
-        brackets = brackets.replace(b"{}", b"")
-    return bool(brackets)
+        reduced = brackets.replace(b"{}", b"")
+        if len(reduced) == len(brackets):
+            return False  # nothing left to reduce: empty, or not valid JSON
+        brackets = reduced
+    return b"{}" in brackets
 
 
 def _request_id(data: bytes) -> int | None:
