@@ -57,6 +57,8 @@ def _hub(request: Request) -> Hub:  # type: ignore[type-arg]
 
 
 STATIC = Path(__file__).parent / "static"
+# Our own text: parse_room's message quotes the (possibly huge) name.
+_MALFORMED_ROOM = "room must be org:<uuid> or event:<uuid>"
 
 
 @get("/live", include_in_schema=False, media_type="text/html")
@@ -100,7 +102,7 @@ async def publish(request: Request, room: str) -> PublishResult:  # type: ignore
     try:
         name = parse_room(room)
     except ValueError as exc:
-        raise ValidationException(str(exc)) from None
+        raise ValidationException(_MALFORMED_ROOM) from exc
     if name.kind is RoomKind.EVENT and await hub.directory.org_of(name) is None:
         raise ValidationException("unknown event")
     body = await request.body()
@@ -136,7 +138,7 @@ async def presence(request: Request, room: str) -> PresenceResult:  # type: igno
     try:
         name = str(parse_room(room))
     except ValueError as exc:
-        raise ValidationException(str(exc)) from None
+        raise ValidationException(_MALFORMED_ROOM) from exc
     members = await _hub(request).node.presence_snapshot(name)
     return PresenceResult(room=name, count=len(members), members=members)
 
@@ -152,7 +154,7 @@ async def call_service(request: Request, room: str,  # type: ignore[type-arg]
     try:
         name = parse_room(room)
     except ValueError as exc:
-        raise ValidationException(str(exc)) from None
+        raise ValidationException(_MALFORMED_ROOM) from exc
     org = await hub.directory.org_of(name)
     if org is None:
         raise ValidationException("unknown event")

@@ -7,12 +7,13 @@ import json
 import time
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.support.client import Client, token
-from tests.support.hubproc import HubProcess
+from tests.support.hubproc import API_KEY, HubProcess
 
 INT64_MAX = 2**63 - 1
 
@@ -135,3 +136,16 @@ async def test_token_refusals_give_our_own_reasons(hub, event):
     assert await close_reason(hub, forged) == (4001, "invalid token")
     assert await close_reason(hub, "not.a.jwt") == (4001, "invalid token")
     assert await close_reason(hub, token(org, ttl=-60)) == (4002, "token expired")
+
+
+async def test_http_api_does_not_echo_room_names(hub):
+    """The server API answers a malformed 10 KB room name with a short reason of its own."""
+    huge = "<script>" + "x" * 10_000
+    async with httpx.AsyncClient(base_url=hub.url, timeout=10,
+                                 headers={"X-API-Key": API_KEY}) as http:
+        for method, path in (("POST", f"/api/rooms/{huge}/publish"),
+                             ("GET", f"/api/rooms/{huge}/presence"),
+                             ("POST", f"/api/rooms/{huge}/call/requests.mine")):
+            answer = await http.request(method, path, content=b"{}")
+            assert answer.status_code == 400 and len(answer.text) < 300, answer.text[:300]
+            assert "script" not in answer.text
