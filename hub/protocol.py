@@ -25,6 +25,9 @@ INT64_MAX: Final = 2**63 - 1
 RequestId = Annotated[int, Meta(ge=-INT64_MAX - 1, le=INT64_MAX)]
 Offset = Annotated[int, Meta(ge=0, le=INT64_MAX)]
 Count = Annotated[int, Meta(ge=1, le=INT64_MAX)]
+# "<service>.<method>"; bounded so no error that names it can carry a client's essay.
+MethodName = Annotated[str, Meta(max_length=64, pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")]
+Epoch = Annotated[str, Meta(max_length=64)]
 
 
 # --- client -> server -------------------------------------------------------
@@ -33,7 +36,7 @@ Count = Annotated[int, Meta(ge=1, le=INT64_MAX)]
 class StreamPosition(Struct, frozen=True):
     """Where a client left a room: the room's epoch and the last offset it saw."""
 
-    epoch: str
+    epoch: Epoch
     offset: Offset
 
 
@@ -109,10 +112,13 @@ class ChatHistoryQuery(Struct, tag="chat_history", frozen=True):
 
 
 class Call(Struct, tag="call", frozen=True):
-    """Call a room service method (see "Room services"); answered by ``result``."""
+    """Call a room service method (see "Room services"); answered by ``result``.
+
+    ``method`` is ``<service>.<name>`` in lowercase, at most 64 characters.
+    """
 
     room: str
-    method: str
+    method: MethodName
     params: Raw = Raw(b"{}")
     id: RequestId | None = None
 

@@ -131,3 +131,14 @@ def test_malformed_room_name_is_not_echoed():
 def test_json_depth_check(data, too_deep):
     """Depth counts nested arrays and objects only, ignoring brackets inside strings."""
     assert p.json_depth_exceeds(data, 32) is too_deep
+
+
+@pytest.mark.parametrize(("fields", "field"), [
+    ({"type": "call", "method": "<script>" + "x" * 5000}, "method"),
+    ({"type": "call", "method": "nodot"}, "method"),
+    ({"type": "subscribe", "recover": {"epoch": "e" * 5000, "offset": 1}}, "recover.epoch"),
+])
+def test_unbounded_strings_that_errors_could_name_are_refused(fields, field):
+    """A call's method (named in 4406 errors) and a recovery epoch are bounded at the edge."""
+    err = error_of(session().receive(frame(room=ROOM, id=5, **fields)))
+    assert (err["code"], err["reason"], err["id"]) == (4402, f"invalid field `{field}`", 5)
