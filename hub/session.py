@@ -153,7 +153,7 @@ class Session:
         try:
             frame = p.decode_client(data, self.limits.max_json_depth)
         except p.FrameError as exc:
-            log.debug("refused frame (%s): %s", exc.reason, exc.detail)
+            log.debug("refused frame (%s): %.200s", exc.reason, exc.detail)
             return error(exc.code, exc.reason, exc.id)
         match frame:
             case p.Ping():
