@@ -31,6 +31,7 @@ from hub.http_errors import handle_exception
 from hub.runtime import Hub
 from hub.schema_ui import render_plugins
 from hub.security_headers import security_headers
+from hub.service_events import reserved_type
 from hub.settings import Settings
 from integrations.routes import ROUTES
 from rooms.names import RoomKind, parse_room
@@ -61,6 +62,8 @@ def _hub(request: Request) -> Hub:  # type: ignore[type-arg]
 STATIC = Path(__file__).parent / "static"
 # Litestar appends "; charset=utf-8" to text/* media types itself.
 METRICS_MEDIA_TYPE = CONTENT_TYPE_LATEST.replace("; charset=utf-8", "")
+# Our own text: parse_room's message quotes the (possibly huge) name.
+_MALFORMED_ROOM = "room must be org:<uuid> or event:<uuid>"
 
 
 @get("/live", include_in_schema=False, media_type="text/html", middleware=[security_headers])
@@ -104,14 +107,20 @@ async def publish(request: Request, room: str) -> PublishResult:  # type: ignore
     try:
         name = parse_room(room)
     except ValueError as exc:
-        raise ValidationException(str(exc)) from None
+        raise ValidationException(_MALFORMED_ROOM) from exc
     if name.kind is RoomKind.EVENT and await hub.directory.org_of(name) is None:
         raise ValidationException("unknown event")
     body = await request.body()
     if len(body) > hub.settings.max_publish_bytes:
         raise ValidationException("body exceeds HUB_MAX_PUBLISH_BYTES")
+    if p.json_depth_exceeds(body, hub.settings.max_json_depth):
+        raise ValidationException("body nests deeper than HUB_MAX_JSON_DEPTH")
     if not p.is_valid_json(body):
         raise ValidationException("body must be one JSON value")
+    if (claimed := reserved_type(body)) is not None:
+        # Clients trust service events; the services publish them after their own checks.
+        raise ValidationException(f"type {claimed} is reserved for room services; use"
+                                  " /api/rooms/{room}/call/{method}")
     pub = await hub.node.publish(str(name), body)
     metrics.PUBLISHED.inc()
     return PublishResult(room=pub.room, epoch=pub.epoch, offset=pub.offset)
@@ -134,7 +143,7 @@ async def presence(request: Request, room: str) -> PresenceResult:  # type: igno
     try:
         name = str(parse_room(room))
     except ValueError as exc:
-        raise ValidationException(str(exc)) from None
+        raise ValidationException(_MALFORMED_ROOM) from exc
     members = await _hub(request).node.presence_snapshot(name)
     return PresenceResult(room=name, count=len(members), members=members)
 
@@ -150,7 +159,7 @@ async def call_service(request: Request, room: str,  # type: ignore[type-arg]
     try:
         name = parse_room(room)
     except ValueError as exc:
-        raise ValidationException(str(exc)) from None
+        raise ValidationException(_MALFORMED_ROOM) from exc
     org = await hub.directory.org_of(name)
     if org is None:
         raise ValidationException("unknown event")

@@ -13,6 +13,14 @@ while it accepts them. Once asyncio's write buffer passes its high-water
 mark (``pause_writing``), frames queue in ``_backlog``; when the backlog
 exceeds ``HUB_SEND_QUEUE_BYTES`` it is dropped and the connection is closed
 with 4008 (slow consumer). Nobody else waits for a slow client.
+
+Receive queue and flooding clients: commands that need the node wait in
+``_inbox`` and run one at a time. When ``HUB_MAX_PENDING`` are waiting the
+hub stops reading the socket (``pause_reading``: TCP pushes back on the
+client) and holds the frames it had already read; it reads again once the
+queue is half empty. Only a single read that overshoots the bound four times
+closes the connection (4020). Reads are rate limited in the session, so a
+flood of queries is answered with 4429 instead of queueing.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ from hub import metrics
 from hub import protocol as p
 from hub.auth import Principal, TokenError, verify_token
 from hub.runtime import Hub
+from hub.service_events import reserved_types
 from hub.session import (
     Command,
     DoCall,
@@ -92,13 +101,14 @@ class HubConnection:
 
     hub: ClassVar[Hub]
 
-    __slots__ = ("_aborter", "_backlog", "_backlog_bytes", "_compressed", "_inbox", "_pinged",
-                 "_worker", "client_id", "closing", "connections", "last_seen", "paused",
-                 "session", "transport", "ws")
+    __slots__ = ("_aborter", "_backlog", "_backlog_bytes", "_compressed", "_held", "_inbox",
+                 "_pinged", "_reading_paused", "_worker", "client_id", "closing", "connections",
+                 "last_seen", "paused", "session", "transport", "ws")
 
     @classmethod
     def bind(cls, hub: Hub) -> type[HubConnection]:
         """A subclass wired to ``hub``, to pass to uvicorn as ``ws=``."""
+        reserved_types()  # import every service's events now, not on the first publish
         return type("BoundHubConnection", (cls,), {"hub": hub, "__slots__": ()})
 
     def __init__(self, config: Any = None, server_state: Any = None,
@@ -120,6 +130,8 @@ class HubConnection:
         self._backlog: deque[bytes] | None = None
         self._backlog_bytes = 0
         self._inbox: deque[Command] | None = None
+        self._held: deque[Frame] | None = None  # read while the inbox was full
+        self._reading_paused = False
         self._worker: asyncio.Task[None] | None = None
         self._aborter: asyncio.TimerHandle | None = None
 
@@ -152,6 +164,7 @@ class HubConnection:
             self._worker.cancel()
         self._leave_rooms()
         self._backlog = None
+        self._held = None
 
     def pause_writing(self) -> None:
         self.paused = True
@@ -234,6 +247,10 @@ class HubConnection:
             return
         self.closing = True
         self._leave_rooms()
+        self._held = None
+        if self._reading_paused and self.transport is not None:
+            self._reading_paused = False  # read the client's close reply
+            self.transport.resume_reading()
         if self.ws.state is State.OPEN:
             self.ws.send_close(code, reason)
             self._flush()
@@ -243,9 +260,11 @@ class HubConnection:
 
     def _leave_rooms(self) -> None:
         """Stop deliveries to this connection now; the node tidies upstream later."""
-        if self.session is not None and self.session.rooms:
-            self.hub.node.drop(self, list(self.session.rooms))
-            self.session.rooms.clear()
+        if self.session is not None:
+            rooms = self.session.all_rooms()
+            if rooms:
+                self.hub.node.drop(self, rooms)
+            self.session.forget_all()
 
     def _abort(self) -> None:
         if self.transport is not None:
@@ -256,7 +275,10 @@ class HubConnection:
             if isinstance(event, Request):
                 self._handshake(event)
             elif isinstance(event, Frame):
-                self._frame(event)
+                if self._held is not None:  # keep order behind frames already held
+                    self._hold(event)
+                else:
+                    self._frame(event)
         self._flush()
         if self.ws.handshake_exc is not None and self.transport is not None:
             self.transport.close()
@@ -284,8 +306,12 @@ class HubConnection:
             principal = verify_token(self.hub.settings.secret, token,
                                      max_ttl=self.hub.settings.max_token_ttl)
         except TokenError as exc:
-            code = p.CloseCode.TOKEN_EXPIRED if exc.expired else p.CloseCode.UNAUTHORIZED
-            self.close(code, exc.reason[:120])
+            # The library's text stays in the log; the client gets our own reason.
+            log.info("token refused for %s: %s", self.client_id, exc.reason[:200])
+            if exc.expired:
+                self.close(p.CloseCode.TOKEN_EXPIRED, "token expired")
+            else:
+                self.close(p.CloseCode.UNAUTHORIZED, "invalid token")
             return
         roles = self.hub.roles
         if roles is not None:
@@ -345,12 +371,46 @@ class HubConnection:
         if self._inbox is None:
             self._inbox = deque()
         self._inbox.append(command)
+        if len(self._inbox) >= self.hub.settings.max_pending and self._held is None:
+            self._held = deque()  # later frames wait, unparsed into commands
+            self._pause_reading()
         if self._worker is None:
             self._worker = asyncio.get_running_loop().create_task(self._work())
 
+    def _hold(self, frame: Frame) -> None:
+        assert self._held is not None
+        self._held.append(frame)
+        if len(self._held) > 4 * self.hub.settings.max_pending:
+            self._held = None
+            self.close(p.CloseCode.TOO_MANY_PENDING, "too many requests pending")
+
+    def _pause_reading(self) -> None:
+        if not self._reading_paused and self.transport is not None:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def _release(self) -> None:
+        """Turn held frames into commands while there is room, then read the socket again."""
+        limit = self.hub.settings.max_pending
+        while self._held and not self.closing and len(self._inbox or ()) < limit:
+            self._frame(self._held.popleft())
+        if self._held is not None and not self._held:
+            self._held = None
+        if (self._held is None and self._reading_paused and not self.closing
+                and len(self._inbox or ()) <= limit // 2):
+            self._reading_paused = False
+            self.last_seen = time.monotonic()  # it was not idle, we were not listening
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.resume_reading()
+        self._flush()
+
     async def _work(self) -> None:
         try:
-            while self._inbox and not self.closing:
+            while not self.closing:
+                if self._held or self._reading_paused:
+                    self._release()
+                if not self._inbox:
+                    break
                 command = self._inbox.popleft()
                 try:
                     await self._run(command)
@@ -367,6 +427,8 @@ class HubConnection:
                             else p.ErrorCode.INTERNAL)
                     self._reply_error(code, "request failed; nothing changed",
                                       getattr(command, "id", None))
+                # Let other connections run even when a command finished without waiting.
+                await asyncio.sleep(0)
         finally:
             self._worker = None
             self._inbox = None
@@ -390,6 +452,15 @@ class HubConnection:
         self._reply_error(p.ErrorCode.UNKNOWN_ROOM, "unknown event", request_id)
         return False
 
+    def _joined(self, room: str, request_id: int | None) -> bool:
+        """Whether the subscription to ``room`` was confirmed; checked when the command runs,
+        after every subscribe queued before it has finished (or failed)."""
+        assert self.session is not None
+        if room in self.session.joined:
+            return True
+        self._reply_error(p.ErrorCode.NOT_SUBSCRIBED, "not subscribed", request_id)
+        return False
+
     async def _run(self, command: Command) -> None:
         session = self.session
         assert session is not None
@@ -406,13 +477,18 @@ class HubConnection:
                     presence_events=command.presence_events, request_id=command.id)
                 if self.closing:  # closed while subscribing: undo upstream state
                     await node.unsubscribe(self, str(room))
-                elif not recovered and self.hub.services is not None:
+                    return
+                session.subscribe_done(str(room))
+                if not recovered and self.hub.services is not None:
                     # Missed something (or new here): send each service's state + version.
                     for service, state in await self.hub.services.snapshots(
                             self.caller(), room):
                         self.send(p.encode(p.Snapshot(room=str(room), service=service,
                                                       state=Raw(state))))
             case DoUnsubscribe(room=room):
+                if not self._joined(room, command.id):
+                    return
+                session.unsubscribe_done(room)
                 await node.unsubscribe(self, room)
                 self.send(p.encode(p.Unsubscribed(room=room, id=command.id)))
             case DoPublish(room=room):
@@ -423,10 +499,14 @@ class HubConnection:
                 self.send(p.encode(p.Published(room=pub.room, epoch=pub.epoch,
                                                offset=pub.offset, id=command.id)))
             case DoPresence(room=room):
+                if not self._joined(room, command.id):
+                    return
                 members = await node.presence_snapshot(room)
                 self.send(p.encode(p.PresenceSnapshot(room=room, count=len(members),
                                                       members=members, id=command.id)))
             case DoHistory(room=room):
+                if not self._joined(room, command.id):
+                    return
                 hist = await node.history(room, command.since, command.limit)
                 last = hist.publications[-1].offset if hist.publications else command.since
                 self.send(p.encode(p.History(

@@ -11,12 +11,23 @@ re-parses what a publisher sent, and a publication is encoded once per node.
 from __future__ import annotations
 
 import enum
-from typing import Any, Final
+import re
+from typing import Annotated, Any, Final
 
 import msgspec
-from msgspec import Raw, Struct
+from msgspec import Meta, Raw, Struct
 
 PROTOCOL_VERSION: Final = 1
+
+# Integer fields are checked at the edge: they end up in Postgres bigint and Redis
+# stream offsets, where a value past int64 (or a negative one) would fail deep inside.
+INT64_MAX: Final = 2**63 - 1
+RequestId = Annotated[int, Meta(ge=-INT64_MAX - 1, le=INT64_MAX)]
+Offset = Annotated[int, Meta(ge=0, le=INT64_MAX)]
+Count = Annotated[int, Meta(ge=1, le=INT64_MAX)]
+# "<service>.<method>"; bounded so no error that names it can carry a client's essay.
+MethodName = Annotated[str, Meta(max_length=64, pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")]
+Epoch = Annotated[str, Meta(max_length=64)]
 
 
 # --- client -> server -------------------------------------------------------
@@ -25,8 +36,8 @@ PROTOCOL_VERSION: Final = 1
 class StreamPosition(Struct, frozen=True):
     """Where a client left a room: the room's epoch and the last offset it saw."""
 
-    epoch: str
-    offset: int
+    epoch: Epoch
+    offset: Offset
 
 
 class Subscribe(Struct, tag="subscribe", frozen=True):
@@ -35,38 +46,48 @@ class Subscribe(Struct, tag="subscribe", frozen=True):
     room: str
     recover: StreamPosition | None = None
     presence_events: bool = False  # also receive `join` / `leave` frames
-    id: int | None = None
+    id: RequestId | None = None
 
 
 class Unsubscribe(Struct, tag="unsubscribe", frozen=True):
     """Leave a room."""
 
     room: str
-    id: int | None = None
+    id: RequestId | None = None
 
 
 class Publish(Struct, tag="publish", frozen=True):
-    """Publish ``data`` (any JSON value) to a room; answered by ``published``."""
+    """Publish ``data`` (any JSON value) to a room; answered by ``published``.
+
+    Room services own the event types they broadcast (`chat`, `requests`, `karaoke`,
+    `tips.*`... every room event listed under "Room services"). Clients trust those, so
+    a raw ``data`` object whose ``type`` is one of them is refused with 4403; so is any
+    ``type`` in a dotted service namespace such as ``tips.``. The same holds for the
+    server publish API (HTTP 400).
+    """
 
     room: str
     data: Raw
-    id: int | None = None
+    id: RequestId | None = None
 
 
 class PresenceQuery(Struct, tag="presence", frozen=True):
     """Ask for a room's presence snapshot (you must be subscribed)."""
 
     room: str
-    id: int | None = None
+    id: RequestId | None = None
 
 
 class HistoryQuery(Struct, tag="history", frozen=True):
-    """Fetch retained messages with offset greater than ``since``."""
+    """Fetch retained messages with offset greater than ``since`` (you must be subscribed).
+
+    Reads (``history``, ``chat_history``, ``presence``) share a per-connection rate limit.
+    """
 
     room: str
-    since: int = 0
-    limit: int = 100
-    id: int | None = None
+    since: Offset = 0
+    limit: Count = 100
+    id: RequestId | None = None
 
 
 class Chat(Struct, tag="chat", frozen=True):
@@ -79,31 +100,34 @@ class Chat(Struct, tag="chat", frozen=True):
     room: str
     text: str
     client_msg_id: str | None = None
-    id: int | None = None
+    id: RequestId | None = None
 
 
 class ChatHistoryQuery(Struct, tag="chat_history", frozen=True):
     """Page back through a room's stored chat, older than ``before`` (a ``seq``)."""
 
     room: str
-    before: int | None = None
-    limit: int = 50
-    id: int | None = None
+    before: Offset | None = None
+    limit: Count = 50
+    id: RequestId | None = None
 
 
 class Call(Struct, tag="call", frozen=True):
-    """Call a room service method (see "Room services"); answered by ``result``."""
+    """Call a room service method (see "Room services"); answered by ``result``.
+
+    ``method`` is ``<service>.<name>`` in lowercase, at most 64 characters.
+    """
 
     room: str
-    method: str
+    method: MethodName
     params: Raw = Raw(b"{}")
-    id: int | None = None
+    id: RequestId | None = None
 
 
 class Ping(Struct, tag="ping", frozen=True):
     """Application-level ping; answered by ``pong``."""
 
-    id: int | None = None
+    id: RequestId | None = None
 
 
 class Refresh(Struct, tag="refresh", frozen=True):
@@ -365,16 +389,21 @@ class ErrorCode(enum.IntEnum):
 
 
 ERROR_DOCS: Final[dict[ErrorCode, tuple[str, Action]]] = {
-    ErrorCode.BAD_FRAME: ("frame is not valid JSON, or is binary", Action.FIX),
+    ErrorCode.BAD_FRAME: ("frame is not a valid JSON object, is binary, or nests arrays/objects"
+                          " deeper than `HUB_MAX_JSON_DEPTH`", Action.FIX),
     ErrorCode.UNKNOWN_FRAME: ("`type` is missing or not a known client frame", Action.FIX),
-    ErrorCode.INVALID_FIELD: ("a field is missing or has the wrong type", Action.FIX),
+    ErrorCode.INVALID_FIELD: ("a field is missing, has the wrong type, is out of range"
+                              " (integers are 0..2^63-1, `limit` >= 1; `id` any int64) or"
+                              " holds a NUL character; `reason` names the field", Action.FIX),
     ErrorCode.PAYLOAD_TOO_LARGE: ("`data` or chat `text` exceeds its size limit", Action.FIX),
     ErrorCode.FORBIDDEN: (
-        "the token's org or roles do not allow this on this room",
+        "the token's org or roles do not allow this on this room, or a raw publish used an"
+        " event `type` reserved for room services",
         Action.GIVE_UP,
     ),
     ErrorCode.UNKNOWN_ROOM: ("room name is malformed or the event does not exist", Action.GIVE_UP),
-    ErrorCode.NOT_SUBSCRIBED: ("the request needs a subscription to the room", Action.FIX),
+    ErrorCode.NOT_SUBSCRIBED: ("the request needs a subscription to the room (one that the hub"
+                               " confirmed: a refused subscribe does not count)", Action.FIX),
     ErrorCode.ALREADY_SUBSCRIBED: ("the connection is already subscribed to the room", Action.FIX),
     ErrorCode.UNKNOWN_METHOD: ("no room service method by that name", Action.FIX),
     ErrorCode.TOKEN_REFUSED: ("the `refresh` token is forged, expired, lives longer than"
@@ -384,8 +413,8 @@ ERROR_DOCS: Final[dict[ErrorCode, tuple[str, Action]]] = {
                               " current one", Action.FIX),
     ErrorCode.REFUSED: ("a room rule refused it (cap reached, muted, banned, held word, payments"
                         " not enabled...); `reason` says which", Action.GIVE_UP),
-    ErrorCode.RATE_LIMITED: ("per-connection publish rate exceeded; nothing was published",
-                             Action.RETRY),
+    ErrorCode.RATE_LIMITED: ("per-connection rate exceeded (publish/chat/call, or reads:"
+                             " history/chat_history/presence); nothing was done", Action.RETRY),
     ErrorCode.INTERNAL: ("unexpected server error; nothing was published", Action.RETRY),
     ErrorCode.UNAVAILABLE: ("the broker (Redis) or Postgres is unreachable, or this node runs"
                             " without Postgres; nothing changed", Action.RETRY),
@@ -403,6 +432,7 @@ class CloseCode(enum.IntEnum):
     TOKEN_EXPIRED = 4002
     SLOW_CONSUMER = 4008
     IDLE_TIMEOUT = 4009
+    TOO_MANY_PENDING = 4020
 
 
 CLOSE_DOCS: Final[dict[CloseCode, tuple[str, Action]]] = {
@@ -425,6 +455,12 @@ CLOSE_DOCS: Final[dict[CloseCode, tuple[str, Action]]] = {
         Action.RECONNECT,
     ),
     CloseCode.IDLE_TIMEOUT: ("no data and no pong within the idle timeout", Action.RECONNECT),
+    CloseCode.TOO_MANY_PENDING: (
+        "far more requests were pipelined than `HUB_MAX_PENDING` allows; the hub stops"
+        " reading at that bound and closes only when one read overshoots it 4 times."
+        " Wait for replies before sending more",
+        Action.RECONNECT,
+    ),
 }
 
 
@@ -432,35 +468,99 @@ CLOSE_DOCS: Final[dict[CloseCode, tuple[str, Action]]] = {
 
 _client_json = msgspec.json.Decoder(ClientFrame)
 _json_encoder = msgspec.json.Encoder()
+DEFAULT_MAX_DEPTH: Final = 32
+
+
+class _AnyId(Struct):
+    """Just enough of a frame to echo its ``id`` when the rest is invalid."""
+
+    id: Any = None
+
+
+_id_json = msgspec.json.Decoder(_AnyId)
+# A JSON string, escapes included: brackets inside strings do not nest anything.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+_OPEN_TO_CURLY = bytes.maketrans(b"[]", b"{}")
+# msgspec's message ends with the path of the offending field, e.g. "- at `$.recover.offset`";
+# the path names only our fields (unknown keys are ignored), so it is safe to repeat.
+_AT_FIELD = re.compile(r"at `\$\.([a-z_.]{1,40})`$")
+_MISSING_FIELD = re.compile(r"required field `([a-z_]{1,40})`$")
 
 
 class FrameError(Exception):
-    """A client frame could not be decoded; carries the error code to send back."""
+    """A client frame could not be decoded; carries the error code to send back.
 
-    def __init__(self, code: ErrorCode, reason: str) -> None:
+    ``reason`` is our own short text (never the decoder's message, which can quote
+    client input); ``detail`` is that message, for the log. ``id`` is the frame's
+    request id when one could still be read, so the error can be matched.
+    """
+
+    def __init__(self, code: ErrorCode, reason: str, detail: str = "",
+                 request_id: int | None = None) -> None:
         super().__init__(reason)
         self.code = code
         self.reason = reason
+        self.detail = detail
+        self.id = request_id
 
 
-def decode_client(data: bytes) -> ClientFrame:
+def json_depth_exceeds(data: bytes, max_depth: int) -> bool:
+    """True if ``data`` nests arrays/objects deeper than ``max_depth``.
+
+    Runs in C-speed passes: strings are cut out, only brackets kept, then each pass
+    removes the innermost ``{}`` pairs; a pass per level, at most ``max_depth``.
+    Unbalanced input is left to the decoder, which refuses it as invalid JSON.
+    """
+    brackets = _JSON_STRING.sub(b"", data).translate(_OPEN_TO_CURLY, _NOT_BRACKET)
+    for _ in range(max_depth):
+        reduced = brackets.replace(b"{}", b"")
+        if len(reduced) == len(brackets):
+            return False  # nothing left to reduce: empty, or not valid JSON
+        brackets = reduced
+    return b"{}" in brackets
+
+
+def _request_id(data: bytes) -> int | None:
+    try:
+        value = _id_json.decode(data).id
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    if type(value) is int and -INT64_MAX - 1 <= value <= INT64_MAX:  # bool is no id
+        return value
+    return None
+
+
+def decode_client(data: bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> ClientFrame:
     """Decode one JSON client frame.
 
     Raises:
         FrameError: with BAD_FRAME, UNKNOWN_FRAME or INVALID_FIELD.
     """
+    if json_depth_exceeds(data, max_depth):
+        # Checked first: a deep frame would exhaust the decoder's recursion limit.
+        raise FrameError(ErrorCode.BAD_FRAME, f"JSON nested deeper than {max_depth} levels",
+                         "too deep or unbalanced")
     try:
         frame: ClientFrame = _client_json.decode(data)
         return frame
     except msgspec.ValidationError as exc:
         text = str(exc)
+        request_id = _request_id(data)
         if text.endswith("`$.type`") or "required field `type`" in text:
-            raise FrameError(ErrorCode.UNKNOWN_FRAME, text) from None
+            raise FrameError(ErrorCode.UNKNOWN_FRAME, "unknown or missing frame `type`", text,
+                             request_id) from None
         if text.startswith("Expected `object`"):
-            raise FrameError(ErrorCode.BAD_FRAME, text) from None
-        raise FrameError(ErrorCode.INVALID_FIELD, text) from None
-    except msgspec.DecodeError as exc:
-        raise FrameError(ErrorCode.BAD_FRAME, str(exc)) from None
+            raise FrameError(ErrorCode.BAD_FRAME, "frame must be a JSON object", text) from None
+        if missing := _MISSING_FIELD.search(text):
+            reason = f"missing field `{missing.group(1)}`"
+        elif field := _AT_FIELD.search(text):
+            reason = f"invalid field `{field.group(1)}`"
+        else:
+            reason = "invalid field"
+        raise FrameError(ErrorCode.INVALID_FIELD, reason, text, request_id) from None
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise FrameError(ErrorCode.BAD_FRAME, "frame is not valid JSON", str(exc)) from None
 
 
 def encode(frame: Any) -> bytes:
@@ -472,6 +572,6 @@ def is_valid_json(data: bytes) -> bool:
     """True if ``data`` is one well-formed JSON value (used for HTTP publishes)."""
     try:
         msgspec.json.decode(data)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return False
     return True

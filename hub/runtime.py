@@ -63,7 +63,8 @@ class Hub:
                          on_publish=metrics.BROKER_LATENCY.observe)
         self.limits = Limits(max_publish_bytes=s.max_publish_bytes, publish_rate=s.publish_rate,
                              publish_burst=s.publish_burst, history_limit=s.history_size,
-                             max_chat_chars=s.max_chat_chars)
+                             max_chat_chars=s.max_chat_chars, read_rate=s.read_rate,
+                             read_burst=s.read_burst, max_json_depth=s.max_json_depth)
         self.db: asyncpg.Pool | None = None
         self.chat: ChatService | None = None
         self._chat_writer: ChatWriter | None = None

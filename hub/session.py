@@ -5,10 +5,18 @@ the permission matrix and the publish rate limit, and returns either a reply
 to write at once or a command for the I/O shell to run against the node.
 It never touches a socket, Redis or the clock directly, so it is tested by
 feeding it bytes (``tests/unit/test_session.py``).
+
+Subscriptions have two states. ``rooms`` is what the client asked for (checked when
+a frame arrives: duplicates, the subscription cap); ``joined`` is what the shell
+confirmed after its asynchronous org check. Commands run one at a time in order, so
+when a room-reading command runs, its room is either joined or not: the shell checks
+``joined`` then, never ``rooms``, or a pipelined ``history`` behind a refused
+``subscribe`` would read another org's room.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -16,7 +24,10 @@ import msgspec
 
 from hub import protocol as p
 from hub.auth import Principal, can_publish
+from hub.service_events import reserved_type
 from rooms.names import RoomName, parse_room
+
+log = logging.getLogger(__name__)
 
 
 class Limits(msgspec.Struct, frozen=True):
@@ -27,6 +38,9 @@ class Limits(msgspec.Struct, frozen=True):
     history_limit: int = 1000
     max_chat_chars: int = 500
     chat_page_limit: int = 100
+    read_rate: float = 20.0  # history, chat_history, presence: tokens per second
+    read_burst: int = 60
+    max_json_depth: int = p.DEFAULT_MAX_DEPTH
 
 
 class Reply(msgspec.Struct, frozen=True):
@@ -129,22 +143,25 @@ _PONG = p.encode(p.Pong())
 class Session:
     """Per-connection protocol state: who it is, what it is subscribed to."""
 
-    __slots__ = ("_bucket", "_clock", "limits", "principal", "rooms")
+    __slots__ = ("_bucket", "_clock", "_read_bucket", "joined", "limits", "principal", "rooms")
 
     def __init__(self, principal: Principal, limits: Limits,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.principal = principal
         self.limits = limits
-        self.rooms: set[str] = set()  # confirmed or in-flight subscriptions
+        self.rooms: set[str] = set()  # asked for: confirmed or in flight
+        self.joined: set[str] = set()  # confirmed by the shell: only these may be read
         self._bucket: TokenBucket | None = None  # created on first publish
+        self._read_bucket: TokenBucket | None = None  # created on first read
         self._clock = clock
 
     def receive(self, data: bytes) -> Command:
         """Handle one text frame and say what to do next."""
         try:
-            frame = p.decode_client(data)
+            frame = p.decode_client(data, self.limits.max_json_depth)
         except p.FrameError as exc:
-            return error(exc.code, exc.reason)
+            log.debug("refused frame (%s): %.200s", exc.reason, exc.detail)
+            return error(exc.code, exc.reason, exc.id)
         match frame:
             case p.Ping():
                 return Reply(_PONG) if frame.id is None else Reply(p.encode(p.Pong(id=frame.id)))
@@ -162,6 +179,8 @@ class Session:
             case p.PresenceQuery():
                 if frame.room not in self.rooms:
                     return error(p.ErrorCode.NOT_SUBSCRIBED, "subscribe first", frame.id)
+                if not self._take_read_token():
+                    return error(p.ErrorCode.RATE_LIMITED, "read rate limit exceeded", frame.id)
                 return DoPresence(frame.room, frame.id)
             case p.Chat():
                 return self._chat(frame)
@@ -176,15 +195,15 @@ class Session:
                 room = self._own_room(frame.room, frame.id)
                 if isinstance(room, Reply):
                     return room
-                if frame.limit < 1:
-                    return error(p.ErrorCode.INVALID_FIELD, "limit >= 1", frame.id)
+                if not self._take_read_token():
+                    return error(p.ErrorCode.RATE_LIMITED, "read rate limit exceeded", frame.id)
                 return DoChatHistory(room, frame.before,
                                      min(frame.limit, self.limits.chat_page_limit), frame.id)
             case p.HistoryQuery():
                 if frame.room not in self.rooms:
                     return error(p.ErrorCode.NOT_SUBSCRIBED, "subscribe first", frame.id)
-                if frame.since < 0 or frame.limit < 1:
-                    return error(p.ErrorCode.INVALID_FIELD, "since >= 0 and limit >= 1", frame.id)
+                if not self._take_read_token():
+                    return error(p.ErrorCode.RATE_LIMITED, "read rate limit exceeded", frame.id)
                 return DoHistory(frame.room, frame.since,
                                  min(frame.limit, self.limits.history_limit), frame.id)
         raise AssertionError(f"unhandled frame {frame!r}")  # pragma: no cover
@@ -192,8 +211,9 @@ class Session:
     def _room(self, name: str, request_id: int | None) -> RoomName | Reply:
         try:
             return parse_room(name)
-        except ValueError as exc:
-            return error(p.ErrorCode.UNKNOWN_ROOM, str(exc), request_id)
+        except ValueError:
+            log.debug("malformed room name %.80r", name)  # never echoed: it may be huge
+            return error(p.ErrorCode.UNKNOWN_ROOM, "malformed room name", request_id)
 
     def _own_room(self, name: str, request_id: int | None) -> RoomName | Reply:
         """Parse a room and refuse other orgs' org rooms (event rooms: the shell checks)."""
@@ -211,6 +231,12 @@ class Session:
                                        self._clock)
         return self._bucket.take()
 
+    def _take_read_token(self) -> bool:
+        if self._read_bucket is None:
+            self._read_bucket = TokenBucket(self.limits.read_rate, self.limits.read_burst,
+                                            self._clock)
+        return self._read_bucket.take()
+
     def _chat(self, frame: p.Chat) -> Command:
         room = self._own_room(frame.room, frame.id)
         if isinstance(room, Reply):
@@ -221,8 +247,12 @@ class Session:
         if len(text) > self.limits.max_chat_chars:
             return error(p.ErrorCode.PAYLOAD_TOO_LARGE,
                          f"text is over {self.limits.max_chat_chars} characters", frame.id)
-        if frame.client_msg_id is not None and not 0 < len(frame.client_msg_id) <= 64:
-            return error(p.ErrorCode.INVALID_FIELD, "client_msg_id must be 1-64 chars", frame.id)
+        if "\x00" in text:  # Postgres text cannot hold NUL
+            return error(p.ErrorCode.INVALID_FIELD, "text contains a NUL character", frame.id)
+        if frame.client_msg_id is not None and (not 0 < len(frame.client_msg_id) <= 64
+                                                or "\x00" in frame.client_msg_id):
+            return error(p.ErrorCode.INVALID_FIELD,
+                         "client_msg_id must be 1-64 chars, no NUL", frame.id)
         if not self._take_token():
             return error(p.ErrorCode.RATE_LIMITED, "chat rate limit exceeded", frame.id)
         return DoChat(room, text, frame.client_msg_id, frame.id)
@@ -241,6 +271,23 @@ class Session:
     def subscribe_failed(self, room: str) -> None:
         """The shell could not complete a subscription; forget it."""
         self.rooms.discard(room)
+        self.joined.discard(room)
+
+    def subscribe_done(self, room: str) -> None:
+        """The shell confirmed a subscription: the room may be read from now on."""
+        self.joined.add(room)
+
+    def unsubscribe_done(self, room: str) -> None:
+        """The shell ran an unsubscribe: the room may no longer be read."""
+        self.joined.discard(room)
+
+    def all_rooms(self) -> list[str]:
+        """Every room this connection may be in upstream (asked for or still joined)."""
+        return list(self.rooms | self.joined)
+
+    def forget_all(self) -> None:
+        self.rooms.clear()
+        self.joined.clear()
 
     def _publish(self, frame: p.Publish) -> Command:
         room = self._own_room(frame.room, frame.id)
@@ -254,6 +301,9 @@ class Session:
             return error(p.ErrorCode.PAYLOAD_TOO_LARGE,
                          f"data is {len(data)} bytes; the limit is "
                          f"{self.limits.max_publish_bytes}", frame.id)
+        if (claimed := reserved_type(data)) is not None:
+            return error(p.ErrorCode.FORBIDDEN,
+                         f"type {claimed} is reserved for room services", frame.id)
         if not self._take_token():
             return error(p.ErrorCode.RATE_LIMITED, "publish rate limit exceeded", frame.id)
         return DoPublish(room, data, frame.id)

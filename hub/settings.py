@@ -34,6 +34,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     send_queue_bytes: int = 1024 * 1024  # per-connection backlog before "slow consumer"
     publish_rate: float = 20.0
     publish_burst: int = 40
+    read_rate: float = 20.0  # history/chat_history/presence queries per second
+    read_burst: int = 60
+    max_pending: int = 256  # queued commands per connection before it stops being read
+    max_json_depth: int = 32  # nesting of arrays/objects in one client frame
     ping_interval: float = 20.0
     ping_timeout: float = 20.0
     history_size: int = 1000
@@ -61,6 +65,8 @@ _ENV = {
     "ws_compression": "HUB_WS_COMPRESSION", "max_frame_bytes": "HUB_MAX_FRAME_BYTES",
     "max_publish_bytes": "HUB_MAX_PUBLISH_BYTES", "send_queue_bytes": "HUB_SEND_QUEUE_BYTES",
     "publish_rate": "HUB_PUBLISH_RATE", "publish_burst": "HUB_PUBLISH_BURST",
+    "read_rate": "HUB_READ_RATE", "read_burst": "HUB_READ_BURST",
+    "max_pending": "HUB_MAX_PENDING", "max_json_depth": "HUB_MAX_JSON_DEPTH",
     "ping_interval": "HUB_PING_INTERVAL", "ping_timeout": "HUB_PING_TIMEOUT",
     "history_size": "HUB_HISTORY_SIZE", "history_ttl": "HUB_HISTORY_TTL",
     "presence_ttl": "HUB_PRESENCE_TTL", "shutdown_timeout": "HUB_SHUTDOWN_TIMEOUT",
