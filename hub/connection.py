@@ -316,9 +316,11 @@ class HubConnection:
         roles = self.hub.roles
         if roles is not None:
             confirmed = roles.cached(principal)
-            if confirmed is None:  # read memberships first; frames wait in the socket
-                if self.transport is not None:
-                    self.transport.pause_reading()
+            if confirmed is None:
+                # Read memberships first. Frames wait: in the socket (reading paused), or
+                # held in order if they came in the same read as the handshake.
+                self._held = deque()
+                self._pause_reading()
                 task = asyncio.get_running_loop().create_task(self._confirm(principal))
                 _confirming.add(task)
                 task.add_done_callback(_confirming.discard)
@@ -337,9 +339,7 @@ class HubConnection:
         if self.closing:
             return
         self._open(confirmed)
-        self._flush()
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.resume_reading()
+        self._release()  # run what was held, then read the socket again
 
     def _open(self, principal: Principal) -> None:
         self.hub.expiry.add(self, principal.exp)

@@ -40,7 +40,7 @@ class Dispatcher:
         try:
             args = msgspec.json.decode(params, type=m.params)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            raise ServiceError(ErrorCode.INVALID_FIELD, str(exc)) from None
+            raise ServiceError(ErrorCode.INVALID_FIELD, _short(str(exc))) from None
         return _encoder.encode(await m.handler(self.ctx, caller, room, args))
 
     async def _banned(self, caller: Caller) -> bool:
@@ -60,3 +60,8 @@ class Dispatcher:
                 if state is not None:
                     out.append((service.name, _encoder.encode(state)))
         return out
+
+
+def _short(reason: str, limit: int = 160) -> str:
+    """msgspec's reason names the field it refused, which the client chose: cap its size."""
+    return reason if len(reason) <= limit else reason[:limit - 1] + "…"
