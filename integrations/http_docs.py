@@ -74,14 +74,15 @@ JSON_BODY_ERRORS: Errors = {**BODY_ERRORS, 400: "The body is not JSON, or a fiel
 def errors(*groups: Errors, bodies: Mapping[int, Any] | None = None,
            ) -> dict[int, ResponseSpec]:
     """``responses=`` for a route: every group's failures (reasons for one status are
-    joined), plus 500; the body is ``ErrorBody`` unless ``bodies`` says otherwise."""
+    joined as sentences), plus 500; the body is ``ErrorBody`` unless ``bodies`` says
+    otherwise."""
     reasons: dict[int, list[str]] = {}
     for group in (*groups, INTERNAL):
         for status, reason in group.items():
             if reason not in reasons.setdefault(status, []):
                 reasons[status].append(reason)
     return {status: ResponseSpec(data_container=(bodies or {}).get(status, ErrorBody),
-                                 description="; ".join(why), generate_examples=False)
+                                 description=". ".join(why), generate_examples=False)
             for status, why in sorted(reasons.items())}
 
 
