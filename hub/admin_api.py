@@ -18,6 +18,7 @@ from litestar.exceptions import ClientException, NotFoundException
 from hub.guards import require_api_key
 from hub.roles import subs_of
 from hub.runtime import Hub
+from integrations import http_docs as docs
 from persistence.audit import audit
 from persistence.tenant import Principal, tenant_tx
 
@@ -36,9 +37,16 @@ class Membership(msgspec.Struct, frozen=True):
     previous_role: str | None
 
 
+_NO_POSTGRES: docs.Errors = {503: "Memberships need Postgres"}
+
+
 @put("/api/orgs/{org_id:uuid}/members/{user_id:uuid}", status_code=200,
      guards=[require_api_key],
-     security=[{"apiKey": []}], summary="Set a user's role in an organization (audited)")
+     security=docs.API_KEY_SECURITY, summary="Set a user's role in an organization (audited)",
+     responses=docs.errors(docs.API_KEY_ERRORS, docs.BODY_ERRORS, docs.BACKING, _NO_POSTGRES,
+                           docs.PATH_ID_ERRORS, {
+         400: "The body is not {role, actor_id?} with a known role",
+         404: "Unknown organization, user or actor"}))
 async def set_role(request: Request, org_id: uuid.UUID,  # type: ignore[type-arg]
                    user_id: uuid.UUID, data: RoleChange) -> Membership:
     hub: Hub = request.app.state.hub
@@ -62,8 +70,12 @@ async def set_role(request: Request, org_id: uuid.UUID,  # type: ignore[type-arg
 
 
 @delete("/api/orgs/{org_id:uuid}/members/{user_id:uuid}", status_code=204,
-        guards=[require_api_key], security=[{"apiKey": []}],
-        summary="Remove a user from an organization (audited)")
+        guards=[require_api_key], security=docs.API_KEY_SECURITY,
+        summary="Remove a user from an organization (audited)",
+        responses=docs.errors(docs.API_KEY_ERRORS, docs.BACKING, _NO_POSTGRES,
+                              docs.PATH_ID_ERRORS, {
+            400: "actor_id is not a UUID",
+            404: "The user is not a member of the organization"}))
 async def remove_member(request: Request, org_id: uuid.UUID,  # type: ignore[type-arg]
                         user_id: uuid.UUID, actor_id: uuid.UUID | None = None) -> None:
     hub: Hub = request.app.state.hub

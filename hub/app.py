@@ -11,13 +11,14 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import msgspec
 from litestar import Litestar, Request, get, post, put
 from litestar.exceptions import ClientException, ValidationException
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi.spec import Components, OpenAPIType, Schema, SecurityScheme
 from litestar.response import Response
 from litestar.static_files import create_static_files_router
 from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
@@ -33,6 +34,7 @@ from hub.schema_ui import render_plugins
 from hub.security_headers import security_headers
 from hub.service_events import reserved_type
 from hub.settings import Settings
+from integrations import http_docs as docs
 from integrations.routes import ROUTES
 from rooms.names import RoomKind, parse_room
 from rooms.services.base import Caller, ServiceError
@@ -66,18 +68,38 @@ METRICS_MEDIA_TYPE = CONTENT_TYPE_LATEST.replace("; charset=utf-8", "")
 _MALFORMED_ROOM = "room must be org:<uuid> or event:<uuid>"
 
 
+class ReadyStatus(msgspec.Struct):
+    status: str  # "ready", or why not: "draining", "broker unavailable", ...
+
+
+_ROOM_ERRORS: docs.Errors = {400: "The room is not org:<uuid> or event:<uuid>, or the event"
+                                  " is unknown"}
+_PUBLISH_BODY = docs.raw_body(
+    "application/json",
+    "Any one JSON value, sent to the room's subscribers as is. At most HUB_MAX_PUBLISH_BYTES"
+    " and HUB_MAX_JSON_DEPTH deep; an object whose \"type\" is a room service's event type"
+    " is refused (use the call route).")
+_CALL_BODY = docs.raw_body(
+    "application/json",
+    "The method's params, a JSON object (the websocket `call` frame's `params`; see"
+    " docs/protocol.md for each method).",
+    Schema(type=OpenAPIType.OBJECT))
+
+
 @get("/live", include_in_schema=False, media_type="text/html", middleware=[security_headers])
 async def live_page() -> Response[bytes]:
     """The live room page for fans, DJs and overlays (``/live#token=...&room=...``)."""
     return Response((STATIC / "live.html").read_bytes(), media_type="text/html")
 
 
-@get("/health", summary="Liveness: the process is up")
+@get("/health", summary="Liveness: the process is up", responses=docs.errors())
 async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/ready", summary="Readiness: broker and Postgres answer, and the node is not draining")
+@get("/ready", summary="Readiness: broker and Postgres answer, and the node is not draining",
+     responses=docs.errors({503: "Draining, or the broker or Postgres does not answer"},
+                           bodies={503: ReadyStatus}))
 async def ready(request: Request) -> Response[dict[str, str]]:  # type: ignore[type-arg]
     hub = _hub(request)
     if hub.draining:
@@ -94,14 +116,20 @@ async def ready(request: Request) -> Response[dict[str, str]]:  # type: ignore[t
     return Response({"status": "ready"})
 
 
-@get("/metrics", summary="Prometheus metrics", include_in_schema=True)
+@get("/metrics", summary="Prometheus metrics", include_in_schema=True,
+     responses={**docs.errors(), **docs.ok(str, "Prometheus text exposition format",
+                                           media_type=METRICS_MEDIA_TYPE)})
 async def prometheus(request: Request) -> Response[bytes]:  # type: ignore[type-arg]
     _hub(request).gauges()
     return Response(generate_latest(), media_type=METRICS_MEDIA_TYPE)
 
 
 @post("/api/rooms/{room:str}/publish", guards=[require_api_key], status_code=200,
-      security=[{"apiKey": []}], summary="Publish a JSON body to a room, as the server")
+      security=docs.API_KEY_SECURITY, summary="Publish a JSON body to a room, as the server",
+      operation_class=docs.documented(_PUBLISH_BODY),
+      responses=docs.errors(docs.API_KEY_ERRORS, _ROOM_ERRORS, docs.BODY_ERRORS, docs.BACKING, {
+          400: "The body is larger than HUB_MAX_PUBLISH_BYTES, nests deeper than"
+               " HUB_MAX_JSON_DEPTH, is not one JSON value, or claims a service event type"}))
 async def publish(request: Request, room: str) -> PublishResult:  # type: ignore[type-arg]
     hub = _hub(request)
     try:
@@ -126,9 +154,13 @@ async def publish(request: Request, room: str) -> PublishResult:  # type: ignore
     return PublishResult(room=pub.room, epoch=pub.epoch, offset=pub.offset)
 
 
-@put("/api/events/{event_id:uuid}", guards=[require_api_key], security=[{"apiKey": []}],
+@put("/api/events/{event_id:uuid}", guards=[require_api_key], security=docs.API_KEY_SECURITY,
      summary="Register which organization owns an event room (nodes without Postgres)",
-     status_code=204)
+     status_code=204,
+     responses=docs.errors(docs.API_KEY_ERRORS, docs.BODY_ERRORS, docs.BACKING,
+                           docs.PATH_ID_ERRORS, {
+         400: "The body is not {\"org\": <uuid>}",
+         409: "This node has Postgres: events belong to organizations there"}))
 async def register_event(request: Request, event_id: uuid.UUID,  # type: ignore[type-arg]
                          data: EventRegistration) -> None:
     try:
@@ -137,8 +169,10 @@ async def register_event(request: Request, event_id: uuid.UUID,  # type: ignore[
         raise ClientException(str(exc), status_code=409) from None
 
 
-@get("/api/rooms/{room:str}/presence", guards=[require_api_key], security=[{"apiKey": []}],
-     summary="Who is in a room, across all nodes")
+@get("/api/rooms/{room:str}/presence", guards=[require_api_key],
+     security=docs.API_KEY_SECURITY, summary="Who is in a room, across all nodes",
+     responses=docs.errors(docs.API_KEY_ERRORS, docs.BACKING,
+                           {400: "The room is not org:<uuid> or event:<uuid>"}))
 async def presence(request: Request, room: str) -> PresenceResult:  # type: ignore[type-arg]
     try:
         name = str(parse_room(room))
@@ -149,8 +183,20 @@ async def presence(request: Request, room: str) -> PresenceResult:  # type: igno
 
 
 @post("/api/rooms/{room:str}/call/{method:str}", guards=[require_api_key], status_code=200,
-      security=[{"apiKey": []}],
-      summary="Call a room service method as the server (integrations, back office)")
+      security=docs.API_KEY_SECURITY,
+      summary="Call a room service method as the server (integrations, back office)",
+      operation_class=docs.documented(_CALL_BODY),
+      responses=docs.errors(
+          docs.API_KEY_ERRORS, _ROOM_ERRORS, docs.BODY_ERRORS, docs.BACKING, {
+              400: "The service refused: invalid params, or its own rule (code, reason)",
+              404: "No such method (code 4406), or the params name an unknown"
+                   " organization, user or event",
+              409: "Stale version (code 4412, with the current state), or a conflict with"
+                   " stored records",
+              422: "A value the database does not allow",
+              503: "Room services need Postgres"},
+          bodies={code: docs.either(docs.ErrorBody, docs.ServiceErrorBody)
+                  for code in (400, 404, 409)}) | docs.ok(Any, "The method's result (JSON)"))
 async def call_service(request: Request, room: str,  # type: ignore[type-arg]
                        method: str) -> Response[bytes]:
     hub = _hub(request)
@@ -199,8 +245,12 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="livehub", version="0.1.0", render_plugins=render_plugins(),
             components=Components(security_schemes={
-                "apiKey": SecurityScheme(type="apiKey", name=API_KEY_HEADER,
-                                         security_scheme_in="header"),
+                docs.API_KEY: SecurityScheme(type="apiKey", name=API_KEY_HEADER,
+                                             security_scheme_in="header"),
+                docs.BEARER: SecurityScheme(
+                    type="http", scheme="bearer", bearer_format="JWT",
+                    description="The caller's hub connection token (the websocket's), at"
+                                " most HUB_MAX_TOKEN_TTL long"),
             }),
         ),
     )

@@ -39,11 +39,13 @@ from typing import Any
 import msgspec
 from litestar import post
 from litestar.exceptions import HTTPException
+from litestar.openapi.spec import OpenAPIType, Schema
 
 from hub.auth import Principal as HubPrincipal
 from hub.auth import Role
 from hub.guards import require_api_key
 from hub.runtime import Hub
+from integrations import http_docs as docs
 from integrations import livekit_rooms as rooms
 from integrations import livekit_store as store
 from integrations import livekit_webhook as webhook
@@ -178,8 +180,25 @@ async def revoke_ppv(hub: Hub, org_id: uuid.UUID, event_id: uuid.UUID,
         await rooms.remove_participant(cfg, room, participant_identity(str(user_id)))
 
 
+_READY_ERRORS: docs.Errors = {503: "Streaming not configured (LIVEKIT_API_KEY, LIVEKIT_API_SECRET),"
+                                   " or no Postgres"}
+_EVENT_ERRORS: docs.Errors = {404: "No such event in the caller's organization"}
+_VIDEO_ERRORS: docs.Errors = {502: "The video service refused the request",
+                              503: "The video service is unavailable"}
+
+
 @post("/api/events/{event_id:uuid}/livekit-token", status_code=200,
-      summary="A LiveKit access token for the event (bearer: hub connection token)")
+      summary="A LiveKit access token for the event (bearer: hub connection token)",
+      security=docs.BEARER_SECURITY,
+      operation_class=docs.documented(docs.json_body(
+          TokenRequest, "What the token is for: publishing (performer, dj, admin), viewing"
+                        " (a pay-per-view event needs a purchase) or a bot")),
+      responses=docs.errors(_READY_ERRORS, docs.BEARER_ERRORS, docs.JSON_BODY_ERRORS,
+                            docs.BACKING, _EVENT_ERRORS, docs.PATH_ID_ERRORS, {
+          402: "Pay-per-view event: purchase required",
+          403: "The caller's roles do not allow this kind of token",
+          422: "The token's sub cannot be a LiveKit identity (blank, control characters,"
+               " over 128 characters)"}))
 async def livekit_token(request: AnyRequest, event_id: uuid.UUID) -> TokenResponse:
     hub, cfg = _ready(request)
     who = await bearer(request, hub)
@@ -188,15 +207,30 @@ async def livekit_token(request: AnyRequest, event_id: uuid.UUID) -> TokenRespon
 
 
 @post("/api/events/{event_id:uuid}/live", status_code=200,
-      summary="Go live: create the LiveKit room and mark the event live (dj, admin)")
+      summary="Go live: create the LiveKit room and mark the event live (dj, admin)",
+      security=docs.BEARER_SECURITY,
+      # No body, and a malformed id matches no route: Litestar's assumed 400 cannot happen.
+      operation_class=docs.documented(drop=[400]),
+      responses=docs.errors(_READY_ERRORS, docs.BEARER_ERRORS, docs.BACKING, _EVENT_ERRORS,
+                            docs.PATH_ID_ERRORS,
+                            _VIDEO_ERRORS, {403: "Going live needs the dj or admin role"}))
 async def livekit_live(request: AnyRequest, event_id: uuid.UUID) -> EventStatus:
     hub, cfg = _ready(request)
     return await go_live(hub, cfg, await bearer(request, hub), event_id)
 
 
 @post("/api/events/{event_id:uuid}/ppv/revoke", status_code=204, guards=[require_api_key],
-      security=[{"apiKey": []}],
-      summary="Revoke pay-per-view access and remove the viewer from the LiveKit room")
+      security=docs.API_KEY_SECURITY,
+      summary="Revoke pay-per-view access and remove the viewer from the LiveKit room",
+      operation_class=docs.documented(docs.json_body(
+          RevokeRequest, "The viewer whose purchase is revoked (a users.id)")),
+      responses=docs.errors(docs.API_KEY_ERRORS, _READY_ERRORS, docs.JSON_BODY_ERRORS,
+                            docs.BACKING, _VIDEO_ERRORS, docs.PATH_ID_ERRORS, {
+          404: "Unknown event",
+          502: "Access is revoked, but the video service refused to remove the viewer:"
+               " call again to retry",
+          503: "Access is revoked, but the video service is unavailable: call again to"
+               " retry"}))
 async def livekit_ppv_revoke(request: AnyRequest, event_id: uuid.UUID) -> None:
     hub, _ = _ready(request)
     body = await json_body(request, RevokeRequest)
@@ -211,7 +245,17 @@ async def livekit_ppv_revoke(request: AnyRequest, event_id: uuid.UUID) -> None:
 
 
 @post("/webhooks/livekit", status_code=200, request_max_body_size=WEBHOOK_MAX_BODY,
-      summary="LiveKit webhook (signed by LiveKit)")
+      summary="LiveKit webhook (signed by LiveKit)",
+      description="LiveKit signs each call: the Authorization header carries a JWT signed"
+                  " with LIVEKIT_API_SECRET whose sha256 claim is the body's hash (an"
+                  " Authorization header cannot be an OpenAPI parameter, hence this note).",
+      operation_class=docs.documented(docs.raw_body(
+          "application/webhook+json",
+          f"A LiveKit webhook event, exactly as signed (at most {WEBHOOK_MAX_BODY // 1024} KiB)",
+          Schema(type=OpenAPIType.OBJECT))),
+      responses=docs.errors(_READY_ERRORS, docs.BODY_ERRORS, docs.BACKING, {
+          400: "Signed correctly, but not a LiveKit webhook event",
+          401: "Missing or bad signature, or the body is not the one signed"}))
 async def livekit_webhook(request: AnyRequest) -> WebhookResult:
     hub, cfg = _ready(request)
     body = await request.body()

@@ -40,10 +40,12 @@ import msgspec
 import stripe
 from litestar import post
 from litestar.exceptions import HTTPException
+from litestar.openapi.spec import OpenAPIType, Schema
 from litestar.response import Response
 
 from hub.guards import require_api_key
 from hub.runtime import Hub
+from integrations import http_docs as docs
 from integrations import stripe_api as api
 from integrations import stripe_checkout as checkout
 from integrations import stripe_store as store
@@ -75,8 +77,20 @@ def _ready(request: AnyRequest, *, webhooks: bool = False) -> tuple[Hub, StripeC
     return hub, cfg
 
 
+_READY_ERRORS: docs.Errors = {503: "Payments not configured (STRIPE_SECRET_KEY), or no Postgres"}
+_STRIPE_ERRORS: docs.Errors = {502: "The payment service refused the request",
+                               503: "The payment service is unavailable"}
+
+
 @post("/api/orgs/{org_id:uuid}/stripe/onboarding", status_code=200, guards=[require_api_key],
-      security=[{"apiKey": []}], summary="Stripe Connect Express onboarding link for an org")
+      security=docs.API_KEY_SECURITY,
+      summary="Stripe Connect Express onboarding link for an org",
+      operation_class=docs.documented(docs.json_body(
+          OnboardingRequest, "Where Stripe sends the org's admin back: after finishing"
+                             " (return_url), or for a fresh link (refresh_url)")),
+      responses=docs.errors(docs.API_KEY_ERRORS, _READY_ERRORS, docs.JSON_BODY_ERRORS,
+                            docs.BACKING, _STRIPE_ERRORS, docs.PATH_ID_ERRORS,
+                            {404: "No such organization"}))
 async def stripe_onboarding(request: AnyRequest, org_id: uuid.UUID) -> OnboardingResponse:
     hub, cfg = _ready(request)
     assert hub.db is not None
@@ -103,7 +117,19 @@ async def stripe_onboarding(request: AnyRequest, org_id: uuid.UUID) -> Onboardin
 
 @post("/api/events/{event_id:uuid}/checkout", status_code=200,
       summary="A Stripe Checkout session for a tip, paid request or pay-per-view"
-              " (bearer: hub connection token)")
+              " (bearer: hub connection token)",
+      security=docs.BEARER_SECURITY,
+      operation_class=docs.documented(docs.json_body(
+          CheckoutRequest, "What is paid for. Send the same checkout_id again to retry"
+                           " without a second payment")),
+      responses=docs.errors(_READY_ERRORS, docs.BEARER_ERRORS, docs.JSON_BODY_ERRORS,
+                            docs.BACKING, _STRIPE_ERRORS, docs.PATH_ID_ERRORS, {
+          400: "The amount is refused (too small or too large), the event is not"
+               " pay-per-view, pay-per-view without a user account, or a paid request"
+               " without request_id",
+          404: "No such event in the caller's organization, or no such request in it",
+          409: "The organization cannot take payments yet, the checkout_id was used for"
+               " another payment, or the checkout is no longer open"}))
 async def stripe_checkout(request: AnyRequest, event_id: uuid.UUID) -> CheckoutResponse:
     hub, cfg = _ready(request)
     who = await bearer(request, hub)
@@ -112,7 +138,14 @@ async def stripe_checkout(request: AnyRequest, event_id: uuid.UUID) -> CheckoutR
 
 
 @post("/api/tips/{tip_id:uuid}/refund", status_code=200, guards=[require_api_key],
-      security=[{"apiKey": []}], summary="Refund a paid tip in full (transfer and fee too)")
+      security=docs.API_KEY_SECURITY,
+      summary="Refund a paid tip in full (transfer and fee too)",
+      # No body, and a malformed id matches no route: Litestar's assumed 400 cannot happen.
+      operation_class=docs.documented(drop=[400]),
+      responses=docs.errors(docs.API_KEY_ERRORS, _READY_ERRORS, docs.BACKING, _STRIPE_ERRORS,
+                            docs.PATH_ID_ERRORS, {
+          404: "No such tip checkout",
+          409: "The tip is not paid"}))
 async def stripe_refund_tip(request: AnyRequest, tip_id: uuid.UUID) -> RefundResponse:
     hub, cfg = _ready(request)
     assert hub.db is not None
@@ -137,7 +170,20 @@ async def stripe_refund_tip(request: AnyRequest, tip_id: uuid.UUID) -> RefundRes
 
 
 @post("/webhooks/stripe", status_code=200, request_max_body_size=STRIPE_WEBHOOK_MAX_BODY,
-      summary="Stripe webhook endpoint (signed)")
+      summary="Stripe webhook endpoint (signed)",
+      operation_class=docs.documented(
+          docs.raw_body("application/json", "A Stripe event, exactly as signed (at most"
+                                            f" {STRIPE_WEBHOOK_MAX_BODY // 1024} KiB)",
+                        Schema(type=OpenAPIType.OBJECT)),
+          [docs.header("Stripe-Signature", "Stripe's signature of the body with the"
+                                           " endpoint's secret (STRIPE_WEBHOOK_SECRET)")]),
+      responses=docs.errors(docs.BODY_ERRORS, docs.BACKING, {
+          400: "Refused: bad or missing signature, not a Stripe event, or the other mode"
+               " (livemode)",
+          503: "Payments not configured (STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET), or no"
+               " Postgres"}, bodies={400: WebhookResult})
+      | docs.ok(WebhookResult, "Applied, a duplicate, ignored (not used or unreadable), or"
+                               " refused by the service (recorded; Stripe stops retrying)"))
 async def stripe_webhook(request: AnyRequest) -> Response[bytes]:
     hub, cfg = _ready(request, webhooks=True)
     body = await request.body()  # the raw bytes: the signature covers them exactly

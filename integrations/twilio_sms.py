@@ -36,9 +36,11 @@ from urllib.parse import parse_qsl
 
 from litestar import Request, Response, post
 from litestar.exceptions import HTTPException
+from litestar.openapi.spec import OpenAPIType, Schema
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
+from integrations import http_docs as docs
 from integrations import twilio_inbound as inbound
 from integrations import twilio_store as store
 from integrations.http import WEBHOOK_MAX_BODY
@@ -91,8 +93,28 @@ def twiml(text: str | None) -> Response[str]:
     return Response(str(resp), media_type="application/xml")
 
 
+_SMS_FORM = Schema(type=OpenAPIType.OBJECT, required=["MessageSid", "From", "To"],
+                   properties={name: Schema(type=OpenAPIType.STRING, description=what)
+                               for name, what in (("MessageSid", "Twilio's message id"),
+                                                  ("From", "The fan's number"),
+                                                  ("To", "The organization's number"),
+                                                  ("Body", "The text"))})
+
+
 @post(SMS_PATH, status_code=200, request_max_body_size=WEBHOOK_MAX_BODY,
-      summary="Twilio incoming SMS webhook (signed by Twilio)")
+      summary="Twilio incoming SMS webhook (signed by Twilio)",
+      operation_class=docs.documented(
+          docs.raw_body("application/x-www-form-urlencoded",
+                        "Twilio's incoming-message parameters, exactly as signed (at most"
+                        f" {WEBHOOK_MAX_BODY // 1024} KiB); others are ignored", _SMS_FORM),
+          [docs.header("X-Twilio-Signature", "Twilio's signature of HUB_PUBLIC_URL + path"
+                                             " and the form, with TWILIO_AUTH_TOKEN")]),
+      responses=docs.errors(docs.BODY_ERRORS, docs.BACKING, {
+          400: "MessageSid, From or To is missing or malformed",
+          403: "Invalid X-Twilio-Signature",
+          404: "No organization has this number",
+          503: "SMS not configured (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN), or no Postgres"})
+      | docs.ok(str, "TwiML: the reply texted back, if any", media_type="application/xml"))
 async def twilio_sms_webhook(request: AnyRequest) -> Response[str]:
     hub, cfg = _ready(request)
     raw = (await request.body()).decode("utf-8", "replace")
