@@ -17,6 +17,7 @@ import pytest
 from tests.support.client import Client, token
 from tests.support.fake_livekit import FakeLiveKit, webhook_body
 from tests.support.hubproc import API_KEY, HubProcess
+from tests.support.members import staff_token
 
 TTL = 120
 
@@ -90,7 +91,7 @@ async def test_viewer_token_subscribes_only(hub, livekit, event):
 async def test_publisher_and_bot_tokens_follow_roles(hub, livekit, event):
     """A DJ's publisher token publishes; a DJ's bot is hidden; a viewer gets neither (403)."""
     org, ev = event
-    dj = token(org, sub="dj-1", roles=("dj",))
+    dj = await staff_token(hub, org, "dj-1", "dj")
     pub = video(livekit, (await lk_token(hub, ev, dj, "publisher")).json()["token"])["video"]
     assert pub["canPublish"] is True and pub["canSubscribe"] is True
     bot_resp = (await lk_token(hub, ev, dj, "bot")).json()
@@ -98,7 +99,7 @@ async def test_publisher_and_bot_tokens_follow_roles(hub, livekit, event):
     assert bot["sub"].startswith("bot-dj-1-") and bot_resp["identity"] == bot["sub"]
     assert bot["video"]["hidden"] is True and bot["video"]["recorder"] is True
     assert bot["video"]["canPublish"] is False and bot["video"]["canSubscribe"] is True
-    performer = token(org, sub="perf-1", roles=("performer",))
+    performer = await staff_token(hub, org, "perf-1", "performer")
     assert (await lk_token(hub, ev, performer, "publisher")).status_code == 200
     assert (await lk_token(hub, ev, performer, "bot")).status_code == 403
     fan = token(org, sub="fan-1")
@@ -139,7 +140,7 @@ async def test_ppv_viewer_needs_a_purchase_and_each_grant_is_audited(
     detail = json.loads(row["detail"])
     assert (detail["kind"], detail["identity"], detail["ttl"]) == ("viewer", str(user), TTL)
     # The DJ hosting the event watches without buying.
-    dj = token(org, sub="dj-1", roles=("dj",))
+    dj = await staff_token(hub, org, "dj-1", "dj")
     assert (await lk_token(hub, ev, dj, "viewer")).status_code == 200
 
 
@@ -152,7 +153,8 @@ async def test_going_live_creates_the_room_and_broadcasts(hub, livekit, event, o
     assert (await post(hub, f"/api/events/{ev}/live",
                        bearer=token(org, sub="fan-1"))).status_code == 403
     assert livekit.calls == []
-    resp = await post(hub, f"/api/events/{ev}/live", bearer=token(org, sub="dj", roles=("dj",)))
+    dj = await staff_token(hub, org, "dj", "dj")
+    resp = await post(hub, f"/api/events/{ev}/live", bearer=dj)
     assert resp.status_code == 200, resp.text
     [call] = livekit.calls
     assert call.method == "CreateRoom" and call.body == {"name": f"event-{ev}"}

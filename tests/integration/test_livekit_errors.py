@@ -15,6 +15,7 @@ import pytest
 from tests.support.client import token
 from tests.support.fake_livekit import FakeLiveKit, webhook_body
 from tests.support.hubproc import API_KEY, HubProcess
+from tests.support.members import staff_token
 from tests.support.services import free_port
 
 
@@ -63,7 +64,7 @@ async def test_dead_livekit_is_503_with_our_reason(hub_factory, event, owner_con
     hub = hub_factory(db=True, LIVEKIT_URL=f"http://127.0.0.1:{port}",
                       LIVEKIT_API_KEY="APIkey", LIVEKIT_API_SECRET="s" * 40)
     await owner_conn.execute("UPDATE events SET status = 'scheduled' WHERE id = $1", ev)
-    dj = token(org, sub="dj-1", roles=("dj",))
+    dj = await staff_token(hub, org, "dj-1", "dj")
     resp = await post(hub, f"/api/events/{ev}/live", headers={"Authorization": f"Bearer {dj}"})
     assert resp.status_code == 503, resp.text
     assert resp.json()["detail"] == "video service unavailable"

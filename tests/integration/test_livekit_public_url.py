@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from tests.support.client import token
 from tests.support.fake_livekit import FakeLiveKit
+from tests.support.members import staff_token
 
 PUBLIC = "ws://localhost:7880"
 
@@ -27,7 +27,7 @@ async def test_token_carries_the_public_url_and_room_calls_use_the_internal_one(
     org, ev = event
     hub = hub_factory(db=True, **livekit.env(LIVEKIT_PUBLIC_URL=PUBLIC))
     async with httpx.AsyncClient(base_url=hub.url, timeout=10) as http:
-        dj = {"Authorization": f"Bearer {token(org, sub='dj-1', roles=('dj',))}"}
+        dj = {"Authorization": "Bearer " + await staff_token(hub, org, "dj-1", "dj")}
         resp = await http.post(f"/api/events/{ev}/livekit-token", json={"kind": "viewer"},
                                headers=dj)
         assert resp.status_code == 200, resp.text

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 
 from tests.support.client import Client, token
+from tests.support.members import staff_token
 
 
 async def test_delete_and_approve_refuse_ids_outside_the_room(hub_factory, event, owner_conn):
@@ -26,7 +27,7 @@ async def test_delete_and_approve_refuse_ids_outside_the_room(hub_factory, event
     fan = await Client.open(hub.ws_url, token(org, sub="fan-1"))
     await fan.send({"type": "chat", "room": side_room, "text": "side"})
     side = await fan.recv("chat_sent")
-    mod = await Client.open(hub.ws_url, token(org, sub="mod", roles=("moderator",)))
+    mod = await Client.open(hub.ws_url, await staff_token(hub, org, "mod", "moderator"))
     for bad in (theirs["message_id"], side["message_id"], "0", "-1", "1e3", " 1",
                 "99999999999999999999999", "١٢", "x" * 200):
         for method in ("moderation.delete", "moderation.approve"):

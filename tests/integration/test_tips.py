@@ -13,6 +13,7 @@ import httpx
 
 from tests.support.client import Client, api_call, token
 from tests.support.hubproc import API_KEY, HubProcess
+from tests.support.members import staff_token
 
 HubFactory = Callable[..., HubProcess]
 Event = tuple[uuid.UUID, uuid.UUID]
@@ -38,7 +39,8 @@ class Overlay:
     async def join(cls, hub: HubProcess, org: uuid.UUID, room: str,
                    sub: str = "overlay") -> Overlay:
         # Acks need a staff token: an overlay connects as the performer.
-        overlay = cls(await Client.open(hub.ws_url, token(org, sub=sub, roles=("performer",))))
+        overlay = cls(await Client.open(hub.ws_url,
+                                        await staff_token(hub, org, sub, "performer")))
         await overlay.client.subscribe(room)
         await overlay.until(lambda o: o._state is not None)
         return overlay

@@ -37,6 +37,7 @@ class HubProcess:
                     raise
 
     def _start(self, env: dict[str, str]) -> None:
+        self.database_url = env.get("DATABASE_URL", "")  # the owner DSN, when it has one
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/ws"
