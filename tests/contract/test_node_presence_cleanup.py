@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 from hub import protocol as p
 from rooms.node import Node
 from rooms.redis_broker import RedisBroker
 from rooms.redis_presence import RedisPresence
+from tests.contract.test_node import Socket
 
 ROOM = "org:00000000-0000-4000-8000-000000000007"
-
-
-class Socket:
-    """A stand-in for a connection: records the frames the node delivers."""
-
-    def __init__(self, client_id: str) -> None:
-        self.client_id = client_id
-        self.frames: list[dict] = []
-
-    def deliver(self, frame: bytes) -> None:
-        self.frames.append(json.loads(frame))
 
 
 def member(sock: Socket) -> p.Member:

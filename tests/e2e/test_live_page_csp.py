@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.e2e.browser import chromium, needs_chromium
-from tests.support.client import token
+from tests.support.members import staff_token
 
 pytestmark = needs_chromium
 
@@ -50,7 +50,8 @@ async def test_csp_stops_inline_script_on_the_live_page_and_the_page_still_works
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         console: list[str] = []
         page.on("console", lambda msg: console.append(msg.text))
-        await page.goto(f"{hub.url}/live#token={token(org, sub='Ada', roles=('admin',))}"
+        admin = await staff_token(hub, org, "Ada", "admin")
+        await page.goto(f"{hub.url}/live#token={admin}"
                         f"&room=event:{ev}")
         await page.locator("#status.on").wait_for(timeout=10_000)  # live.js runs under CSP
         assert errors == []

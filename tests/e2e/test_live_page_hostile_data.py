@@ -7,6 +7,7 @@ from typing import Any
 
 from tests.e2e.browser import chromium, needs_chromium
 from tests.support.client import Client, api_call, token
+from tests.support.members import staff_token
 
 pytestmark = needs_chromium
 
@@ -61,7 +62,8 @@ async def test_script_in_every_rendered_field_is_shown_as_text_and_never_runs(
         admin = await browser.new_page(viewport={"width": 1300, "height": 760})
         errors: list[str] = []
         admin.on("pageerror", lambda exc: errors.append(str(exc)))
-        await admin.goto(f"{hub.url}/live#token={token(org, sub='Ada', roles=('admin',))}"
+        admin_token = await staff_token(hub, org, "Ada", "admin")
+        await admin.goto(f"{hub.url}/live#token={admin_token}"
                          f"&room={room}")
         await admin.locator("#viewers", has_text="1 here").wait_for(timeout=10_000)  # subscribed
 
@@ -91,7 +93,7 @@ async def test_script_in_every_rendered_field_is_shown_as_text_and_never_runs(
 
         # 2. Raw data shaped like service events, as a performer may publish it. The hub
         # may refuse these; whatever it lets through must still render as text.
-        performer = await Client.open(hub.ws_url, token(org, sub="perf", roles=("performer",)))
+        performer = await Client.open(hub.ws_url, await staff_token(hub, org, "perf", "performer"))
         big = 10**6  # newer than any real queue version, so the page applies it
         shown: list[tuple[str, str]] = []  # (selector, text) the page must show literally
         raw_requests = {

@@ -10,6 +10,7 @@ from typing import Any
 
 from tests.e2e.browser import chromium, needs_chromium
 from tests.support.client import Client, token
+from tests.support.members import staff_token
 
 pytestmark = needs_chromium
 
@@ -42,7 +43,8 @@ async def test_a_stale_requests_snapshot_does_not_hide_a_newer_request(hub_facto
     async with chromium() as browser:
         page = await browser.new_page()
         await page.route_web_socket(re.compile(r"/ws\?"), route)
-        await page.goto(f"{hub.url}/live#token={token(org, sub='dj', roles=('dj',))}"
+        dj = await staff_token(hub, org, "dj", "dj")
+        await page.goto(f"{hub.url}/live#token={dj}"
                         f"&room={room}")
         await page.locator("#viewers", has_text="1 here").wait_for(timeout=10_000)
         await asyncio.wait_for(holding.wait(), 10)  # subscribed; its snapshot is held back

@@ -14,6 +14,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.support.client import Client, token
 from tests.support.hubproc import API_KEY, HubProcess
+from tests.support.members import staff_token
 
 INT64_MAX = 2**63 - 1
 
@@ -76,7 +77,7 @@ async def test_out_of_range_integers_are_invalid_fields(hub, event, fields, fiel
 async def test_deeply_nested_data_is_refused_and_connection_stays(hub, event):
     """data or params nested 1,000 deep get 4400 (it killed the connection with RecursionError)."""
     org, ev = event
-    dj = await Client.open(hub.ws_url, token(org, sub="dj", roles=("dj",)))
+    dj = await Client.open(hub.ws_url, await staff_token(hub, org, "dj", "dj"))
     room = f"event:{ev}"
     deep = "[" * 1000 + "]" * 1000
     for raw in (f'{{"type":"publish","room":"{room}","data":{deep},"id":6}}',

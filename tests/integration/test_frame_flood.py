@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.client import Client, token
 from tests.support.hubproc import HubProcess
+from tests.support.members import staff_token
 from tests.support.pipeline import masked
 
 FLOOD = 200_000
@@ -27,8 +28,8 @@ def rss_mb(hub: HubProcess) -> float:
 async def round_trip(hub: HubProcess, org: uuid.UUID) -> float:
     """Seconds for a new client to connect, subscribe, publish and receive its message."""
     started = time.monotonic()
-    client = await Client.open(hub.ws_url, token(org, sub=f"dj-{uuid.uuid4().hex[:6]}",
-                                                 roles=("dj",)))
+    client = await Client.open(hub.ws_url, await staff_token(hub, org, f"dj-{uuid.uuid4().hex[:6]}",
+                                                       "dj"))
     await client.subscribe(f"org:{org}")
     marker = uuid.uuid4().hex
     await client.send({"type": "publish", "room": f"org:{org}", "data": {"m": marker}})

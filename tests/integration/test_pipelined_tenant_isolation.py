@@ -10,6 +10,7 @@ import pytest
 
 from tests.support.client import Client, token
 from tests.support.hubproc import HubProcess
+from tests.support.members import staff_token
 from tests.support.pipeline import pipeline
 
 SECRET_TEXT = "org-b-private-chat"
@@ -32,7 +33,7 @@ async def victim(hub_factory, owner_conn) -> Any:
     hub = hub_factory(db=True)
     org_b, ev_b = await other_org_event(owner_conn)
     room = f"event:{ev_b}"
-    member = await Client.open(hub.ws_url, token(org_b, sub="org-b-dj", roles=("dj",)))
+    member = await Client.open(hub.ws_url, await staff_token(hub, org_b, "org-b-dj", "dj"))
     await member.subscribe(room)
     await member.send({"type": "chat", "room": room, "text": SECRET_TEXT, "id": 1})
     await member.recv("chat_sent")
@@ -59,8 +60,9 @@ async def test_pipelined_read_behind_refused_subscribe_is_refused(victim, event,
     """subscribe + <kind> sent in one write to another org's event: both refused, nothing read."""
     hub, room = victim
     org_a, _ = event
-    attacker = await Client.open(hub.ws_url, token(org_a, sub="org-a-fan",
-                                                   roles=("viewer", "performer")))
+    # A performer (confirmed in org A), so a refused publish is the org check at work.
+    attacker = await Client.open(hub.ws_url,
+                                 await staff_token(hub, org_a, "org-a-fan", "performer"))
     for attempt in range(5):  # the race was intermittent: try it several times
         pipeline(attacker, [{"type": "subscribe", "room": room, "id": 1}, request(kind, room)])
         replies: list[dict[str, Any]] = []
@@ -80,7 +82,7 @@ async def test_own_room_pipelined_subscribe_then_reads_still_work(hub_factory, e
     org, ev = event
     hub: HubProcess = hub_factory(db=True)
     room = f"event:{ev}"
-    dj = await Client.open(hub.ws_url, token(org, sub="dj", roles=("dj",)))
+    dj = await Client.open(hub.ws_url, await staff_token(hub, org, "dj", "dj"))
     await dj.subscribe(room)
     await dj.publish(room, {"n": 1})
     fan = await Client.open(hub.ws_url, token(org, sub="fan"))

@@ -9,6 +9,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.support.client import Client, token
 from tests.support.hubproc import HubProcess
+from tests.support.members import staff_token
 from tests.support.pipeline import pipeline
 
 
@@ -46,7 +47,7 @@ async def test_one_read_far_past_the_bound_closes_with_4020(hub, org):
         while True:
             await asyncio.wait_for(flooder.ws.recv(), 10)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4020
-    other = await Client.open(hub.ws_url, token(org, sub="other", roles=("dj",)))
+    other = await Client.open(hub.ws_url, await staff_token(hub, org, "other", "dj"))
     await other.subscribe(room)
     await other.publish(room, {"still": "served"})
     await other.close()

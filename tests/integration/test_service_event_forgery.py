@@ -14,6 +14,7 @@ from rooms import events as chat_events
 from rooms.services import SERVICES
 from tests.support.client import Client, token
 from tests.support.hubproc import API_KEY, HubProcess
+from tests.support.members import staff_token
 
 XSS = "<img src=x onerror=alert(document.cookie)>"
 
@@ -51,7 +52,7 @@ async def test_websocket_publish_of_a_service_event_is_refused(hub, org, raw):
     room = f"org:{org}"
     watcher = await Client.open(hub.ws_url, token(org, sub="watcher"))
     await watcher.subscribe(room)
-    dj = await Client.open(hub.ws_url, token(org, sub="dj", roles=("dj", "performer")))
+    dj = await Client.open(hub.ws_url, await staff_token(hub, org, "dj", "dj"))
     await dj.ws.send(f'{{"type": "publish", "room": "{room}", "data": {raw}, "id": 5}}')
     err = await dj.recv("error")
     assert err["code"] == 4403 and err["id"] == 5 and "reserved" in err["reason"]

@@ -14,6 +14,7 @@ from websockets.exceptions import ConnectionClosed
 from hub.auth import mint_token
 from tests.support.client import Client, token
 from tests.support.hubproc import SECRET, HubProcess
+from tests.support.members import staff_token
 
 
 @pytest.fixture
@@ -66,7 +67,7 @@ async def test_refresh_keeps_the_connection_past_the_old_exp(hub, org):
         await assert_open(client)
         await asyncio.sleep(0.2)
     await assert_open(client)
-    dj = await Client.open(hub.ws_url, token(org, sub="dj", roles=("dj",)))
+    dj = await Client.open(hub.ws_url, await staff_token(hub, org, "dj", "dj"))
     await dj.publish(room, {"still": "here"})
     assert (await client.recv("message"))["data"] == {"still": "here"}
     await dj.close()

@@ -3,34 +3,15 @@
 from __future__ import annotations
 
 import json
-import uuid
 
-import msgspec
 import pytest
 
 from hub import protocol as p
-from hub.auth import Principal, Role
-from hub.session import DoChatHistory, DoHistory, DoPresence, DoPublish, Limits, Reply, Session
+from hub.auth import Role
+from hub.session import DoChatHistory, DoHistory, DoPresence, DoPublish, Reply
+from tests.unit.test_session import ORG, Clock, frame, session
 
-ORG = uuid.UUID("11111111-1111-4111-8111-111111111111")
 ROOM = f"org:{ORG}"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def session(*roles: Role, clock: Clock | None = None, **limits: object) -> Session:
-    principal = Principal(sub="u", org=ORG, roles=frozenset(roles or {Role.VIEWER}), exp=0)
-    return Session(principal, msgspec.convert(limits, Limits), clock or Clock())
-
-
-def frame(**fields: object) -> bytes:
-    return json.dumps(fields).encode()
 
 
 def error_of(command: object) -> dict[str, object]:
