@@ -96,6 +96,23 @@ async def _drop(server_dsn: str, dsn: str) -> None:
     await conn.close()
 
 
+async def _drain(ws: Any, counts: dict[str, int]) -> None:
+    async for frame in ws:
+        if '"published"' in frame:
+            counts["acked"] += 1
+
+
+async def _progress(counts: dict[str, int], stop: asyncio.Event, every: float = 60) -> None:
+    started = time.monotonic()
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), every)
+        except TimeoutError:
+            print(f"  {time.monotonic() - started:5.0f} s: second hub {counts['published']}"
+                  f" published, {counts['received']} delivered,"
+                  f" {counts['reconnects']} reconnects", flush=True)
+
+
 async def _traffic(ws_url: str, org: uuid.UUID, clients: int, rate: float,
                    stop: asyncio.Event, counts: dict[str, int]) -> None:
     """Subscribers that read everything, and a DJ publishing at ``rate``, until ``stop``."""
@@ -119,14 +136,25 @@ async def _traffic(ws_url: str, org: uuid.UUID, clients: int, rate: float,
 
     async def dj() -> None:
         url = f"{ws_url}?token={mint_token(SECRET, sub='dj-1', org=org, roles=['dj'])}"
-        async with websockets.connect(url) as ws:
-            n = 0
-            while not stop.is_set():
-                n += 1
-                await ws.send(json.dumps({"type": "publish", "room": room,
-                                          "data": {"n": n}, "id": n}))
-                counts["published"] += 1
-                await asyncio.sleep(1 / rate)
+        n = 0
+        while not stop.is_set():
+            try:
+                async with websockets.connect(url, max_queue=None) as ws:
+                    # Read the `published` answers, or the hub rightly closes a DJ that
+                    # never reads (4008, slow consumer) and the traffic stops.
+                    reader = asyncio.create_task(_drain(ws, counts))
+                    try:
+                        while not stop.is_set():
+                            n += 1
+                            await ws.send(json.dumps({"type": "publish", "room": room,
+                                                      "data": {"n": n}, "id": n}))
+                            counts["published"] += 1
+                            await asyncio.sleep(1 / rate)
+                    finally:
+                        reader.cancel()
+            except (OSError, websockets.WebSocketException):
+                counts["reconnects"] += 1
+                await asyncio.sleep(0.5)
 
     tasks = [asyncio.create_task(subscriber(n)) for n in range(clients)]
     tasks.append(asyncio.create_task(dj()))
@@ -162,7 +190,7 @@ async def amain(args: argparse.Namespace) -> int:
     hub = _start_hub(env)
     burners = [multiprocessing.Process(target=_burn, daemon=True) for _ in range(args.burners)]
     stop = asyncio.Event()
-    counts = {"received": 0, "published": 0, "reconnects": 0}
+    counts = {"received": 0, "published": 0, "acked": 0, "reconnects": 0}
     runs: list[dict[str, Any]] = []
     stamp = time.strftime("%Y%m%d-%H%M%S")
     try:
@@ -171,6 +199,7 @@ async def amain(args: argparse.Namespace) -> int:
                                                args.rate, stop, counts))
         for burner in burners:
             burner.start()
+        ticker = asyncio.create_task(_progress(counts, stop))
         suite_env = {**os.environ, "CI": "true", "REDIS_URL": redis_url}
         suite_env.pop("DATABASE_URL", None)  # the suite makes its own database on the server
         for n in range(1, args.runs + 1):
@@ -179,11 +208,15 @@ async def amain(args: argparse.Namespace) -> int:
             log = RESULTS / f"contention-{stamp}-run{n}.log.tmp"
             result = await asyncio.to_thread(_suite, suite_env, log)
             runs.append(result)
+            result["second_hub"] = dict(counts)
             print(f"run {n}: exit {result['exit']} in {result['seconds']} s: "
-                  f"{result['summary']}; failed: {result['failed'] or 'none'}; "
-                  f"second hub delivered {counts['received']} so far", flush=True)
+                  f"{result['summary']}; failed: {result['failed'] or 'none'}; second hub so"
+                  f" far: {counts['published']} published, {counts['acked']} acked,"
+                  f" {counts['received']} delivered, {counts['reconnects']} reconnects",
+                  flush=True)
         stop.set()
         await traffic
+        await ticker
     finally:
         stop.set()
         for burner in burners:
