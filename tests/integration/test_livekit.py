@@ -3,10 +3,8 @@ RoomService that checks every call's signature, grants and body."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -20,13 +18,6 @@ from tests.support.hubproc import API_KEY, HubProcess
 from tests.support.members import staff_token
 
 TTL = 120
-
-
-@pytest.fixture
-async def livekit() -> AsyncIterator[FakeLiveKit]:
-    fake = await asyncio.wait_for(FakeLiveKit().start(), 10)
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture

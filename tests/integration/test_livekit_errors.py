@@ -3,27 +3,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import httpx
-import pytest
 
 from tests.support.client import token
-from tests.support.fake_livekit import FakeLiveKit, webhook_body
+from tests.support.fake_livekit import webhook_body
 from tests.support.hubproc import API_KEY, HubProcess
 from tests.support.members import staff_token
 from tests.support.services import free_port
-
-
-@pytest.fixture
-async def livekit() -> AsyncIterator[FakeLiveKit]:
-    fake = await asyncio.wait_for(FakeLiveKit().start(), 10)
-    yield fake
-    await fake.stop()
 
 
 async def post(hub: HubProcess, path: str, *, body: Any = None, content: str | None = None,

@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest
 
-from tests.support.fake_livekit import FakeLiveKit
 from tests.support.members import staff_token
 
 PUBLIC = "ws://localhost:7880"
-
-
-@pytest.fixture
-async def livekit() -> AsyncIterator[FakeLiveKit]:
-    fake = await asyncio.wait_for(FakeLiveKit().start(), 10)
-    yield fake
-    await fake.stop()
 
 
 async def test_token_carries_the_public_url_and_room_calls_use_the_internal_one(

@@ -22,13 +22,6 @@ PRICE = 900
 
 
 @pytest.fixture
-async def livekit() -> AsyncIterator[FakeLiveKit]:
-    fake = await asyncio.wait_for(FakeLiveKit().start(), 10)
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
 async def stripe_fake() -> AsyncIterator[FakeStripe]:
     fake = await asyncio.wait_for(FakeStripe().start(), 10)
     yield fake

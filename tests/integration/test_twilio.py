@@ -19,22 +19,13 @@ from integrations.agents import CAPPED_REPLY
 from integrations.twilio_keywords import START_REPLY, STOP_REPLY
 from tests.support.client import Client, token
 from tests.support.fake_openai import FakeOpenAI, text, tool_call, tool_results
-from tests.support.fake_twilio import FakeTwilio
+from tests.support.fake_twilio import FakeTwilio, new_number
 from tests.support.hubproc import HubProcess
 from tests.support.members import add_member
 
 PUBLIC = "https://sms.livehub.example"  # what Twilio calls: not the hub's own address
 WEBHOOK = "/webhooks/twilio/sms"
 SONG = "can you play Mr. Brightside by The Killers"
-
-
-def new_number() -> str:
-    return "+1999" + f"{secrets.randbelow(10**8):08d}"
-
-
-@pytest.fixture
-def number() -> str:
-    return new_number()
 
 
 @pytest.fixture
@@ -50,13 +41,6 @@ async def org_event(event: tuple[uuid.UUID, uuid.UUID], owner_conn: asyncpg.Conn
     await owner_conn.execute("UPDATE organizations SET sms_number = $2 WHERE id = $1",
                              org, number)
     return event
-
-
-@pytest.fixture
-async def twilio(number: str) -> AsyncIterator[FakeTwilio]:
-    fake = await asyncio.wait_for(FakeTwilio(numbers={number}).start(), 10)
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture

@@ -3,10 +3,8 @@ stored; without HUB_PUBLIC_URL a hub with SMS configured refuses to start."""
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 from xml.etree import ElementTree
 
@@ -15,27 +13,11 @@ import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
-from tests.support.fake_twilio import FakeTwilio
+from tests.support.fake_twilio import FakeTwilio, new_number
 from tests.support.hubproc import HubProcess
 
 PUBLIC = "https://sms.livehub.example"
 WEBHOOK = "/webhooks/twilio/sms"
-
-
-def new_number() -> str:
-    return "+1999" + f"{secrets.randbelow(10**8):08d}"
-
-
-@pytest.fixture
-def number() -> str:
-    return new_number()
-
-
-@pytest.fixture
-async def twilio(number: str) -> AsyncIterator[FakeTwilio]:
-    fake = await asyncio.wait_for(FakeTwilio(numbers={number}).start(), 10)
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture

@@ -103,3 +103,8 @@ class FakeTwilio:
             "api_version": "2010-04-01",
             "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json"},
             status=201)
+
+
+def new_number() -> str:
+    """A phone number no other test uses."""
+    return "+1999" + f"{secrets.randbelow(10**8):08d}"
