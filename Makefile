@@ -35,6 +35,7 @@ run: $(STAMP) $(UI_STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check hub rooms persistence integrations tests loadtests
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint $(UI_STAMP)
 	$(BIN)/python -m pytest -q

@@ -2,7 +2,7 @@
 
 Role changes are written to ``audit_log`` in the same transaction as the change,
 with the acting user (``actor_id``) the back office names. After the commit every
-node is told (``hub.roles``), so the user's open connections lose or gain staff
+node is told (``hub.memberships``), so the user's open connections lose or gain staff
 powers within a second.
 """
 
@@ -15,12 +15,12 @@ import msgspec
 from litestar import Request, delete, put
 from litestar.exceptions import ClientException, NotFoundException
 
-from hub.guards import require_api_key
-from hub.roles import subs_of
+from hub.memberships import subs_of
 from hub.runtime import Hub
 from integrations import http_docs as docs
+from integrations.http import require_api_key
 from persistence.audit import audit
-from persistence.tenant import Principal, tenant_tx
+from persistence.tenant import Tenant, tenant_tx
 
 MemberRole = Literal["owner", "admin", "dj", "moderator", "performer", "viewer"]
 
@@ -52,7 +52,7 @@ async def set_role(request: Request, org_id: uuid.UUID,  # type: ignore[type-arg
     hub: Hub = request.app.state.hub
     if hub.db is None:
         raise ClientException("memberships need Postgres", status_code=503)
-    async with tenant_tx(hub.db, Principal(org_id, data.actor_id, "admin")) as conn:
+    async with tenant_tx(hub.db, Tenant(org_id, data.actor_id, "admin")) as conn:
         previous = await conn.fetchval(
             "SELECT role FROM memberships WHERE organization_id = $1 AND user_id = $2"
             " FOR UPDATE", org_id, user_id)
@@ -64,8 +64,8 @@ async def set_role(request: Request, org_id: uuid.UUID,  # type: ignore[type-arg
             await audit(conn, data.actor_id, "membership.role", str(user_id),
                         {"from": previous, "to": data.role})
         external_id = await conn.fetchval(_EXTERNAL_ID, user_id)
-    if previous != data.role and hub.roles is not None:
-        await hub.roles.announce(org_id, subs_of(user_id, external_id))
+    if previous != data.role and hub.memberships is not None:
+        await hub.memberships.announce(org_id, subs_of(user_id, external_id))
     return Membership(org_id, user_id, data.role, previous)
 
 
@@ -81,7 +81,7 @@ async def remove_member(request: Request, org_id: uuid.UUID,  # type: ignore[typ
     hub: Hub = request.app.state.hub
     if hub.db is None:
         raise ClientException("memberships need Postgres", status_code=503)
-    async with tenant_tx(hub.db, Principal(org_id, actor_id, "admin")) as conn:
+    async with tenant_tx(hub.db, Tenant(org_id, actor_id, "admin")) as conn:
         external_id = await conn.fetchval(_EXTERNAL_ID, user_id)  # visible while a member
         previous = await conn.fetchval(
             "DELETE FROM memberships WHERE organization_id = $1 AND user_id = $2"
@@ -89,8 +89,8 @@ async def remove_member(request: Request, org_id: uuid.UUID,  # type: ignore[typ
         if previous is None:
             raise NotFoundException("no such member")
         await audit(conn, actor_id, "membership.remove", str(user_id), {"from": previous})
-    if hub.roles is not None:
-        await hub.roles.announce(org_id, subs_of(user_id, external_id))
+    if hub.memberships is not None:
+        await hub.memberships.announce(org_id, subs_of(user_id, external_id))
 
 
 _EXTERNAL_ID = "SELECT external_id FROM users WHERE id = $1"

@@ -7,8 +7,9 @@ at ``/schema``.
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ from typing import Any
 import asyncpg
 import msgspec
 from litestar import Litestar, Request, get, post, put
-from litestar.exceptions import ClientException, ValidationException
+from litestar.di import Provide
+from litestar.exceptions import ClientException, HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, OpenAPIType, Schema, SecurityScheme
 from litestar.response import Response
@@ -27,17 +29,20 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from hub import metrics
 from hub import protocol as p
 from hub.admin_api import remove_member, set_role
-from hub.guards import API_KEY_HEADER, require_api_key
+from hub.auth import TokenError
 from hub.http_errors import handle_exception
 from hub.runtime import Hub
 from hub.schema_ui import render_plugins
 from hub.security_headers import security_headers
 from hub.service_events import reserved_type
-from hub.settings import Settings
+from hub.settings import Parts, Settings
 from integrations import http_docs as docs
+from integrations import livekit
+from integrations.http import API_KEY_HEADER, AnyRequest, require_api_key
 from integrations.routes import ROUTES
+from rooms.codes import ServiceError
 from rooms.names import RoomKind, parse_room
-from rooms.services.base import Caller, ServiceError
+from rooms.principal import Principal
 
 
 class PublishResult(msgspec.Struct):
@@ -210,7 +215,8 @@ async def call_service(request: Request, room: str,  # type: ignore[type-arg]
     if org is None:
         raise ValidationException("unknown event")
     try:
-        result = await hub.services.call(Caller.server(org), name, method, await request.body())
+        result = await hub.services.call(Principal.server(org), name, method,
+                                         await request.body())
     except ServiceError as exc:
         body = {"code": int(exc.code), "reason": exc.reason,
                 "state": None if exc.state is None else msgspec.to_builtins(exc.state)}
@@ -221,8 +227,45 @@ async def call_service(request: Request, room: str,  # type: ignore[type-arg]
     return Response(result, media_type="application/json")
 
 
-def create_app(settings: Settings, hub: Hub | None = None) -> Litestar:
-    hub = hub or Hub(settings)
+def dependencies(hub: Hub) -> dict[str, Provide]:
+    """What routes may ask for by parameter name: the parts they use, never the ``Hub``.
+
+    The pool and the services are None on a node without Postgres; each route says so
+    in its own words (503).
+    """
+    parts = hub.parts
+
+    async def bearer(request: AnyRequest) -> Principal:
+        """The bearer token's principal, by the websocket's rules: at most
+        HUB_MAX_TOKEN_TTL, and staff roles only as far as a membership confirms them."""
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise HTTPException("Authorization: Bearer <hub token> required", status_code=401)
+        try:
+            principal = hub.verify(token.strip())
+        except TokenError as exc:
+            raise HTTPException(exc.reason, status_code=401) from None
+        return await hub.confirmed(principal)
+
+    def value(get: Callable[[], object]) -> Provide:
+        return Provide(get, sync_to_thread=False)
+
+    return {
+        "pool": value(lambda: hub.db),
+        "services": value(lambda: hub.services),
+        "node": value(lambda: hub.node),
+        "bearer": value(lambda: bearer),
+        "stripe_cfg": value(lambda: parts.stripe),
+        "livekit_cfg": value(lambda: parts.livekit),
+        "twilio_cfg": value(lambda: parts.twilio),
+        "agents_cfg": value(lambda: parts.agents),
+        # A refund's pay-per-view revoke, in the refund webhook's transaction.
+        "revoke_ppv": value(lambda: functools.partial(livekit.revoke_access, parts.livekit)),
+    }
+
+
+def create_app(settings: Settings, hub: Hub | None = None, parts: Parts | None = None) -> Litestar:
+    hub = hub or Hub(settings, parts)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -239,6 +282,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Litestar:
                                                    middleware=[security_headers]),
                         *ROUTES],
         lifespan=[lifespan],
+        dependencies=dependencies(hub),
         # Routes that take bodies set smaller caps (webhooks, integrations.http).
         request_max_body_size=settings.max_body_bytes,
         exception_handlers={Exception: handle_exception},
@@ -254,5 +298,6 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Litestar:
             }),
         ),
     )
-    app.state.hub = hub
+    app.state.hub = hub  # the hub's own routes (health, publish, members...)
+    app.state.api_key = settings.api_key  # integrations.http.require_api_key
     return app

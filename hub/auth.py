@@ -1,4 +1,4 @@
-"""Connection tokens (HS256 JWT) and the publish permission matrix.
+"""Connection tokens (HS256 JWT): minting and verifying.
 
 A token carries ``sub`` (user id), ``org`` (organization uuid), ``roles``,
 ``exp`` and usually ``iat``. Only HS256 is accepted, so ``alg=none`` and RS/HS
@@ -9,47 +9,20 @@ is worthless.
 
 from __future__ import annotations
 
-import enum
 import logging
 import time
 import uuid
 from typing import Final
 
 import jwt
-import msgspec
 
-from rooms.names import RoomKind
+from rooms.principal import Principal
+from rooms.roles import Role
 
 ALGORITHM: Final = "HS256"
 DEFAULT_MAX_TTL: Final = 24 * 3600
 
 log = logging.getLogger(__name__)
-
-
-class Role(enum.StrEnum):
-    VIEWER = "viewer"
-    PERFORMER = "performer"
-    DJ = "dj"
-    MODERATOR = "moderator"
-    ADMIN = "admin"
-
-
-# Roles that need a membership row to count when Postgres is present (hub.roles).
-STAFF_ROLES: Final = frozenset({Role.PERFORMER, Role.DJ, Role.MODERATOR, Role.ADMIN})
-
-
-class Principal(msgspec.Struct, frozen=True):
-    """Who is on the other end of a connection, from a verified token.
-
-    ``roles`` are the roles in effect; ``claimed`` the ones the token names. They
-    differ once memberships have been consulted (``hub.roles``).
-    """
-
-    sub: str
-    org: uuid.UUID
-    roles: frozenset[Role]
-    exp: int
-    claimed: frozenset[Role] = frozenset()
 
 
 class TokenError(Exception):
@@ -62,19 +35,6 @@ class TokenError(Exception):
         super().__init__(reason)
         self.reason = reason
         self.expired = expired
-
-
-# Who may publish raw `publish` frames, per room kind. Subscribing needs only
-# membership of the room's org. Fans' chat, requests and tips go through room
-# services, so viewers cannot publish raw data (they could fake a tip alert).
-PUBLISH_MATRIX: Final[dict[RoomKind, frozenset[Role]]] = {
-    RoomKind.ORG: frozenset({Role.DJ, Role.MODERATOR, Role.ADMIN}),
-    RoomKind.EVENT: frozenset({Role.PERFORMER, Role.DJ, Role.MODERATOR, Role.ADMIN}),
-}
-
-
-def can_publish(principal: Principal, kind: RoomKind) -> bool:
-    return not principal.roles.isdisjoint(PUBLISH_MATRIX[kind])
 
 
 def mint_token(

@@ -13,8 +13,8 @@ from pathlib import Path
 import msgspec
 
 from hub import settings as hub_settings
-from hub.auth import Role
 from persistence.members import MEMBER_ROLES
+from rooms.roles import Role
 
 log = logging.getLogger("hub")
 
@@ -61,9 +61,11 @@ def _run(args: argparse.Namespace) -> int:
     from hub.runtime import Hub
     from hub.server import DrainingServer
 
+    # Every part's settings first: a bad value stops the start, naming its variable.
+    parts = hub_settings.load_parts()
     settings, embedded_dir = _database(hub_settings.load(host=args.host, port=args.port))
     try:
-        hub = Hub(settings)
+        hub = Hub(settings, parts)
         config = uvicorn.Config(
             create_app(settings, hub), host=settings.host, port=settings.port,
             loop="uvloop", http=LimitedHttpProtocol.bind(hub),

@@ -1,5 +1,8 @@
 """The websocket I/O shell: an asyncio protocol plugged into uvicorn as its ``ws`` class.
 
+It moves bytes, frames them, and applies backpressure both ways; what a frame means is
+``hub.session``'s business and what a command does is ``hub.commands``'.
+
 Why not a Litestar websocket route: measured on this machine, the ASGI path
 costs ~3x the CPU per delivery of ``websockets.broadcast()`` and ~2x the
 memory per socket (one task, a receive queue and an ASGI message dict per
@@ -33,10 +36,7 @@ from collections import deque
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-import asyncpg
 import msgspec
-from msgspec import Raw
-from redis.exceptions import RedisError
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
@@ -45,31 +45,11 @@ from websockets.server import ServerProtocol
 
 from hub import metrics
 from hub import protocol as p
-from hub.auth import Principal, TokenError, verify_token
+from hub.auth import TokenError
 from hub.runtime import Hub
 from hub.service_events import reserved_types
-from hub.session import (
-    Command,
-    DoCall,
-    DoChat,
-    DoChatHistory,
-    DoHistory,
-    DoPresence,
-    DoPublish,
-    DoRefresh,
-    DoSubscribe,
-    DoUnsubscribe,
-    Reply,
-    Session,
-    error,
-)
-from rooms.names import RoomKind, RoomName
-from rooms.services.base import Caller, ServiceError
-
-_json = msgspec.json.Encoder()
-# Failures that mean "a backing service is unreachable": the client should retry.
-_UNREACHABLE = (OSError, ConnectionError, RedisError, asyncpg.PostgresConnectionError,
-                asyncpg.InterfaceError)
+from hub.session import Command, Reply, Session, error
+from rooms.principal import Principal
 
 log = logging.getLogger(__name__)
 # websockets logs every open and close at INFO; at thousands of sockets that is noise.
@@ -303,8 +283,7 @@ class HubConnection:
         self.client_id = secrets.token_urlsafe(9)
         token = (parse_qs(url.query).get("token") or [""])[0]
         try:
-            principal = verify_token(self.hub.settings.secret, token,
-                                     max_ttl=self.hub.settings.max_token_ttl)
+            principal = msgspec.structs.replace(self.hub.verify(token), client_id=self.client_id)
         except TokenError as exc:
             # The library's text stays in the log; the client gets our own reason.
             log.info("token refused for %s: %s", self.client_id, exc.reason[:200])
@@ -313,7 +292,7 @@ class HubConnection:
             else:
                 self.close(p.CloseCode.UNAUTHORIZED, "invalid token")
             return
-        roles = self.hub.roles
+        roles = self.hub.memberships
         if roles is not None:
             confirmed = roles.cached(principal)
             if confirmed is None:
@@ -329,9 +308,8 @@ class HubConnection:
         self._open(principal)
 
     async def _confirm(self, principal: Principal) -> None:
-        assert self.hub.roles is not None
         try:
-            confirmed = await self.hub.roles.confirm(principal)
+            confirmed = await self.hub.confirmed(principal)
         except Exception as exc:
             log.warning("membership check failed: %r", exc)
             self.close(p.CloseCode.INTERNAL_ERROR, "could not check roles; reconnect")
@@ -411,165 +389,9 @@ class HubConnection:
                     self._release()
                 if not self._inbox:
                     break
-                command = self._inbox.popleft()
-                try:
-                    await self._run(command)
-                except ServiceError as exc:  # a refusal by a room rule: nothing changed
-                    metrics.ERRORS.labels(code=str(int(exc.code))).inc()
-                    state = None if exc.state is None else Raw(_json.encode(exc.state))
-                    self.send(p.encode(p.Error(code=int(exc.code), reason=exc.reason,
-                                               id=getattr(command, "id", None), state=state)))
-                except Exception as exc:
-                    log.warning("command %s failed: %r", type(command).__name__, exc)
-                    if isinstance(command, DoSubscribe) and self.session is not None:
-                        self.session.subscribe_failed(str(command.room))
-                    code = (p.ErrorCode.UNAVAILABLE if isinstance(exc, _UNREACHABLE)
-                            else p.ErrorCode.INTERNAL)
-                    self._reply_error(code, "request failed; nothing changed",
-                                      getattr(command, "id", None))
+                await self.hub.commands.run(self, self._inbox.popleft())
                 # Let other connections run even when a command finished without waiting.
                 await asyncio.sleep(0)
         finally:
             self._worker = None
             self._inbox = None
-
-    def caller(self) -> Caller:
-        assert self.session is not None
-        principal = self.session.principal
-        return Caller(sub=principal.sub, org=principal.org, roles=principal.roles,
-                      client_id=self.client_id)
-
-    async def _in_own_org(self, room: RoomName, request_id: int | None) -> bool:
-        """Event rooms: the event must exist and belong to the token's org.
-
-        Another org's event answers "unknown event" too, so event ids can't be probed.
-        """
-        assert self.session is not None
-        if room.kind is RoomKind.ORG:
-            return True  # the session already compared the org id
-        if await self.hub.directory.org_of(room) == self.session.principal.org:
-            return True
-        self._reply_error(p.ErrorCode.UNKNOWN_ROOM, "unknown event", request_id)
-        return False
-
-    def _joined(self, room: str, request_id: int | None) -> bool:
-        """Whether the subscription to ``room`` was confirmed; checked when the command runs,
-        after every subscribe queued before it has finished (or failed)."""
-        assert self.session is not None
-        if room in self.session.joined:
-            return True
-        self._reply_error(p.ErrorCode.NOT_SUBSCRIBED, "not subscribed", request_id)
-        return False
-
-    async def _run(self, command: Command) -> None:
-        session = self.session
-        assert session is not None
-        node = self.hub.node
-        match command:
-            case DoSubscribe(room=room):
-                if not await self._in_own_org(room, command.id):
-                    session.subscribe_failed(str(room))
-                    return
-                member = p.Member(client=self.client_id, user=session.principal.sub,
-                                  roles=sorted(session.principal.roles))
-                recovered = await node.subscribe(
-                    self, str(room), member, recover=command.recover,
-                    presence_events=command.presence_events, request_id=command.id)
-                if self.closing:  # closed while subscribing: undo upstream state
-                    await node.unsubscribe(self, str(room))
-                    return
-                session.subscribe_done(str(room))
-                if not recovered and self.hub.services is not None:
-                    # Missed something (or new here): send each service's state + version.
-                    for service, state in await self.hub.services.snapshots(
-                            self.caller(), room):
-                        self.send(p.encode(p.Snapshot(room=str(room), service=service,
-                                                      state=Raw(state))))
-            case DoUnsubscribe(room=room):
-                if not self._joined(room, command.id):
-                    return
-                session.unsubscribe_done(room)
-                await node.unsubscribe(self, room)
-                self.send(p.encode(p.Unsubscribed(room=room, id=command.id)))
-            case DoPublish(room=room):
-                if not await self._in_own_org(room, command.id):
-                    return
-                pub = await node.publish(str(room), command.data)
-                metrics.PUBLISHED.inc()
-                self.send(p.encode(p.Published(room=pub.room, epoch=pub.epoch,
-                                               offset=pub.offset, id=command.id)))
-            case DoPresence(room=room):
-                if not self._joined(room, command.id):
-                    return
-                members = await node.presence_snapshot(room)
-                self.send(p.encode(p.PresenceSnapshot(room=room, count=len(members),
-                                                      members=members, id=command.id)))
-            case DoHistory(room=room):
-                if not self._joined(room, command.id):
-                    return
-                hist = await node.history(room, command.since, command.limit)
-                last = hist.publications[-1].offset if hist.publications else command.since
-                self.send(p.encode(p.History(
-                    room=room, epoch=hist.epoch, offset=hist.offset,
-                    complete=hist.complete and (last >= hist.offset
-                                                or len(hist.publications) == command.limit),
-                    publications=[p.Publication(x.offset, Raw(x.data))
-                                  for x in hist.publications], id=command.id)))
-            case DoChat(room=room) | DoChatHistory(room=room):
-                chat = self.hub.chat
-                if chat is None:
-                    self._reply_error(p.ErrorCode.UNAVAILABLE, "chat needs Postgres; this node"
-                                      " runs without it", command.id)
-                    return
-                if not await self._in_own_org(room, command.id):
-                    return
-                org = session.principal.org
-                if isinstance(command, DoChat):
-                    message_id, status = await chat.post(self.caller(), room, command.text,
-                                                         command.client_msg_id)
-                    self.send(p.encode(p.ChatSent(room=str(room), message_id=message_id,
-                                                  status=status, id=command.id)))
-                else:
-                    items, before = await chat.page(org, str(room), command.before,
-                                                    command.limit)
-                    self.send(p.encode(p.ChatPage(room=str(room), messages=items,
-                                                  before=before, id=command.id)))
-            case DoCall(room=room):
-                services = self.hub.services
-                if services is None:
-                    self._reply_error(p.ErrorCode.UNAVAILABLE, "room services need Postgres;"
-                                      " this node runs without it", command.id)
-                    return
-                if not await self._in_own_org(room, command.id):
-                    return
-                result = await services.call(self.caller(), room, command.method,
-                                             command.params)
-                self.send(p.encode(p.Result(room=str(room), method=command.method,
-                                            result=Raw(result), id=command.id)))
-            case DoRefresh():
-                await self._refresh(command)
-            case Reply():  # pragma: no cover - replies never reach the inbox
-                self.send(command.frame)
-
-    async def _refresh(self, command: DoRefresh) -> None:
-        """Swap in a new token for the same sub and org; anything else changes nothing."""
-        session = self.session
-        assert session is not None
-        try:
-            new = verify_token(self.hub.settings.secret, command.token,
-                               max_ttl=self.hub.settings.max_token_ttl)
-        except TokenError as exc:
-            self._reply_error(p.ErrorCode.TOKEN_REFUSED, exc.reason, command.id)
-            return
-        old = session.principal
-        if new.sub != old.sub or new.org != old.org:
-            self._reply_error(p.ErrorCode.TOKEN_REFUSED,
-                              "token is for another user or organization", command.id)
-            return
-        if self.hub.roles is not None:
-            new = await self.hub.roles.confirm(new)
-        if self.closing:
-            return
-        session.principal = new
-        self.hub.expiry.add(self, new.exp)
-        self.send(p.encode(p.Refreshed(exp=new.exp, roles=sorted(new.roles), id=command.id)))

@@ -17,27 +17,30 @@ from typing import Annotated, Any, Final
 import msgspec
 from msgspec import Meta, Raw, Struct
 
+# Shared with the rooms layer, which sends them: the error codes, the envelope the node
+# writes around room messages, and chat items. Re-exported here, where the whole frame
+# schema is read (``docs/protocol.md`` is generated from this module).
+from rooms.codes import ERROR_DOCS as ERROR_DOCS
+from rooms.codes import Action as Action
+from rooms.codes import ErrorCode as ErrorCode
+from rooms.envelope import INT64_MAX, Count, Offset
+from rooms.envelope import Join as Join
+from rooms.envelope import Leave as Leave
+from rooms.envelope import Member as Member
+from rooms.envelope import Message as Message
+from rooms.envelope import Publication as Publication
+from rooms.envelope import StreamPosition as StreamPosition
+from rooms.envelope import Subscribed as Subscribed
+from rooms.services.chat_wire import ChatItem as ChatItem
+
 PROTOCOL_VERSION: Final = 1
 
-# Integer fields are checked at the edge: they end up in Postgres bigint and Redis
-# stream offsets, where a value past int64 (or a negative one) would fail deep inside.
-INT64_MAX: Final = 2**63 - 1
 RequestId = Annotated[int, Meta(ge=-INT64_MAX - 1, le=INT64_MAX)]
-Offset = Annotated[int, Meta(ge=0, le=INT64_MAX)]
-Count = Annotated[int, Meta(ge=1, le=INT64_MAX)]
 # "<service>.<method>"; bounded so no error that names it can carry a client's essay.
 MethodName = Annotated[str, Meta(max_length=64, pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")]
-Epoch = Annotated[str, Meta(max_length=64)]
 
 
 # --- client -> server -------------------------------------------------------
-
-
-class StreamPosition(Struct, frozen=True):
-    """Where a client left a room: the room's epoch and the last offset it saw."""
-
-    epoch: Epoch
-    offset: Offset
 
 
 class Subscribe(Struct, tag="subscribe", frozen=True):
@@ -162,28 +165,6 @@ class Welcome(Struct, tag="welcome", frozen=True):
     version: int = PROTOCOL_VERSION
 
 
-class Publication(Struct, frozen=True):
-    """One retained room message as it appears in ``subscribed`` and ``history``."""
-
-    offset: int
-    data: Raw
-
-
-class Subscribed(Struct, tag="subscribed", frozen=True):
-    """Subscription confirmed. ``publications`` holds the recovered messages, in order.
-
-    ``recovered`` is false when recovery was not requested or was impossible
-    (epoch changed, window passed): the client must refetch state.
-    """
-
-    room: str
-    epoch: str
-    offset: int
-    recovered: bool
-    publications: list[Publication] = []
-    id: int | None = None
-
-
 class Unsubscribed(Struct, tag="unsubscribed", frozen=True):
     """Unsubscription confirmed."""
 
@@ -200,22 +181,6 @@ class Published(Struct, tag="published", frozen=True):
     id: int | None = None
 
 
-class Message(Struct, tag="message", frozen=True):
-    """A room message, delivered to every subscriber."""
-
-    room: str
-    offset: int
-    data: Raw
-
-
-class Member(Struct, frozen=True):
-    """One connection present in a room."""
-
-    client: str
-    user: str
-    roles: list[str]
-
-
 class PresenceSnapshot(Struct, tag="presence", frozen=True):
     """Who is in a room right now, across all hub nodes."""
 
@@ -223,20 +188,6 @@ class PresenceSnapshot(Struct, tag="presence", frozen=True):
     count: int
     members: list[Member]
     id: int | None = None
-
-
-class Join(Struct, tag="join", frozen=True):
-    """A member subscribed to the room."""
-
-    room: str
-    member: Member
-
-
-class Leave(Struct, tag="leave", frozen=True):
-    """A member left the room (unsubscribed, disconnected or its node died)."""
-
-    room: str
-    member: Member
 
 
 class History(Struct, tag="history", frozen=True):
@@ -290,16 +241,6 @@ class ChatSent(Struct, tag="chat_sent", frozen=True):
     message_id: str
     status: str = "visible"
     id: int | None = None
-
-
-class ChatItem(Struct, frozen=True):
-    """One stored chat message. ``seq`` orders messages and pages history."""
-
-    seq: int
-    message_id: str
-    user: str
-    text: str
-    time: int  # milliseconds since the Unix epoch
 
 
 class ChatPage(Struct, tag="chat_page", frozen=True):
@@ -356,69 +297,6 @@ ServerFrame = (
 
 
 # --- codes -------------------------------------------------------------------
-
-
-class Action(enum.StrEnum):
-    """What a client should do after an error or close."""
-
-    FIX = "fix the request and retry"
-    RETRY = "retry later, with backoff"
-    RECONNECT = "reconnect (with backoff) and resubscribe with recovery"
-    REFRESH_TOKEN = "get a fresh token, then reconnect"
-    GIVE_UP = "do not retry"
-
-
-class ErrorCode(enum.IntEnum):
-    """Codes of ``error`` frames. The connection stays open after all of them."""
-
-    BAD_FRAME = 4400
-    UNKNOWN_FRAME = 4401
-    INVALID_FIELD = 4402
-    PAYLOAD_TOO_LARGE = 4413
-    FORBIDDEN = 4403
-    UNKNOWN_ROOM = 4404
-    NOT_SUBSCRIBED = 4405
-    UNKNOWN_METHOD = 4406
-    ALREADY_SUBSCRIBED = 4409
-    TOKEN_REFUSED = 4410
-    STALE_VERSION = 4412
-    REFUSED = 4422
-    RATE_LIMITED = 4429
-    INTERNAL = 4500
-    UNAVAILABLE = 4503
-
-
-ERROR_DOCS: Final[dict[ErrorCode, tuple[str, Action]]] = {
-    ErrorCode.BAD_FRAME: ("frame is not a valid JSON object, is binary, or nests arrays/objects"
-                          " deeper than `HUB_MAX_JSON_DEPTH`", Action.FIX),
-    ErrorCode.UNKNOWN_FRAME: ("`type` is missing or not a known client frame", Action.FIX),
-    ErrorCode.INVALID_FIELD: ("a field is missing, has the wrong type, is out of range"
-                              " (integers are 0..2^63-1, `limit` >= 1; `id` any int64) or"
-                              " holds a NUL character; `reason` names the field", Action.FIX),
-    ErrorCode.PAYLOAD_TOO_LARGE: ("`data` or chat `text` exceeds its size limit", Action.FIX),
-    ErrorCode.FORBIDDEN: (
-        "the token's org or roles do not allow this on this room, or a raw publish used an"
-        " event `type` reserved for room services",
-        Action.GIVE_UP,
-    ),
-    ErrorCode.UNKNOWN_ROOM: ("room name is malformed or the event does not exist", Action.GIVE_UP),
-    ErrorCode.NOT_SUBSCRIBED: ("the request needs a subscription to the room (one that the hub"
-                               " confirmed: a refused subscribe does not count)", Action.FIX),
-    ErrorCode.ALREADY_SUBSCRIBED: ("the connection is already subscribed to the room", Action.FIX),
-    ErrorCode.UNKNOWN_METHOD: ("no room service method by that name", Action.FIX),
-    ErrorCode.TOKEN_REFUSED: ("the `refresh` token is forged, expired, lives longer than"
-                              " `HUB_MAX_TOKEN_TTL`, or names another `sub` or `org`; the old"
-                              " token still applies", Action.FIX),
-    ErrorCode.STALE_VERSION: ("the change was made against an old version; `state` holds the"
-                              " current one", Action.FIX),
-    ErrorCode.REFUSED: ("a room rule refused it (cap reached, muted, banned, held word, payments"
-                        " not enabled...); `reason` says which", Action.GIVE_UP),
-    ErrorCode.RATE_LIMITED: ("per-connection rate exceeded (publish/chat/call, or reads:"
-                             " history/chat_history/presence); nothing was done", Action.RETRY),
-    ErrorCode.INTERNAL: ("unexpected server error; nothing was published", Action.RETRY),
-    ErrorCode.UNAVAILABLE: ("the broker (Redis) or Postgres is unreachable, or this node runs"
-                            " without Postgres; nothing changed", Action.RETRY),
-}
 
 
 class CloseCode(enum.IntEnum):

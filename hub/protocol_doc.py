@@ -14,8 +14,9 @@ import msgspec
 from msgspec import inspect as mi
 
 from hub import protocol as p
-from hub.auth import PUBLISH_MATRIX, Role
+from rooms.access import PUBLISH
 from rooms.names import RoomKind
+from rooms.roles import Role
 
 DOC_PATH = Path(__file__).resolve().parents[1] / "docs" / "protocol.md"
 
@@ -209,7 +210,7 @@ def render() -> str:
     matrix = ["| role | " + " | ".join(f"`{k.value}` rooms" for k in RoomKind) + " |",
               "|---|" + "---|" * len(RoomKind)]
     for role in Role:
-        cells = ["publish" if role in PUBLISH_MATRIX[k] else "subscribe only" for k in RoomKind]
+        cells = ["publish" if role in PUBLISH.needs(k) else "subscribe only" for k in RoomKind]
         matrix.append(f"| {role.value} | " + " | ".join(cells) + " |")
     errors = ["| code | name | meaning | client should |", "|---|---|---|---|"]
     errors += [f"| {int(c)} | {c.name} | {d} | {a.value} |" for c, (d, a) in p.ERROR_DOCS.items()]
@@ -223,12 +224,9 @@ def render() -> str:
 
 
 def _services() -> str:
-    from rooms.events import ChatPosted
     from rooms.services import SERVICES
 
-    out = ["### `chat` room events\n", _struct_table(ChatPosted, "chat")]
-    if not SERVICES:
-        out.append("No other room services are built yet.\n")
+    out = []
     for service in SERVICES:
         out.append(f"### `{service.name}`\n\n{service.doc.strip()}\n")
         out.append("| method | who | params | what |\n|---|---|---|---|")

@@ -1,7 +1,10 @@
-"""The running hub: settings, the node, the directory and the open connections.
+"""The running hub: the composition root's live half.
 
-One ``Hub`` per process. The Litestar app starts and stops it; websocket
-connections (``hub.connection``) and HTTP handlers share it.
+One ``Hub`` per process. It builds every part from the settings and wires them
+together: the node (broker, presence), the directory, the room services with their
+hooks (SMS from ``integrations``), memberships, the command runner and the open
+connections. The Litestar app (``hub.app``) starts and stops it and hands its parts to
+routes; nothing below the hub ever sees a ``Hub``.
 """
 
 from __future__ import annotations
@@ -19,23 +22,25 @@ import asyncpg
 from hub import metrics
 from hub import protocol as p
 from hub.address_slots import AddressSlots
-from hub.auth import Principal
+from hub.auth import verify_token
+from hub.commands import Commands
 from hub.expiry import ExpiryWheel
-from hub.roles import NOTICES, Roles, claims_staff
+from hub.memberships import NOTICES, Memberships, claims_staff
 from hub.session import Limits
-from hub.settings import Settings
+from hub.settings import Parts, Settings
+from integrations import twilio_sms
 from persistence.chat import ChatWriter
 from persistence.pool import create_app_pool
 from rooms.broker import broker_from_url
-from rooms.chat import ChatService
 from rooms.directory import Directory, MemoryDirectory, PgDirectory, RedisDirectory
 from rooms.node import Node
 from rooms.presence import MemoryPresence, Presence
+from rooms.principal import Principal
 from rooms.redis_presence import RedisPresence
 from rooms.services import SERVICES
 from rooms.services.base import Context
+from rooms.services.chat_config import ChatConfig
 from rooms.services.dispatch import Dispatcher
-from rooms.services.tips_config import CONFIG as TIPS_CONFIG
 from rooms.services.tips_sweep import sweep as sweep_tip_alerts
 
 if TYPE_CHECKING:
@@ -45,8 +50,9 @@ log = logging.getLogger(__name__)
 
 
 class Hub:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, parts: Parts | None = None) -> None:
         self.settings = settings
+        self.parts = parts or Parts()
         s = settings
         broker = broker_from_url(s.redis_url, prefix=s.redis_prefix,
                                  history_size=s.history_size, history_ttl=s.history_ttl)
@@ -66,13 +72,15 @@ class Hub:
                              max_chat_chars=s.max_chat_chars, read_rate=s.read_rate,
                              read_burst=s.read_burst, max_json_depth=s.max_json_depth)
         self.db: asyncpg.Pool | None = None
-        self.chat: ChatService | None = None
         self._chat_writer: ChatWriter | None = None
         self.services: Dispatcher | None = None
         self.connections: set[HubConnection] = set()
         self.addresses = AddressSlots(s.max_connections_per_address)
         self.expiry: ExpiryWheel[HubConnection] = ExpiryWheel(time.time())
-        self.roles: Roles | None = None  # with Postgres: staff roles need a membership
+        self.memberships: Memberships | None = None  # with Postgres: staff need a row
+        # Directory and services are looked up per command: start() replaces them.
+        self.commands = Commands(self.node, lambda: self.directory, lambda: self.services,
+                                 self.verify, self.confirmed, self.expiry)
         self.draining = False
         self._tasks: list[asyncio.Task[None]] = []
         self._rechecks: set[asyncio.Task[None]] = set()
@@ -83,15 +91,17 @@ class Hub:
                 self.settings.database_url,
                 app_database_url=self.settings.app_database_url or None, max_size=10)
             self._chat_writer = ChatWriter(self.db)
-            self.chat = ChatService(self.node, self.db, self._chat_writer,
-                                    user_burst=self.settings.chat_user_burst)
-            from integrations.hooks import hooks_for  # integrations import the runtime
-
-            self.services = Dispatcher(Context(self.db, self.node, hooks_for(self)), SERVICES)
             await self.directory.close()
             self.directory = PgDirectory(self.db)
-            self.roles = Roles(self.db, self.node.broker, ttl=self.settings.role_cache_ttl,
-                               on_change=self._roles_changed)
+            hooks = {"next_up": twilio_sms.next_up_hook(self.db, self.parts.twilio)}
+            chat = ChatConfig(max_chars=self.settings.max_chat_chars,
+                              user_burst=self.settings.chat_user_burst)
+            self.services = Dispatcher(Context(
+                self.db, self.node, self.directory, self._chat_writer, hooks, chat,
+                self.parts.tips), SERVICES)
+            self.memberships = Memberships(
+                self.db, self.node.broker, ttl=self.settings.role_cache_ttl,
+                on_change=self._roles_changed)
         await self.node.start()
         self._tasks = [
             asyncio.create_task(self._every(self.settings.ping_interval / 2, self._keepalive)),
@@ -102,9 +112,9 @@ class Hub:
         if self.services is not None:  # tip alerts whose timer died with another node
             ctx = self.services.ctx
             self._tasks.append(asyncio.create_task(self._every(
-                TIPS_CONFIG.sweep_ms / 1000, lambda: sweep_tip_alerts(ctx))))
-        if self.roles is not None:
-            await self.node.listen(NOTICES, self.roles.on_notice)
+                ctx.tips.sweep_ms / 1000, lambda: sweep_tip_alerts(ctx))))
+        if self.memberships is not None:
+            await self.node.listen(NOTICES, self.memberships.on_notice)
             self._tasks.append(asyncio.create_task(
                 self._every(max(self.settings.role_cache_ttl, 1.0), self._recheck_roles)))
 
@@ -164,12 +174,12 @@ class Hub:
 
     async def _recheck_roles(self) -> None:
         """Periodically re-check every staff connection, in case a notice was lost."""
-        if self.roles is not None:
-            self.roles.forget()
+        if self.memberships is not None:
+            self.memberships.forget()
             await self._reconfirm(claims_staff)
 
     async def _reconfirm(self, match: Callable[[Principal], bool]) -> None:
-        roles = self.roles
+        roles = self.memberships
         if roles is None:
             return
         for conn in [c for c in self.connections
@@ -188,6 +198,20 @@ class Hub:
             session.principal = after
             if after.roles != before.roles:
                 conn.send(p.encode(p.RolesChanged(roles=sorted(after.roles))))
+
+    def verify(self, token: str) -> Principal:
+        """The principal a connection token names (roles as claimed, not yet confirmed).
+
+        Raises:
+            hub.auth.TokenError: forged, expired, or living too long.
+        """
+        return verify_token(self.settings.secret, token, max_ttl=self.settings.max_token_ttl)
+
+    async def confirmed(self, principal: Principal) -> Principal:
+        """``principal`` with its staff roles confirmed by memberships (with Postgres)."""
+        if self.memberships is None:
+            return principal
+        return await self.memberships.confirm(principal)
 
     def gauges(self) -> None:
         metrics.CONNECTIONS.set(len(self.connections))

@@ -23,9 +23,12 @@ from collections.abc import Callable
 import msgspec
 
 from hub import protocol as p
-from hub.auth import Principal, can_publish
 from hub.service_events import reserved_type
-from rooms.names import RoomName, parse_room
+from rooms.access import JOIN, PUBLISH, Access, authorize
+from rooms.codes import ServiceError
+from rooms.names import RoomKind, RoomName, parse_room
+from rooms.principal import Principal
+from rooms.services.chat_wire import Post, checked_post
 
 log = logging.getLogger(__name__)
 
@@ -215,14 +218,18 @@ class Session:
             log.debug("malformed room name %.80r", name)  # never echoed: it may be huge
             return error(p.ErrorCode.UNKNOWN_ROOM, "malformed room name", request_id)
 
-    def _own_room(self, name: str, request_id: int | None) -> RoomName | Reply:
-        """Parse a room and refuse other orgs' org rooms (event rooms: the shell checks)."""
+    def _own_room(self, name: str, request_id: int | None,
+                  action: Access = JOIN) -> RoomName | Reply:
+        """Parse a room and authorize what can be told without I/O: the org of org rooms
+        and the roles. An event room's owner is checked when the command runs."""
         room = self._room(name, request_id)
         if isinstance(room, Reply):
             return room
-        if room.kind == "org" and room.id != self.principal.org:
-            return error(p.ErrorCode.FORBIDDEN, "room belongs to another organization",
-                         request_id)
+        owner = room.id if room.kind is RoomKind.ORG else self.principal.org
+        try:
+            authorize(self.principal, room, action, owner)
+        except ServiceError as exc:
+            return error(exc.code, exc.reason, request_id)
         return room
 
     def _take_token(self) -> bool:
@@ -241,21 +248,14 @@ class Session:
         room = self._own_room(frame.room, frame.id)
         if isinstance(room, Reply):
             return room
-        text = frame.text.strip()
-        if not text:
-            return error(p.ErrorCode.INVALID_FIELD, "text is empty", frame.id)
-        if len(text) > self.limits.max_chat_chars:
-            return error(p.ErrorCode.PAYLOAD_TOO_LARGE,
-                         f"text is over {self.limits.max_chat_chars} characters", frame.id)
-        if "\x00" in text:  # Postgres text cannot hold NUL
-            return error(p.ErrorCode.INVALID_FIELD, "text contains a NUL character", frame.id)
-        if frame.client_msg_id is not None and (not 0 < len(frame.client_msg_id) <= 64
-                                                or "\x00" in frame.client_msg_id):
-            return error(p.ErrorCode.INVALID_FIELD,
-                         "client_msg_id must be 1-64 chars, no NUL", frame.id)
+        try:  # refused here at once; the chat service checks again (``call chat.post``)
+            post = checked_post(Post(frame.text, frame.client_msg_id),
+                                self.limits.max_chat_chars)
+        except ServiceError as exc:
+            return error(exc.code, exc.reason, frame.id)
         if not self._take_token():
             return error(p.ErrorCode.RATE_LIMITED, "chat rate limit exceeded", frame.id)
-        return DoChat(room, text, frame.client_msg_id, frame.id)
+        return DoChat(room, post.text, post.client_msg_id, frame.id)
 
     def _subscribe(self, frame: p.Subscribe) -> Command:
         room = self._own_room(frame.room, frame.id)
@@ -290,12 +290,9 @@ class Session:
         self.joined.clear()
 
     def _publish(self, frame: p.Publish) -> Command:
-        room = self._own_room(frame.room, frame.id)
+        room = self._own_room(frame.room, frame.id, PUBLISH)
         if isinstance(room, Reply):
             return room
-        if not can_publish(self.principal, room.kind):
-            return error(p.ErrorCode.FORBIDDEN, f"your roles cannot publish to {room.kind} rooms",
-                         frame.id)
         data = bytes(frame.data)
         if len(data) > self.limits.max_publish_bytes:
             return error(p.ErrorCode.PAYLOAD_TOO_LARGE,

@@ -1,4 +1,8 @@
-"""Settings, read once from the environment. Every variable is listed in README.md."""
+"""Settings, read once from the environment at start. Every variable is listed in README.md.
+
+Each part declares its own settings Struct (``rooms.env`` says how); this module loads
+the hub's and, through :func:`load_parts`, everyone else's.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,17 @@ import logging
 import os
 import secrets
 import socket
+from collections.abc import Mapping
+from typing import ClassVar
 
 import msgspec
+
+from integrations.agents_config import AgentConfig
+from integrations.livekit_config import LiveKitConfig
+from integrations.stripe_config import StripeConfig
+from integrations.twilio_config import TwilioConfig
+from rooms.env import from_env
+from rooms.services.tips_config import TipsConfig
 
 log = logging.getLogger(__name__)
 
@@ -15,6 +28,30 @@ DEV_SECRET = "livehub-development-secret-change-me-please"
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """The hub's own settings (the shell, rooms and chat); other parts have their own."""
+
+    ENV: ClassVar[Mapping[str, str]] = {
+        "host": "HUB_HOST", "port": "HUB_PORT", "secret": "HUB_SECRET", "api_key": "HUB_API_KEY",
+        "redis_url": "REDIS_URL", "redis_prefix": "HUB_REDIS_PREFIX",
+        "database_url": "DATABASE_URL", "app_database_url": "APP_DATABASE_URL",
+        "embedded_pg": "HUB_EMBEDDED_PG", "pg_data_dir": "HUB_PG_DATA_DIR",
+        "max_chat_chars": "HUB_MAX_CHAT_CHARS", "chat_user_burst": "HUB_CHAT_USER_BURST",
+        "node_id": "HUB_NODE_ID",
+        "ws_compression": "HUB_WS_COMPRESSION", "max_frame_bytes": "HUB_MAX_FRAME_BYTES",
+        "max_publish_bytes": "HUB_MAX_PUBLISH_BYTES", "send_queue_bytes": "HUB_SEND_QUEUE_BYTES",
+        "publish_rate": "HUB_PUBLISH_RATE", "publish_burst": "HUB_PUBLISH_BURST",
+        "read_rate": "HUB_READ_RATE", "read_burst": "HUB_READ_BURST",
+        "max_pending": "HUB_MAX_PENDING", "max_json_depth": "HUB_MAX_JSON_DEPTH",
+        "ping_interval": "HUB_PING_INTERVAL", "ping_timeout": "HUB_PING_TIMEOUT",
+        "history_size": "HUB_HISTORY_SIZE", "history_ttl": "HUB_HISTORY_TTL",
+        "presence_ttl": "HUB_PRESENCE_TTL", "shutdown_timeout": "HUB_SHUTDOWN_TIMEOUT",
+        "drain_seconds": "HUB_DRAIN_SECONDS", "header_timeout": "HUB_HEADER_TIMEOUT",
+        "body_timeout": "HUB_BODY_TIMEOUT", "max_header_bytes": "HUB_MAX_HEADER_BYTES",
+        "max_body_bytes": "HUB_MAX_BODY_BYTES",
+        "max_connections_per_address": "HUB_MAX_CONNECTIONS_PER_ADDRESS",
+        "max_token_ttl": "HUB_MAX_TOKEN_TTL", "role_cache_ttl": "HUB_ROLE_CACHE_TTL",
+    }
+
     host: str = "127.0.0.1"
     port: int = 8000
     secret: str = DEV_SECRET  # HUB_SECRET: HS256 key for connection tokens
@@ -55,43 +92,40 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     role_cache_ttl: float = 60.0  # seconds a node trusts a cached membership role
 
 
-_ENV = {
-    "host": "HUB_HOST", "port": "HUB_PORT", "secret": "HUB_SECRET", "api_key": "HUB_API_KEY",
-    "redis_url": "REDIS_URL", "redis_prefix": "HUB_REDIS_PREFIX",
-    "database_url": "DATABASE_URL", "app_database_url": "APP_DATABASE_URL",
-    "embedded_pg": "HUB_EMBEDDED_PG", "pg_data_dir": "HUB_PG_DATA_DIR",
-    "max_chat_chars": "HUB_MAX_CHAT_CHARS", "chat_user_burst": "HUB_CHAT_USER_BURST",
-    "node_id": "HUB_NODE_ID",
-    "ws_compression": "HUB_WS_COMPRESSION", "max_frame_bytes": "HUB_MAX_FRAME_BYTES",
-    "max_publish_bytes": "HUB_MAX_PUBLISH_BYTES", "send_queue_bytes": "HUB_SEND_QUEUE_BYTES",
-    "publish_rate": "HUB_PUBLISH_RATE", "publish_burst": "HUB_PUBLISH_BURST",
-    "read_rate": "HUB_READ_RATE", "read_burst": "HUB_READ_BURST",
-    "max_pending": "HUB_MAX_PENDING", "max_json_depth": "HUB_MAX_JSON_DEPTH",
-    "ping_interval": "HUB_PING_INTERVAL", "ping_timeout": "HUB_PING_TIMEOUT",
-    "history_size": "HUB_HISTORY_SIZE", "history_ttl": "HUB_HISTORY_TTL",
-    "presence_ttl": "HUB_PRESENCE_TTL", "shutdown_timeout": "HUB_SHUTDOWN_TIMEOUT",
-    "drain_seconds": "HUB_DRAIN_SECONDS", "header_timeout": "HUB_HEADER_TIMEOUT",
-    "body_timeout": "HUB_BODY_TIMEOUT", "max_header_bytes": "HUB_MAX_HEADER_BYTES",
-    "max_body_bytes": "HUB_MAX_BODY_BYTES",
-    "max_connections_per_address": "HUB_MAX_CONNECTIONS_PER_ADDRESS",
-    "max_token_ttl": "HUB_MAX_TOKEN_TTL", "role_cache_ttl": "HUB_ROLE_CACHE_TTL",
-}
-
-ENV_VARS = tuple(_ENV.values())
 
 
-def load(env: dict[str, str] | None = None, **overrides: object) -> Settings:
-    """Build settings from environment variables, then keyword overrides."""
-    env = dict(os.environ if env is None else env)
-    raw: dict[str, object] = {}
-    for field, var in _ENV.items():
-        if var in env and env[var] != "":
-            value: object = env[var]
-            if field in ("ws_compression", "embedded_pg"):
-                value = env[var].lower() in {"1", "true", "yes", "on"}
-            raw[field] = value
-    raw.update({k: v for k, v in overrides.items() if v is not None})
-    settings = msgspec.convert(raw, Settings, strict=False)
+class Parts(msgspec.Struct, frozen=True, kw_only=True):
+    """The settings of the other parts, loaded with the hub's at start."""
+
+    tips: TipsConfig = TipsConfig()
+    stripe: StripeConfig = StripeConfig()
+    livekit: LiveKitConfig = LiveKitConfig()
+    twilio: TwilioConfig = TwilioConfig()
+    agents: AgentConfig = AgentConfig()
+
+
+_PART_TYPES = (Settings, TipsConfig, StripeConfig, LiveKitConfig, TwilioConfig, AgentConfig)
+ENV_VARS = tuple(var for part in _PART_TYPES for var in part.ENV.values())
+
+
+def load_parts(env: Mapping[str, str] | None = None) -> Parts:
+    """Every other part's settings from ``env`` (default ``os.environ``).
+
+    Raises:
+        rooms.env.SettingsError: a bad value, naming its variable.
+    """
+    return Parts(tips=from_env(TipsConfig, env), stripe=from_env(StripeConfig, env),
+                 livekit=from_env(LiveKitConfig, env), twilio=from_env(TwilioConfig, env),
+                 agents=from_env(AgentConfig, env))
+
+
+def load(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """The hub's settings from environment variables, then keyword overrides."""
+    settings = from_env(Settings, env)
+    changed = {k: v for k, v in overrides.items() if v is not None}
+    if changed:
+        settings = msgspec.convert({**msgspec.structs.asdict(settings), **changed}, Settings,
+                                   strict=False)
     if not settings.node_id:
         settings = msgspec.structs.replace(
             settings, node_id=f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}")

@@ -13,19 +13,22 @@ Variables:
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import msgspec
 
-from integrations.env import from_env
-
-_ENV = {"api_key": "OPENAI_API_KEY", "base_url": "OPENAI_BASE_URL", "model": "OPENAI_MODEL",
-        "max_turns": "AGENT_MAX_TURNS"}
+from rooms.env import from_env
 
 
 class AgentConfig(msgspec.Struct, frozen=True, kw_only=True):
+    ENV: ClassVar[Mapping[str, str]] = {
+        "api_key": "OPENAI_API_KEY",
+        "base_url": "OPENAI_BASE_URL",
+        "model": "OPENAI_MODEL",
+        "max_turns": "AGENT_MAX_TURNS",
+    }
+
     api_key: str = ""
     base_url: str = "https://api.openai.com/v1"
     model: str = "gpt-4o-mini"
@@ -38,10 +41,5 @@ class AgentConfig(msgspec.Struct, frozen=True, kw_only=True):
 
 def load_config(env: Mapping[str, str] | None = None) -> AgentConfig:
     """Build the config from ``env`` (default ``os.environ``); bad values raise early."""
-    return from_env(AgentConfig, _ENV, env)
+    return from_env(AgentConfig, env)
 
-
-@functools.cache
-def config() -> AgentConfig:
-    """The process's config, read once on first use."""
-    return load_config()

@@ -5,7 +5,7 @@ Every tool is scoped to one organization, the one whose number the fan texted:
 * Arguments are decoded into the tool's msgspec Struct (``forbid_unknown_fields``, length
   and range limits) before anything runs; arguments that fail are refused with the
   validation message, which goes back to the model as the tool's result (``run_tool``).
-* Song requests go through the requests room service (``hub.services.call``): the same
+* Song requests go through the requests room service (``services.invoke``): the same
   path as a websocket ``call`` frame, so they are authorized, stored, and broadcast to the
   DJ's socket. The caller is the fan, ``sms:<phone>`` with the viewer role, not the
   server: the per-fan cap and one-vote-per-fan then hold per phone, bans apply, and a
@@ -20,18 +20,19 @@ import datetime
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
+import asyncpg
 import msgspec
 from msgspec import Meta
 
-from hub.auth import Role
 from persistence.tenant import tenant_tx
+from rooms.codes import ServiceError
 from rooms.names import RoomKind, RoomName
-from rooms.services.base import Caller, ServiceError
-
-if TYPE_CHECKING:
-    from hub.runtime import Hub
+from rooms.principal import Principal
+from rooms.roles import Role
+from rooms.services.dispatch import Dispatcher
+from rooms.services.requests_wire import Mine, MyRequests, Submit, Submitted
 
 Title = Annotated[str, Meta(min_length=1, max_length=200, description="song title")]
 Artist = Annotated[str, Meta(max_length=200, description="artist, empty if unknown")]
@@ -47,19 +48,20 @@ class ToolError(Exception):
 class ToolContext:
     """Who the tools act for: the org whose number was texted, and the fan's phone."""
 
-    hub: Hub
+    pool: asyncpg.Pool
+    services: Dispatcher
     org: uuid.UUID
     phone: str
     event_id: uuid.UUID | None  # the org's live event, if any
 
     @property
-    def caller(self) -> Caller:
+    def caller(self) -> Principal:
         return sms_caller(self.org, self.phone)
 
 
-def sms_caller(org: uuid.UUID, phone: str) -> Caller:
+def sms_caller(org: uuid.UUID, phone: str) -> Principal:
     """A texting fan as a room-service caller (see the module docstring for why)."""
-    return Caller(sub=f"sms:{phone}", org=org, roles=frozenset({Role.VIEWER}))
+    return Principal(sub=f"sms:{phone}", org=org, roles=frozenset({Role.VIEWER}))
 
 
 # -- argument Structs ------------------------------------------------------------------
@@ -116,34 +118,29 @@ def _room(ctx: ToolContext) -> RoomName:
 
 
 async def _service(ctx: ToolContext, method: str, params: msgspec.Struct) -> Any:
-    if ctx.hub.services is None:
-        raise ToolError("room services are not running")
     try:
-        raw = await ctx.hub.services.call(ctx.caller, _room(ctx), method,
-                                          msgspec.json.encode(params))
+        return await ctx.services.invoke(ctx.caller, _room(ctx), method, params)
     except ServiceError as exc:
         raise ToolError(exc.reason) from None
-    return msgspec.json.decode(raw)
 
 
 async def create_song_request(ctx: ToolContext, args: CreateSongRequest) -> dict[str, Any]:
-    out = await _service(ctx, "requests.submit", args)
-    req = out["request"]
-    return {"request_id": req["id"], "title": req["title"], "artist": req["artist"],
-            "position": req["position"], "votes": req["votes"], "merged": out["merged"]}
+    out: Submitted = await _service(ctx, "requests.submit",
+                                    Submit(title=args.title, artist=args.artist, note=args.note))
+    req = out.request
+    return {"request_id": str(req.id), "title": req.title, "artist": req.artist,
+            "position": req.position, "votes": req.votes, "merged": out.merged}
 
 
 async def queue_position(ctx: ToolContext, args: QueuePosition) -> dict[str, Any]:
-    out = await _service(ctx, "requests.mine", args)
-    return {"requests": [{"title": r["request"]["title"], "status": r["request"]["status"],
-                          "position": r["request"]["position"],
-                          "eta_seconds": r["eta_seconds"]} for r in out["requests"]]}
+    out: MyRequests = await _service(ctx, "requests.mine", Mine())
+    return {"requests": [{"title": r.request.title, "status": r.request.status,
+                          "position": r.request.position,
+                          "eta_seconds": r.eta_seconds} for r in out.requests]}
 
 
 def _db(ctx: ToolContext) -> Any:
-    if ctx.hub.db is None:
-        raise ToolError("the database is not available")
-    return tenant_tx(ctx.hub.db, ctx.caller.db())
+    return tenant_tx(ctx.pool, ctx.caller.tenant())
 
 
 async def check_availability(ctx: ToolContext, args: CheckAvailability) -> dict[str, Any]:

@@ -1,42 +1,61 @@
-"""Shared pieces of the integrations' HTTP routes: bearer auth and JSON bodies."""
+"""Shared pieces of the HTTP routes: the API key guard, bearer auth's shape, JSON bodies.
+
+Routes get what they use through Litestar dependency injection (``hub.app`` provides
+them): ``pool``, ``services``, ``node``, each part's config, and ``bearer``, which
+turns ``Authorization: Bearer <hub token>`` into a confirmed ``Principal`` (401 otherwise).
+"""
 
 from __future__ import annotations
 
+import hmac
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import asyncpg
 import msgspec
 from litestar import Request
-from litestar.exceptions import HTTPException
+from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    ServiceUnavailableException,
+)
+from litestar.handlers.base import BaseRouteHandler
 
-from hub.auth import Principal, TokenError, verify_token
-from hub.runtime import Hub
+from rooms.node import Node
+from rooms.principal import Principal
+from rooms.services.dispatch import Dispatcher
 
 T = TypeVar("T")
 AnyRequest = Request[Any, Any, Any]
+# The caller's principal from its bearer token, staff roles confirmed; 401 otherwise.
+Bearer = Callable[[AnyRequest], Awaitable[Principal]]
+# Route parameters the hub provides by name (``hub.app.dependencies``).
+PoolDep = NamedDependency[asyncpg.Pool | None]  # None: no Postgres on this node
+ServicesDep = NamedDependency[Dispatcher | None]
+NodeDep = NamedDependency[Node]
+BearerDep = NamedDependency[Bearer]
+API_KEY_HEADER = "X-API-Key"
 
-# Body caps of the provider webhooks (unauthenticated until the signature is
+# Body caps of the provider webhooks (unbearerd until the signature is
 # checked, so a declared size over the cap is refused before anything is read).
 WEBHOOK_MAX_BODY = 64 * 1024  # LiveKit events and Twilio SMS forms are a few KB
 STRIPE_WEBHOOK_MAX_BODY = 256 * 1024  # Stripe events embed whole objects
 
 
-async def bearer(request: AnyRequest, hub: Hub) -> Principal:
-    """The caller's hub connection token from ``Authorization: Bearer``; 401 otherwise.
+def require_api_key(connection: ASGIConnection, _: BaseRouteHandler) -> None:  # type: ignore[type-arg]
+    """Guard: the server API needs ``X-API-Key`` equal to ``HUB_API_KEY``.
 
-    The same rules as a websocket: at most ``HUB_MAX_TOKEN_TTL``, and with Postgres the
-    token's staff roles count only as far as a membership confirms them (hub.roles).
+    The app puts the key in ``app.state.api_key``; with none the server API is
+    disabled: 503 that says so.
     """
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise HTTPException("Authorization: Bearer <hub token> required", status_code=401)
-    try:
-        principal = verify_token(hub.settings.secret, token.strip(),
-                                 max_ttl=hub.settings.max_token_ttl)
-    except TokenError as exc:
-        raise HTTPException(exc.reason, status_code=401) from None
-    if hub.roles is not None:
-        principal = await hub.roles.confirm(principal)
-    return principal
+    expected: str = connection.app.state.api_key
+    if not expected:
+        raise ServiceUnavailableException("server API disabled: HUB_API_KEY is unset")
+    given = connection.headers.get(API_KEY_HEADER, "")
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise NotAuthorizedException("missing or wrong X-API-Key")
 
 
 async def json_body(request: AnyRequest, type_: type[T]) -> T:
@@ -47,3 +66,10 @@ async def json_body(request: AnyRequest, type_: type[T]) -> T:
         raise HTTPException(str(exc), status_code=400) from None
     except msgspec.DecodeError:
         raise HTTPException("body must be JSON", status_code=400) from None
+
+
+async def caller_and_body(request: AnyRequest, bearer: Bearer,
+                          type_: type[T]) -> tuple[Principal, T]:
+    """The authenticated caller, then its JSON body: 401 before 400."""
+    who = await bearer(request)
+    return who, await json_body(request, type_)

@@ -34,23 +34,31 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import asyncpg
 import msgspec
 from litestar import post
+from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
 from litestar.openapi.spec import OpenAPIType, Schema
 
-from hub.auth import Principal as HubPrincipal
-from hub.auth import Role
-from hub.guards import require_api_key
-from hub.runtime import Hub
 from integrations import http_docs as docs
 from integrations import livekit_rooms as rooms
 from integrations import livekit_store as store
 from integrations import livekit_webhook as webhook
-from integrations.http import WEBHOOK_MAX_BODY, AnyRequest, bearer, json_body
-from integrations.livekit_config import LiveKitConfig, config
+from integrations.http import (
+    WEBHOOK_MAX_BODY,
+    AnyRequest,
+    BearerDep,
+    NodeDep,
+    PoolDep,
+    caller_and_body,
+    json_body,
+    require_api_key,
+)
+from integrations.livekit_config import LiveKitConfig
 from integrations.livekit_grants import (
     BadIdentity,
     GrantRefused,
@@ -70,8 +78,9 @@ from integrations.livekit_wire import (
     WebhookResult,
 )
 from persistence.audit import audit
-from persistence.tenant import Principal, tenant_tx
-from rooms.services.base import Caller
+from persistence.tenant import Tenant, tenant_tx
+from rooms.principal import Principal
+from rooms.roles import Role
 
 GO_LIVE: frozenset[Role] = frozenset({Role.DJ, Role.ADMIN})
 _encoder = msgspec.json.Encoder()
@@ -86,20 +95,17 @@ def _video_failed(exc: rooms.RoomServiceError) -> HTTPException:
     return HTTPException("video service refused the request", status_code=502)
 
 
-def _ready(request: AnyRequest) -> tuple[Hub, LiveKitConfig]:
-    hub: Hub = request.app.state.hub
-    cfg = config()
+def _ready(cfg: LiveKitConfig, pool: PoolDep) -> asyncpg.Pool:
     if not cfg.enabled:
         raise HTTPException("streaming not configured", status_code=503)
-    if hub.db is None:
+    if pool is None:
         raise HTTPException("streaming needs Postgres", status_code=503)
-    return hub, cfg
+    return pool
 
 
-async def issue_token(hub: Hub, cfg: LiveKitConfig, who: HubPrincipal, event_id: uuid.UUID,
-                      kind: Kind) -> TokenResponse:
+async def issue_token(pool: asyncpg.Pool, cfg: LiveKitConfig, who: Principal,
+                      event_id: uuid.UUID, kind: Kind) -> TokenResponse:
     """Check the event, roles and (pay-per-view) purchase; mint and audit in one transaction."""
-    assert hub.db is not None
     try:
         identity = identity_for(kind, who.sub)
         grants_for(kind, who.roles, "")  # refuse on roles before touching Postgres
@@ -107,14 +113,14 @@ async def issue_token(hub: Hub, cfg: LiveKitConfig, who: HubPrincipal, event_id:
         raise HTTPException(str(exc), status_code=422) from None
     except GrantRefused as exc:
         raise HTTPException(str(exc), status_code=403) from None
-    principal = Caller(sub=who.sub, org=who.org, roles=who.roles).db()
-    async with tenant_tx(hub.db, principal) as conn:
+    tenant = who.tenant()
+    async with tenant_tx(pool, tenant) as conn:
         event = await store.event(conn, event_id)
         if event is None:
             raise HTTPException("no such event in your organization", status_code=404)
         if needs_payment(kind, who.roles, event.ppv_price_cents) and not (
-                principal.user_id is not None
-                and await store.has_ppv_access(conn, event_id, principal.user_id)):
+                tenant.user_id is not None
+                and await store.has_ppv_access(conn, event_id, tenant.user_id)):
             raise HTTPException("pay-per-view event: purchase required", status_code=402)
         room = room_name(event_id, event.livekit_room)
         token, expires_at = mint(cfg, identity, grants_for(kind, who.roles, room))
@@ -125,14 +131,13 @@ async def issue_token(hub: Hub, cfg: LiveKitConfig, who: HubPrincipal, event_id:
                          expires_at=expires_at)
 
 
-async def go_live(hub: Hub, cfg: LiveKitConfig, who: HubPrincipal,
+async def go_live(pool: asyncpg.Pool, node: NodeDep, cfg: LiveKitConfig, who: Principal,
                   event_id: uuid.UUID) -> EventStatus:
     """Create the LiveKit room, then mark the event live and tell its room."""
-    assert hub.db is not None
-    if who.roles.isdisjoint(GO_LIVE):
+    if not who.has(GO_LIVE):
         raise HTTPException("going live needs the dj or admin role", status_code=403)
-    principal = Caller(sub=who.sub, org=who.org, roles=who.roles).db()
-    async with tenant_tx(hub.db, principal) as conn:
+    tenant = who.tenant()
+    async with tenant_tx(pool, tenant) as conn:
         event = await store.event(conn, event_id)
     if event is None:
         raise HTTPException("no such event in your organization", status_code=404)
@@ -142,17 +147,17 @@ async def go_live(hub: Hub, cfg: LiveKitConfig, who: HubPrincipal,
         await rooms.create_room(cfg, room_name(event_id, event.livekit_room))
     except rooms.RoomServiceError as exc:
         raise _video_failed(exc) from None
-    async with tenant_tx(hub.db, principal) as conn:
+    async with tenant_tx(pool, tenant) as conn:
         room = await store.set_live(conn, event_id, room_name(event_id, event.livekit_room))
         await audit(conn, who.sub, "livekit.live",
                     str(event_id), {"room": room, "sub": who.sub})
     status = EventStatus("live", room)
-    await hub.node.publish(f"event:{event_id}", _encoder.encode(status))
+    await node.publish(f"event:{event_id}", _encoder.encode(status))
     return status
 
 
-async def revoke_ppv(hub: Hub, org_id: uuid.UUID, event_id: uuid.UUID,
-                     user_id: uuid.UUID) -> None:
+async def revoke_ppv(pool: asyncpg.Pool, cfg: LiveKitConfig, org_id: uuid.UUID,
+                     event_id: uuid.UUID, user_id: uuid.UUID) -> None:
     """Refund of pay-per-view access: drop the purchase (audited 'ppv.revoke'), then kick
     the user out of the event's LiveKit room.
 
@@ -165,16 +170,40 @@ async def revoke_ppv(hub: Hub, org_id: uuid.UUID, event_id: uuid.UUID,
         livekit_rooms.RoomServiceError: LiveKit refused or was unreachable (the purchase
             is already removed; call again to retry the kick).
     """
-    assert hub.db is not None
-    async with tenant_tx(hub.db, Principal(org_id, None, "admin")) as conn:
-        event = await store.event(conn, event_id)
-        if event is None:
-            raise LookupError(f"event {event_id} is not in organization {org_id}")
-        had = await store.delete_ppv(conn, event_id, user_id)
-        room = room_name(event_id, event.livekit_room)
-        await audit(conn, None, "ppv.revoke", str(event_id),
-                    {"user_id": str(user_id), "had_access": had, "room": room})
-    cfg = config()
+    async with tenant_tx(pool, Tenant(org_id, None, "admin")) as conn:
+        room = await _drop_purchase(conn, event_id, user_id)
+    await _kick(cfg, room, user_id)
+
+
+async def revoke_access(cfg: LiveKitConfig, conn: store.Conn, event_id: uuid.UUID,
+                        user_id: uuid.UUID) -> Callable[[], Awaitable[None]]:
+    """``revoke_ppv`` inside a caller's transaction (a refund webhook's): drop the purchase
+    there, and return the kick for the caller to run once it commits. A failed kick is
+    logged: the refund stands, and access is gone with the row."""
+    room = await _drop_purchase(conn, event_id, user_id)
+
+    async def kick() -> None:
+        try:
+            await _kick(cfg, room, user_id)
+        except rooms.RoomServiceError as exc:
+            log.warning("ppv revoke of %s in %s: LiveKit kick failed: %s", user_id, room, exc)
+
+    return kick
+
+
+async def _drop_purchase(conn: store.Conn, event_id: uuid.UUID, user_id: uuid.UUID) -> str:
+    """Delete the purchase (audited); return the event's LiveKit room name."""
+    event = await store.event(conn, event_id)
+    if event is None:
+        raise LookupError(f"event {event_id} is not in this organization")
+    had = await store.delete_ppv(conn, event_id, user_id)
+    room = room_name(event_id, event.livekit_room)
+    await audit(conn, None, "ppv.revoke", str(event_id),
+                {"user_id": str(user_id), "had_access": had, "room": room})
+    return room
+
+
+async def _kick(cfg: LiveKitConfig, room: str, user_id: uuid.UUID) -> None:
     if cfg.enabled:  # without LiveKit nobody can be watching
         # The identity the viewer token carried: the same canonical form as at minting.
         await rooms.remove_participant(cfg, room, participant_identity(str(user_id)))
@@ -199,11 +228,12 @@ _VIDEO_ERRORS: docs.Errors = {502: "The video service refused the request",
           403: "The caller's roles do not allow this kind of token",
           422: "The token's sub cannot be a LiveKit identity (blank, control characters,"
                " over 128 characters)"}))
-async def livekit_token(request: AnyRequest, event_id: uuid.UUID) -> TokenResponse:
-    hub, cfg = _ready(request)
-    who = await bearer(request, hub)
-    body = await json_body(request, TokenRequest)
-    return await issue_token(hub, cfg, who, event_id, body.kind)
+async def livekit_token(request: AnyRequest, event_id: uuid.UUID, pool: PoolDep,
+                        livekit_cfg: NamedDependency[LiveKitConfig],
+                        bearer: BearerDep) -> TokenResponse:
+    ready = _ready(livekit_cfg, pool)
+    who, body = await caller_and_body(request, bearer, TokenRequest)
+    return await issue_token(ready, livekit_cfg, who, event_id, body.kind)
 
 
 @post("/api/events/{event_id:uuid}/live", status_code=200,
@@ -214,9 +244,11 @@ async def livekit_token(request: AnyRequest, event_id: uuid.UUID) -> TokenRespon
       responses=docs.errors(_READY_ERRORS, docs.BEARER_ERRORS, docs.BACKING, _EVENT_ERRORS,
                             docs.PATH_ID_ERRORS,
                             _VIDEO_ERRORS, {403: "Going live needs the dj or admin role"}))
-async def livekit_live(request: AnyRequest, event_id: uuid.UUID) -> EventStatus:
-    hub, cfg = _ready(request)
-    return await go_live(hub, cfg, await bearer(request, hub), event_id)
+async def livekit_live(request: AnyRequest, event_id: uuid.UUID, pool: PoolDep,
+                       node: NodeDep, livekit_cfg: NamedDependency[LiveKitConfig],
+                       bearer: BearerDep) -> EventStatus:
+    ready = _ready(livekit_cfg, pool)
+    return await go_live(ready, node, livekit_cfg, await bearer(request), event_id)
 
 
 @post("/api/events/{event_id:uuid}/ppv/revoke", status_code=204, guards=[require_api_key],
@@ -231,15 +263,15 @@ async def livekit_live(request: AnyRequest, event_id: uuid.UUID) -> EventStatus:
                " call again to retry",
           503: "Access is revoked, but the video service is unavailable: call again to"
                " retry"}))
-async def livekit_ppv_revoke(request: AnyRequest, event_id: uuid.UUID) -> None:
-    hub, _ = _ready(request)
+async def livekit_ppv_revoke(request: AnyRequest, event_id: uuid.UUID,
+                             pool: PoolDep, livekit_cfg: NamedDependency[LiveKitConfig]) -> None:
+    ready = _ready(livekit_cfg, pool)
     body = await json_body(request, RevokeRequest)
-    assert hub.db is not None
-    org = await hub.db.fetchval("SELECT app_event_org($1)", event_id)
+    org = await ready.fetchval("SELECT app_event_org($1)", event_id)
     if org is None:
         raise HTTPException("unknown event", status_code=404)
     try:
-        await revoke_ppv(hub, org, event_id, body.user_id)
+        await revoke_ppv(ready, livekit_cfg, org, event_id, body.user_id)
     except rooms.RoomServiceError as exc:  # access is gone already; retrying kicks again
         raise _video_failed(exc) from None
 
@@ -256,16 +288,17 @@ async def livekit_ppv_revoke(request: AnyRequest, event_id: uuid.UUID) -> None:
       responses=docs.errors(_READY_ERRORS, docs.BODY_ERRORS, docs.BACKING, {
           400: "Signed correctly, but not a LiveKit webhook event",
           401: "Missing or bad signature, or the body is not the one signed"}))
-async def livekit_webhook(request: AnyRequest) -> WebhookResult:
-    hub, cfg = _ready(request)
+async def livekit_webhook(request: AnyRequest, pool: PoolDep, node: NodeDep,
+                          livekit_cfg: NamedDependency[LiveKitConfig]) -> WebhookResult:
+    ready = _ready(livekit_cfg, pool)
     body = await request.body()
     try:
-        event = webhook.verify(cfg, body, request.headers.get("Authorization", ""))
+        event = webhook.verify(livekit_cfg, body, request.headers.get("Authorization", ""))
     except webhook.WebhookRefused as exc:
         raise HTTPException(f"webhook refused: {exc}", status_code=401) from None
     except webhook.WebhookMalformed as exc:
         raise HTTPException(f"webhook unreadable: {exc}", status_code=400) from None
-    return await webhook.apply(hub, event, body)
+    return await webhook.apply(ready, node, event, body)
 
 
 ROUTES: list[Any] = [livekit_token, livekit_live, livekit_ppv_revoke, livekit_webhook]

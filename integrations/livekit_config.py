@@ -15,19 +15,23 @@ routes answer 503 "streaming not configured"):
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import msgspec
 
-from integrations.env import from_env
-
-_ENV = {"url": "LIVEKIT_URL", "public_url": "LIVEKIT_PUBLIC_URL", "api_key": "LIVEKIT_API_KEY",
-        "api_secret": "LIVEKIT_API_SECRET", "token_ttl": "LIVEKIT_TOKEN_TTL"}
+from rooms.env import from_env
 
 
 class LiveKitConfig(msgspec.Struct, frozen=True, kw_only=True):
+    ENV: ClassVar[Mapping[str, str]] = {
+        "url": "LIVEKIT_URL",
+        "public_url": "LIVEKIT_PUBLIC_URL",
+        "api_key": "LIVEKIT_API_KEY",
+        "api_secret": "LIVEKIT_API_SECRET",
+        "token_ttl": "LIVEKIT_TOKEN_TTL",
+    }
+
     url: str = ""
     public_url: str = ""
     api_key: str = ""
@@ -49,10 +53,5 @@ class LiveKitConfig(msgspec.Struct, frozen=True, kw_only=True):
 
 def load_config(env: Mapping[str, str] | None = None) -> LiveKitConfig:
     """Build the config from ``env`` (default ``os.environ``); bad values raise early."""
-    return from_env(LiveKitConfig, _ENV, env)
+    return from_env(LiveKitConfig, env)
 
-
-@functools.cache
-def config() -> LiveKitConfig:
-    """The process's config, read once on first use."""
-    return load_config()

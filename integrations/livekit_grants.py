@@ -1,6 +1,6 @@
 """Who gets which LiveKit grants, and minting the access token. No I/O.
 
-Roles come from the hub connection token (``hub.auth.Role``):
+Roles come from the hub connection token (``rooms.roles.Role``):
 
 * ``publisher`` (performer, dj, admin): publish and subscribe.
 * ``viewer`` (anyone in the org): subscribe only. ``can_publish=False`` is set
@@ -26,8 +26,8 @@ from typing import Literal
 import jwt
 from livekit.api import AccessToken, VideoGrants
 
-from hub.auth import Role
 from integrations.livekit_config import LiveKitConfig
+from rooms.roles import Role
 
 Kind = Literal["publisher", "viewer", "bot"]
 BOT_PREFIX = "bot-"

@@ -85,16 +85,6 @@ async def room_event(pool: asyncpg.Pool, room: str) -> tuple[uuid.UUID, uuid.UUI
     return None if row is None else (row["event_id"], row["organization_id"])
 
 
-async def record_webhook(conn: Conn, webhook_id: str, type_: str, body: str) -> bool:
-    """Remember a webhook by LiveKit's id; False when it was seen before (a redelivery)."""
-    inserted = await conn.fetchval(
-        "INSERT INTO webhook_events (organization_id, provider, event_id, type, payload,"
-        " processed_at) VALUES (app_org_id(), 'livekit', $1, $2, $3::jsonb, now())"
-        " ON CONFLICT (provider, event_id) DO NOTHING RETURNING true",
-        webhook_id, type_, body)
-    return bool(inserted)
-
-
 async def set_presence(conn: Conn, event_id: uuid.UUID, identity: str, present: bool,
                        at: float) -> None:
     """Record a join or leave unless a newer one for this identity is already stored.

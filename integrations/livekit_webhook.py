@@ -22,16 +22,18 @@ import logging
 import time
 import uuid
 
+import asyncpg
 import msgspec
 from google.protobuf.json_format import ParseError
 from livekit.api import TokenVerifier, WebhookEvent, WebhookReceiver
 
-from hub.runtime import Hub
 from integrations import livekit_store as store
 from integrations.livekit_config import LiveKitConfig
 from integrations.livekit_grants import is_hidden
 from integrations.livekit_wire import EventStatus, Viewers, WebhookResult
-from persistence.tenant import Principal, tenant_tx
+from persistence import webhook_events
+from persistence.tenant import Tenant, tenant_tx
+from rooms.node import Node
 
 log = logging.getLogger(__name__)
 _encoder = msgspec.json.Encoder()
@@ -76,18 +78,18 @@ def verify(cfg: LiveKitConfig, body: bytes, authorization: str) -> WebhookEvent:
     return event
 
 
-async def apply(hub: Hub, event: WebhookEvent, body: bytes) -> WebhookResult:
+async def apply(pool: asyncpg.Pool, node: Node, event: WebhookEvent,
+                body: bytes) -> WebhookResult:
     """Apply a verified event once; broadcast what changed to the event room."""
-    assert hub.db is not None
-    found = await store.room_event(hub.db, event.room.name)
+    found = await store.room_event(pool, event.room.name)
     if found is None:
         # Acknowledge: a room we do not know will not become known by redelivering.
         return WebhookResult("ignored")
     event_id, org_id = found
     at = float(event.created_at or time.time())
     out: list[msgspec.Struct] = []
-    async with tenant_tx(hub.db, Principal(org_id, None, "admin")) as conn:
-        if not await store.record_webhook(conn, event.id, event.event, body.decode()):
+    async with tenant_tx(pool, Tenant(org_id, None, "admin")) as conn:
+        if not await webhook_events.claim(conn, "livekit", event.id, event.event, body.decode()):
             return WebhookResult("duplicate")
         await store.event(conn, event_id, lock=True)
         kind = event.event
@@ -102,10 +104,10 @@ async def apply(hub: Hub, event: WebhookEvent, body: bytes) -> WebhookResult:
             room = await store.set_status(conn, event_id, "ended")
             await store.clear_presence(conn, event_id, at)
             out += [EventStatus("ended", room), Viewers(await store.recount(conn, event_id))]
-    await _broadcast(hub, event_id, out)
+    await _broadcast(node, event_id, out)
     return WebhookResult("applied")
 
 
-async def _broadcast(hub: Hub, event_id: uuid.UUID, events: list[msgspec.Struct]) -> None:
+async def _broadcast(node: Node, event_id: uuid.UUID, events: list[msgspec.Struct]) -> None:
     for room_event in events:
-        await hub.node.publish(f"event:{event_id}", _encoder.encode(room_event))
+        await node.publish(f"event:{event_id}", _encoder.encode(room_event))

@@ -12,18 +12,17 @@ from __future__ import annotations
 import logging
 import uuid
 
+import asyncpg
 import stripe
 from litestar.exceptions import HTTPException
 
-from hub.auth import Principal as HubPrincipal
-from hub.runtime import Hub
 from integrations import stripe_api as api
 from integrations import stripe_store as store
 from integrations.fees import AmountRefused, platform_fee
 from integrations.stripe_config import StripeConfig
 from integrations.stripe_wire import CheckoutRequest, CheckoutResponse
 from persistence.tenant import tenant_tx
-from rooms.services.base import Caller
+from rooms.principal import Principal
 
 _PPV_NAMESPACE = uuid.UUID("6f1e8f7c-2b7a-4f3e-9d55-3c8a4e1b0a01")
 NOT_ENABLED = ("this organization cannot take payments yet: its Stripe onboarding is not"
@@ -51,12 +50,11 @@ def stripe_failed(exc: stripe.StripeError) -> HTTPException:
     return _refuse(502, "payment service refused the request")
 
 
-async def start(hub: Hub, cfg: StripeConfig, who: HubPrincipal, event_id: uuid.UUID,
+async def start(pool: asyncpg.Pool, cfg: StripeConfig, who: Principal, event_id: uuid.UUID,
                 req: CheckoutRequest, base_url: str) -> CheckoutResponse:
     """Create (or, for a repeated ``checkout_id``, find again) the checkout and its session."""
-    assert hub.db is not None
-    principal = Caller(sub=who.sub, org=who.org, roles=who.roles).db()
-    async with tenant_tx(hub.db, principal) as conn:
+    tenant = who.tenant()
+    async with tenant_tx(pool, tenant) as conn:
         exists, price = await store.event_price(conn, event_id)
         if not exists:
             raise _refuse(404, "no such event in your organization")
@@ -99,7 +97,7 @@ async def start(hub: Hub, cfg: StripeConfig, who: HubPrincipal, event_id: uuid.U
         session_id, url = await api.create_session(cfg, params, api.session_key(c))
     except stripe.StripeError as exc:
         raise stripe_failed(exc) from None
-    async with tenant_tx(hub.db, principal) as conn:
+    async with tenant_tx(pool, tenant) as conn:
         await store.set_session(conn, c, session_id)
     return CheckoutResponse(checkout_url=url, session_id=session_id, checkout_id=c.id,
                             tip_id=c.tip_id, amount_cents=c.amount_cents, fee_cents=c.fee_cents)

@@ -16,21 +16,24 @@ the hub runs either way):
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import msgspec
 
-from integrations.env import from_env
 from integrations.fees import DEFAULT_MIN_CENTS, FLOOR_CENTS
-
-_ENV = {"secret_key": "STRIPE_SECRET_KEY", "webhook_secret": "STRIPE_WEBHOOK_SECRET",
-        "api_base": "STRIPE_API_BASE", "livemode": "STRIPE_LIVEMODE",
-        "min_amount_cents": "STRIPE_MIN_AMOUNT_CENTS"}
+from rooms.env import from_env
 
 
 class StripeConfig(msgspec.Struct, frozen=True, kw_only=True):
+    ENV: ClassVar[Mapping[str, str]] = {
+        "secret_key": "STRIPE_SECRET_KEY",
+        "webhook_secret": "STRIPE_WEBHOOK_SECRET",
+        "api_base": "STRIPE_API_BASE",
+        "livemode": "STRIPE_LIVEMODE",
+        "min_amount_cents": "STRIPE_MIN_AMOUNT_CENTS",
+    }
+
     secret_key: str = ""
     webhook_secret: str = ""
     api_base: str = "https://api.stripe.com"
@@ -40,10 +43,5 @@ class StripeConfig(msgspec.Struct, frozen=True, kw_only=True):
 
 def load_config(env: Mapping[str, str] | None = None) -> StripeConfig:
     """Build the config from ``env`` (default ``os.environ``); bad values raise early."""
-    return from_env(StripeConfig, _ENV, env)
+    return from_env(StripeConfig, env)
 
-
-@functools.cache
-def config() -> StripeConfig:
-    """The process's config, read once on first use."""
-    return load_config()

@@ -36,22 +36,31 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import asyncpg
 import msgspec
 import stripe
 from litestar import post
+from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
 from litestar.openapi.spec import OpenAPIType, Schema
 from litestar.response import Response
 
-from hub.guards import require_api_key
-from hub.runtime import Hub
 from integrations import http_docs as docs
 from integrations import stripe_api as api
 from integrations import stripe_checkout as checkout
 from integrations import stripe_store as store
 from integrations import stripe_webhook as webhook
-from integrations.http import STRIPE_WEBHOOK_MAX_BODY, AnyRequest, bearer, json_body
-from integrations.stripe_config import StripeConfig, config
+from integrations.http import (
+    STRIPE_WEBHOOK_MAX_BODY,
+    AnyRequest,
+    BearerDep,
+    PoolDep,
+    ServicesDep,
+    caller_and_body,
+    json_body,
+    require_api_key,
+)
+from integrations.stripe_config import StripeConfig
 from integrations.stripe_wire import (
     CheckoutRequest,
     CheckoutResponse,
@@ -61,20 +70,19 @@ from integrations.stripe_wire import (
     WebhookResult,
 )
 from persistence.audit import audit
-from persistence.tenant import Principal, tenant_tx
+from persistence.tenant import Tenant, tenant_tx
 
 _encoder = msgspec.json.Encoder()
 
 
-def _ready(request: AnyRequest, *, webhooks: bool = False) -> tuple[Hub, StripeConfig]:
-    hub: Hub = request.app.state.hub
-    cfg = config()
+def _ready(cfg: StripeConfig, pool: PoolDep, *,
+           webhooks: bool = False) -> asyncpg.Pool:
     if not cfg.secret_key or (webhooks and not cfg.webhook_secret):
         missing = "STRIPE_WEBHOOK_SECRET" if cfg.secret_key else "STRIPE_SECRET_KEY"
         raise HTTPException(f"payments not configured ({missing} is not set)", status_code=503)
-    if hub.db is None or hub.services is None:
+    if pool is None:
         raise HTTPException("payments need Postgres", status_code=503)
-    return hub, cfg
+    return pool
 
 
 _READY_ERRORS: docs.Errors = {503: "Payments not configured (STRIPE_SECRET_KEY), or no Postgres"}
@@ -91,12 +99,12 @@ _STRIPE_ERRORS: docs.Errors = {502: "The payment service refused the request",
       responses=docs.errors(docs.API_KEY_ERRORS, _READY_ERRORS, docs.JSON_BODY_ERRORS,
                             docs.BACKING, _STRIPE_ERRORS, docs.PATH_ID_ERRORS,
                             {404: "No such organization"}))
-async def stripe_onboarding(request: AnyRequest, org_id: uuid.UUID) -> OnboardingResponse:
-    hub, cfg = _ready(request)
-    assert hub.db is not None
+async def stripe_onboarding(request: AnyRequest, org_id: uuid.UUID, pool: PoolDep,
+                            stripe_cfg: NamedDependency[StripeConfig]) -> OnboardingResponse:
+    cfg, db = stripe_cfg, _ready(stripe_cfg, pool)
     body = await json_body(request, OnboardingRequest)
-    admin = Principal(org_id, None, "admin")
-    async with tenant_tx(hub.db, admin) as conn:
+    admin = Tenant(org_id, None, "admin")
+    async with tenant_tx(db, admin) as conn:
         org = await store.org_payments(conn)
     if org is None:
         raise HTTPException("no such organization", status_code=404)
@@ -104,7 +112,7 @@ async def stripe_onboarding(request: AnyRequest, org_id: uuid.UUID) -> Onboardin
     try:
         if account_id is None:
             created = await api.create_account(cfg, str(org_id))
-            async with tenant_tx(hub.db, admin) as conn:
+            async with tenant_tx(db, admin) as conn:
                 account_id = await store.set_account(conn, created)
                 await audit(conn, None, "stripe.account", account_id, {})
         url, expires_at = await api.onboarding_link(cfg, account_id, body.return_url,
@@ -130,11 +138,12 @@ async def stripe_onboarding(request: AnyRequest, org_id: uuid.UUID) -> Onboardin
           404: "No such event in the caller's organization, or no such request in it",
           409: "The organization cannot take payments yet, the checkout_id was used for"
                " another payment, or the checkout is no longer open"}))
-async def stripe_checkout(request: AnyRequest, event_id: uuid.UUID) -> CheckoutResponse:
-    hub, cfg = _ready(request)
-    who = await bearer(request, hub)
-    body = await json_body(request, CheckoutRequest)
-    return await checkout.start(hub, cfg, who, event_id, body, str(request.base_url))
+async def stripe_checkout(request: AnyRequest, event_id: uuid.UUID, pool: PoolDep,
+                          stripe_cfg: NamedDependency[StripeConfig],
+                          bearer: BearerDep) -> CheckoutResponse:
+    db = _ready(stripe_cfg, pool)
+    who, body = await caller_and_body(request, bearer, CheckoutRequest)
+    return await checkout.start(db, stripe_cfg, who, event_id, body, str(request.base_url))
 
 
 @post("/api/tips/{tip_id:uuid}/refund", status_code=200, guards=[require_api_key],
@@ -146,14 +155,14 @@ async def stripe_checkout(request: AnyRequest, event_id: uuid.UUID) -> CheckoutR
                             docs.PATH_ID_ERRORS, {
           404: "No such tip checkout",
           409: "The tip is not paid"}))
-async def stripe_refund_tip(request: AnyRequest, tip_id: uuid.UUID) -> RefundResponse:
-    hub, cfg = _ready(request)
-    assert hub.db is not None
-    found = await store.checkout_org(hub.db, tip_id, None)
+async def stripe_refund_tip(tip_id: uuid.UUID, pool: PoolDep,
+                            stripe_cfg: NamedDependency[StripeConfig]) -> RefundResponse:
+    cfg, db = stripe_cfg, _ready(stripe_cfg, pool)
+    found = await store.checkout_org(db, tip_id, None)
     if found is None:
         raise HTTPException("no such tip checkout", status_code=404)
-    admin = Principal(found[1], None, "admin")
-    async with tenant_tx(hub.db, admin) as conn:
+    admin = Tenant(found[1], None, "admin")
+    async with tenant_tx(db, admin) as conn:
         c = await store.checkout(conn, tip_id)
     if c is None or c.kind != "tip":
         raise HTTPException("no such tip checkout", status_code=404)
@@ -163,7 +172,7 @@ async def stripe_refund_tip(request: AnyRequest, tip_id: uuid.UUID) -> RefundRes
         refund_id, status = await api.refund(cfg, c.payment_intent_id, str(tip_id))
     except stripe.StripeError as exc:
         raise checkout.stripe_failed(exc) from None
-    async with tenant_tx(hub.db, admin) as conn:
+    async with tenant_tx(db, admin) as conn:
         await audit(conn, None, "stripe.refund", str(tip_id),
                     {"refund_id": refund_id, "payment_intent": c.payment_intent_id})
     return RefundResponse(refund_id=refund_id, status=status)
@@ -184,15 +193,18 @@ async def stripe_refund_tip(request: AnyRequest, tip_id: uuid.UUID) -> RefundRes
                " Postgres"}, bodies={400: WebhookResult})
       | docs.ok(WebhookResult, "Applied, a duplicate, ignored (not used or unreadable), or"
                                " refused by the service (recorded; Stripe stops retrying)"))
-async def stripe_webhook(request: AnyRequest) -> Response[bytes]:
-    hub, cfg = _ready(request, webhooks=True)
+async def stripe_webhook(request: AnyRequest, pool: PoolDep,
+                         services: ServicesDep, stripe_cfg: NamedDependency[StripeConfig],
+                         revoke_ppv: NamedDependency[webhook.RevokePpv]) -> Response[bytes]:
+    db = _ready(stripe_cfg, pool, webhooks=True)
+    assert services is not None  # there with Postgres
     body = await request.body()  # the raw bytes: the signature covers them exactly
     try:
-        event = webhook.verify(cfg, body, request.headers.get("Stripe-Signature"))
+        event = webhook.verify(stripe_cfg, body, request.headers.get("Stripe-Signature"))
     except webhook.WebhookRefused as exc:
         return Response(_encoder.encode(WebhookResult("refused", str(exc))), status_code=400,
                         media_type="application/json")
-    result = await webhook.apply(hub, event, body)
+    result = await webhook.apply(webhook.Webhooks(db, services, revoke_ppv), event, body)
     return Response(_encoder.encode(result), media_type="application/json")
 
 

@@ -168,18 +168,3 @@ async def grant_ppv(conn: Conn, c: Checkout) -> None:
 
 
 # -- webhooks -------------------------------------------------------------------------------
-
-
-async def claim(conn: Conn, event_id: str, type_: str, body: str) -> bool:
-    """Record a Stripe event id; False when it is already recorded (a redelivery).
-
-    A concurrent delivery of the same id waits here on the unique index until the first
-    one's transaction ends: it then sees the row (duplicate) or, if that one rolled back,
-    claims the event itself.
-    """
-    inserted = await conn.fetchval(
-        "INSERT INTO webhook_events (organization_id, provider, event_id, type, payload,"
-        " processed_at) VALUES (app_org_id(), 'stripe', $1, $2, $3::jsonb, now())"
-        " ON CONFLICT (provider, event_id) DO NOTHING RETURNING true",
-        event_id, type_, body)
-    return bool(inserted)

@@ -5,15 +5,16 @@ Verification uses the SDK (``stripe.Webhook.construct_event``) on the raw body: 
 ``livemode`` must match ``STRIPE_LIVEMODE``. Anything refused answers 400 and writes
 nothing.
 
-A verified event runs in one ``tenant_tx`` of its org: record the event id in
-``webhook_events`` (a redelivery is a no-op), lock the checkout row (deliveries for one
-payment apply one at a time, in whatever order Stripe sends them), apply, commit. Our
-own rows (checkout status, pay-per-view access, the org's flags) change in that same
-transaction. Tips and request bumps go through ``hub.services.call`` as the server, the
-same path a websocket ``call`` takes, so the alert and goal progress are broadcast
-before we answer. That call commits on its own connection; should our transaction then
-fail, Stripe redelivers, and the services, idempotent by tip id and payment id, change
-nothing the second time.
+A verified event runs in one transaction of its org (``Dispatcher.unit``): record the
+event id in ``webhook_events`` (a redelivery is a no-op), lock the checkout row
+(deliveries for one payment apply one at a time, in whatever order Stripe sends them),
+apply, commit. Everything the event changes is in that transaction: our own rows
+(checkout status, pay-per-view access, the org's flags), and the tips and request bumps,
+which go through ``services.invoke`` as the server, the same path a websocket ``call``
+takes, joining the transaction. The claim and the effect commit together or not at all:
+should anything fail after the claim, nothing is recorded and Stripe's redelivery applies
+the event. The room events (alert, goal progress, queue) are broadcast once it commits,
+before we answer; a LiveKit kick after a pay-per-view refund likewise.
 
 Events:
 * checkout.session.completed (only when ``payment_status`` is 'paid'; card payments) and
@@ -35,15 +36,12 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, replace
 
+import asyncpg
 import msgspec
 import stripe
 
-from hub.runtime import Hub
-from integrations import livekit
-from integrations import livekit_rooms as lk_rooms
 from integrations import stripe_store as store
 from integrations.stripe_config import StripeConfig
 from integrations.stripe_wire import (
@@ -54,18 +52,37 @@ from integrations.stripe_wire import (
     WebhookResult,
     data_object,
 )
-from persistence.tenant import Principal, tenant_tx
+from persistence import webhook_events
+from rooms.codes import ServiceError
 from rooms.names import RoomKind, RoomName
-from rooms.services.base import Caller, ServiceError
+from rooms.principal import Principal
+from rooms.services.base import Unit
+from rooms.services.dispatch import Dispatcher
+from rooms.services.requests_wire import Payment
+from rooms.services.tips_wire import PaidParams, RefundedParams
 
 log = logging.getLogger(__name__)
 TOLERANCE = 300  # seconds; Stripe's default, and what it recommends
-_encoder = msgspec.json.Encoder()
-# Each webhook holds one pooled connection (its claim) while the service call takes a
-# second; bounding concurrent webhooks per process keeps the pool from running dry.
+# Each webhook holds a pooled connection for its whole transaction (and a directory
+# lookup may briefly take another); bounding concurrent webhooks per process keeps the
+# pool from running dry.
 _SLOTS = asyncio.Semaphore(4)
 
-Work = Callable[[store.Conn, store.Checkout], Awaitable[str]]
+# Drop a pay-per-view purchase in the caller's transaction (org, event, user); returns
+# the kick out of the video room, to run once that transaction commits.
+RevokePpv = Callable[[store.Conn, uuid.UUID, uuid.UUID], Awaitable[Callable[[], Awaitable[None]]]]
+
+
+@dataclass(frozen=True)
+class Webhooks:
+    """What applying an event needs, handed in by the hub."""
+
+    pool: asyncpg.Pool
+    services: Dispatcher
+    revoke_ppv: RevokePpv
+
+
+Work = Callable[[Unit, store.Checkout], Awaitable[str]]
 
 
 class WebhookRefused(Exception):
@@ -93,44 +110,47 @@ def verify(cfg: StripeConfig, body: bytes, signature: str | None) -> StripeEvent
     return event
 
 
-async def apply(hub: Hub, event: StripeEvent, body: bytes) -> WebhookResult:
+async def apply(w: Webhooks, event: StripeEvent, body: bytes) -> WebhookResult:
     """Apply a verified event once."""
     handler = _HANDLERS.get(event.type)
     if handler is None:
         return WebhookResult("ignored", f"{event.type} is not used")
     try:
-        return await handler(hub, event, body)
+        return await handler(w, event, body)
     except msgspec.ValidationError as exc:  # signed by Stripe, but not what we expect
         log.warning("stripe %s %s unreadable: %s", event.type, event.id, exc)
         return WebhookResult("ignored", f"unreadable object: {exc}")
 
 
-async def _run(hub: Hub, org: uuid.UUID, event: StripeEvent, body: bytes,
-               work: Callable[[store.Conn], Awaitable[str]]) -> WebhookResult:
-    """Claim the event id and do the work in one transaction of ``org``."""
-    assert hub.db is not None
-    async with _SLOTS, tenant_tx(hub.db, Principal(org, None, "admin")) as conn:
-        if not await store.claim(conn, event.id, event.type, body.decode()):
+async def _run(w: Webhooks, org: uuid.UUID, event: StripeEvent, body: bytes,
+               work: Callable[[Unit], Awaitable[str]]) -> WebhookResult:
+    """Claim the event id and do the work in one transaction of ``org``.
+
+    A service's refusal rolls back only its own savepoint: the claim (and our own rows)
+    commit, since it would refuse again on every redelivery. Any other failure rolls
+    everything back, the claim included, so a redelivery applies the event.
+    """
+    async with _SLOTS, w.services.unit(Principal.server(org)) as unit:
+        if not await webhook_events.claim(unit.conn, "stripe", event.id, event.type,
+                                         body.decode()):
             return WebhookResult("duplicate")
         try:
-            return WebhookResult("applied", await work(conn))
+            return WebhookResult("applied", await work(unit))
         except ServiceError as exc:
-            # The service will refuse again on every redelivery: record the event, tell
-            # an operator, and stop Stripe retrying.
             log.error("stripe %s %s refused by the service: %s", event.type, event.id,
                       exc.reason)
             return WebhookResult("refused", exc.reason)
 
 
-async def _on_checkout(hub: Hub, org: uuid.UUID, checkout_id: uuid.UUID, event: StripeEvent,
-                       body: bytes, work: Work) -> WebhookResult:
-    async def locked(conn: store.Conn) -> str:
-        c = await store.checkout(conn, checkout_id, lock=True)
+async def _on_checkout(w: Webhooks, org: uuid.UUID, checkout_id: uuid.UUID,
+                       event: StripeEvent, body: bytes, work: Work) -> WebhookResult:
+    async def locked(unit: Unit) -> str:
+        c = await store.checkout(unit.conn, checkout_id, lock=True)
         if c is None:
             return "no such checkout"
-        return await work(conn, c)
+        return await work(unit, c)
 
-    return await _run(hub, org, event, body, locked)
+    return await _run(w, org, event, body, locked)
 
 
 def _ids(metadata: dict[str, str]) -> tuple[uuid.UUID, uuid.UUID] | None:
@@ -141,17 +161,16 @@ def _ids(metadata: dict[str, str]) -> tuple[uuid.UUID, uuid.UUID] | None:
         return None
 
 
-async def _service(hub: Hub, org: uuid.UUID, c: store.Checkout, method: str,
-                   params: dict[str, Any]) -> None:
-    assert hub.services is not None
-    await hub.services.call(Caller.server(org), RoomName(RoomKind.EVENT, c.event_id), method,
-                            _encoder.encode(params))
+async def _service(w: Webhooks, unit: Unit, org: uuid.UUID, c: store.Checkout, method: str,
+                   params: msgspec.Struct) -> None:
+    await w.services.invoke(Principal.server(org), RoomName(RoomKind.EVENT, c.event_id),
+                            method, params, unit=unit)
 
 
 # -- handlers ---------------------------------------------------------------------------------
 
 
-async def _paid(hub: Hub, event: StripeEvent, body: bytes) -> WebhookResult:
+async def _paid(w: Webhooks, event: StripeEvent, body: bytes) -> WebhookResult:
     session: Session = data_object(event, Session)
     if session.payment_status != "paid":
         return WebhookResult("ignored", "payment not settled yet")
@@ -161,89 +180,88 @@ async def _paid(hub: Hub, event: StripeEvent, body: bytes) -> WebhookResult:
     org = ids[0]
     payment_id = session.payment_intent or session.id
 
-    async def work(conn: store.Conn, c: store.Checkout) -> str:
+    async def work(unit: Unit, c: store.Checkout) -> str:
         if c.status in ("paid", "refunded"):
             return f"already {c.status}"  # paid twice, or refunded before it completed
-        await store.mark(conn, c.id, "paid", session.payment_intent)
+        await store.mark(unit.conn, c.id, "paid", session.payment_intent)
         if c.kind == "tip":
-            await _service(hub, org, c, "tips.paid", {
-                "tip_id": str(c.tip_id), "amount_cents": c.amount_cents,
-                "platform_fee_cents": c.fee_cents, "payment_id": payment_id})
+            assert c.tip_id is not None
+            await _service(w, unit, org, c, "tips.paid", PaidParams(
+                tip_id=c.tip_id, amount_cents=c.amount_cents,
+                platform_fee_cents=c.fee_cents, payment_id=payment_id))
         elif c.kind == "request":
-            await _service(hub, org, c, "requests.payment_confirmed", {
-                "request_id": str(c.request_id), "amount_cents": c.amount_cents,
-                "payment_id": payment_id})
+            assert c.request_id is not None
+            await _service(w, unit, org, c, "requests.payment_confirmed", Payment(
+                request_id=c.request_id, amount_cents=c.amount_cents, payment_id=payment_id))
         else:
-            await store.grant_ppv(conn, replace(c, session_id=session.id))
+            await store.grant_ppv(unit.conn, replace(c, session_id=session.id))
         return "paid"
 
-    return await _on_checkout(hub, org, ids[1], event, body, work)
+    return await _on_checkout(w, org, ids[1], event, body, work)
 
 
-async def _failed(hub: Hub, event: StripeEvent, body: bytes) -> WebhookResult:
+async def _failed(w: Webhooks, event: StripeEvent, body: bytes) -> WebhookResult:
     session: Session = data_object(event, Session)
     ids = _ids(session.metadata)
     if ids is None:
         return WebhookResult("ignored", "not a livehub checkout")
 
-    async def work(conn: store.Conn, c: store.Checkout) -> str:
+    async def work(unit: Unit, c: store.Checkout) -> str:
         if c.status != "open":
             return f"already {c.status}"
-        await store.mark(conn, c.id, "failed", session.payment_intent)
+        await store.mark(unit.conn, c.id, "failed", session.payment_intent)
         return "failed"
 
-    return await _on_checkout(hub, ids[0], ids[1], event, body, work)
+    return await _on_checkout(w, ids[0], ids[1], event, body, work)
 
 
-async def _refunded(hub: Hub, event: StripeEvent, body: bytes) -> WebhookResult:
+async def _refunded(w: Webhooks, event: StripeEvent, body: bytes) -> WebhookResult:
     charge: Charge = data_object(event, Charge)
     if not charge.refunded:
         return WebhookResult("ignored", "partial refund: the payment still counts")
     ids = _ids(charge.metadata)
-    if ids is None and charge.payment_intent and hub.db is not None:
-        found = await store.checkout_org(hub.db, None, charge.payment_intent)
+    if ids is None and charge.payment_intent:
+        found = await store.checkout_org(w.pool, None, charge.payment_intent)
         ids = None if found is None else (found[1], found[0])
     if ids is None:
         return WebhookResult("ignored", "not a livehub payment")
     org = ids[0]
 
-    async def work(conn: store.Conn, c: store.Checkout) -> str:
+    async def work(unit: Unit, c: store.Checkout) -> str:
         if c.status == "refunded":
             return "already refunded"
         was_paid = c.status == "paid"
-        await store.mark(conn, c.id, "refunded", charge.payment_intent)
+        await store.mark(unit.conn, c.id, "refunded", charge.payment_intent)
         if c.kind == "tip":  # before payment too: the tips service keeps a tombstone
-            await _service(hub, org, c, "tips.refunded", {"tip_id": str(c.tip_id)})
+            assert c.tip_id is not None
+            await _service(w, unit, org, c, "tips.refunded", RefundedParams(tip_id=c.tip_id))
         elif c.kind == "request" and was_paid:
-            await _service(hub, org, c, "requests.payment_refunded", {
-                "request_id": str(c.request_id), "amount_cents": c.amount_cents,
-                "payment_id": charge.payment_intent or charge.id})
+            assert c.request_id is not None
+            await _service(w, unit, org, c, "requests.payment_refunded", Payment(
+                request_id=c.request_id, amount_cents=c.amount_cents,
+                payment_id=charge.payment_intent or charge.id))
         elif c.kind == "ppv" and was_paid and c.user_id is not None:
-            try:
-                await livekit.revoke_ppv(hub, org, c.event_id, c.user_id)
-            except lk_rooms.RoomServiceError as exc:  # access is gone; only the kick failed
-                log.warning("ppv refund %s: LiveKit kick failed: %s", c.id, exc)
+            unit.effects.append(await w.revoke_ppv(unit.conn, c.event_id, c.user_id))
         return "refunded" if was_paid else "refunded before payment"
 
-    return await _on_checkout(hub, org, ids[1], event, body, work)
+    return await _on_checkout(w, org, ids[1], event, body, work)
 
 
-async def _account(hub: Hub, event: StripeEvent, body: bytes) -> WebhookResult:
+async def _account(w: Webhooks, event: StripeEvent, body: bytes) -> WebhookResult:
     account: Account = data_object(event, Account)
-    assert hub.db is not None
-    org = await store.account_org(hub.db, account.id)
+    org = await store.account_org(w.pool, account.id)
     if org is None:
         return WebhookResult("ignored", "no organization has this account")
 
-    async def work(conn: store.Conn) -> str:
-        fresh = await store.sync_account(conn, account.charges_enabled,
+    async def work(unit: Unit) -> str:
+        fresh = await store.sync_account(unit.conn, account.charges_enabled,
                                          account.payouts_enabled, event.created)
         return "synced" if fresh else "older than the state we have"
 
-    return await _run(hub, org, event, body, work)
+    return await _run(w, org, event, body, work)
 
 
-Handler = Callable[[Hub, StripeEvent, bytes], Awaitable[WebhookResult]]
+Handler = Callable[[Webhooks, StripeEvent, bytes], Awaitable[WebhookResult]]
 _HANDLERS: dict[str, Handler] = {
     "checkout.session.completed": _paid,
     "checkout.session.async_payment_succeeded": _paid,

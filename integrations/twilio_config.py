@@ -21,21 +21,25 @@ webhook answers 503 "SMS not configured" and ``next_up`` sends nothing):
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import msgspec
 
-from integrations.env import from_env
-
-_ENV = {"account_sid": "TWILIO_ACCOUNT_SID", "auth_token": "TWILIO_AUTH_TOKEN",
-        "from_number": "TWILIO_FROM_NUMBER", "api_base": "TWILIO_API_BASE",
-        "public_url": "HUB_PUBLIC_URL", "reply_inline_seconds": "TWILIO_REPLY_INLINE_SECONDS",
-        "timeout_seconds": "TWILIO_TIMEOUT_SECONDS"}
+from rooms.env import from_env
 
 
 class TwilioConfig(msgspec.Struct, frozen=True, kw_only=True):
+    ENV: ClassVar[Mapping[str, str]] = {
+        "account_sid": "TWILIO_ACCOUNT_SID",
+        "auth_token": "TWILIO_AUTH_TOKEN",
+        "from_number": "TWILIO_FROM_NUMBER",
+        "api_base": "TWILIO_API_BASE",
+        "public_url": "HUB_PUBLIC_URL",
+        "reply_inline_seconds": "TWILIO_REPLY_INLINE_SECONDS",
+        "timeout_seconds": "TWILIO_TIMEOUT_SECONDS",
+    }
+
     account_sid: str = ""
     auth_token: str = ""
     from_number: str = ""
@@ -61,10 +65,5 @@ def load_config(env: Mapping[str, str] | None = None) -> TwilioConfig:
     Raises:
         msgspec.ValidationError: a bad value, or SMS configured without HUB_PUBLIC_URL.
     """
-    return from_env(TwilioConfig, _ENV, env)
+    return from_env(TwilioConfig, env)
 
-
-@functools.cache
-def config() -> TwilioConfig:
-    """The process's config, read once on first use."""
-    return load_config()

@@ -25,19 +25,20 @@ import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+
+import asyncpg
+import msgspec
 
 from integrations import agents
 from integrations import twilio_store as store
-from integrations.agents_config import config as agent_config
+from integrations.agents_config import AgentConfig
 from integrations.agents_tools import ToolContext, sms_caller
 from integrations.twilio_config import TwilioConfig
 from integrations.twilio_keywords import REPLIES, Keyword, keyword
 from integrations.twilio_rest import SendFailed, send_sms
+from persistence import webhook_events
 from persistence.tenant import tenant_tx
-
-if TYPE_CHECKING:
-    from hub.runtime import Hub
+from rooms.services.dispatch import Dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +70,14 @@ class Thread:
     event_id: uuid.UUID | None
 
 
-async def handle(hub: Hub, cfg: TwilioConfig, org: uuid.UUID, sms: Inbound) -> str | None:
+async def handle(pool: asyncpg.Pool, services: Dispatcher, cfg: TwilioConfig,
+                 agent_cfg: AgentConfig, org: uuid.UUID, sms: Inbound) -> str | None:
     """Process one verified SMS; return the TwiML reply text (None: empty TwiML)."""
-    assert hub.db is not None
     kw = keyword(sms.body)
-    async with tenant_tx(hub.db, sms_caller(org, sms.from_).db()) as conn:
-        if not await store.claim_webhook(conn, sms.message_sid, {
-                "from": sms.from_, "to": sms.to, "body": sms.body}):
+    async with tenant_tx(pool, sms_caller(org, sms.from_).tenant()) as conn:
+        payload = msgspec.json.encode({"from": sms.from_, "to": sms.to, "body": sms.body})
+        if not await webhook_events.claim(conn, "twilio", sms.message_sid, "sms.inbound",
+                                          payload.decode(), processed=False):
             return None  # a redelivery: already handled
         conversation = await store.conversation(conn, sms.from_)
         await store.add_message(conn, conversation, "in", sms.body, sms.message_sid)
@@ -87,55 +89,56 @@ async def handle(hub: Hub, cfg: TwilioConfig, org: uuid.UUID, sms: Inbound) -> s
     thread = Thread(org, sms.from_, conversation, sms.message_sid, sms.to, event_id)
     if kw is not None:
         text = REPLIES[kw[0]]
-        await _stored(hub, thread, text, None)
+        await _stored(pool, thread, text, None)
         return text
-    ctx = ToolContext(hub, org, sms.from_, event_id)
-    work = asyncio.create_task(_answer(ctx, memory))
+    ctx = ToolContext(pool, services, org, sms.from_, event_id)
+    work = asyncio.create_task(_answer(agent_cfg, ctx, memory))
     try:
         reply = await asyncio.wait_for(asyncio.shield(work), cfg.reply_inline_seconds)
     except TimeoutError:
-        late = asyncio.create_task(_reply_later(hub, cfg, thread, work))
+        late = asyncio.create_task(_reply_later(pool, cfg, thread, work))
         _LATE.add(late)
         late.add_done_callback(_LATE.discard)
         return None
     log.info("sms %s answered inline by %s (%s)", sms.message_sid, reply.via, reply.intent)
     if opted_out:
-        await _stored(hub, thread, None, None)
+        await _stored(pool, thread, None, None)
         return None
-    await _stored(hub, thread, reply.text, None)
+    await _stored(pool, thread, reply.text, None)
     return reply.text
 
 
-async def _answer(ctx: ToolContext, memory: list[tuple[store.Direction, str]]) -> agents.Answer:
+async def _answer(agent_cfg: AgentConfig, ctx: ToolContext,
+                  memory: list[tuple[store.Direction, str]]) -> agents.Answer:
     """The agents' answer; a bug in them costs the fan an apology, not a Twilio retry."""
     try:
-        return await agents.answer(agent_config(), ctx, memory)
+        return await agents.answer(agent_cfg, ctx, memory)
     except Exception:
         log.exception("agents failed on a message from %s", ctx.phone)
         return agents.Answer(SORRY, "follow_up", "error")
 
 
-async def _stored(hub: Hub, thread: Thread, text: str | None, sid: str | None) -> None:
+async def _stored(pool: asyncpg.Pool, thread: Thread, text: str | None,
+                  sid: str | None) -> None:
     """Store the reply (if any) and mark the webhook event processed."""
-    assert hub.db is not None
-    async with tenant_tx(hub.db, sms_caller(thread.org, thread.phone).db()) as conn:
+    async with tenant_tx(pool, sms_caller(thread.org, thread.phone).tenant()) as conn:
         if text is not None:
             await store.add_message(conn, thread.conversation, "out", text, sid)
         await store.mark_processed(conn, thread.message_sid)
 
 
-async def _reply_later(hub: Hub, cfg: TwilioConfig, thread: Thread,
+async def _reply_later(pool: asyncpg.Pool, cfg: TwilioConfig, thread: Thread,
                        work: asyncio.Task[agents.Answer]) -> None:
     try:
         reply = await work
-        await send_if_allowed(hub, cfg, thread.org, thread.phone, thread.reply_from,
+        await send_if_allowed(pool, cfg, thread.org, thread.phone, thread.reply_from,
                               reply.text, thread.conversation)
-        await _stored(hub, thread, None, None)
+        await _stored(pool, thread, None, None)
     except Exception:
         log.exception("late reply to %s failed", thread.message_sid)
 
 
-async def send_if_allowed(hub: Hub, cfg: TwilioConfig, org: uuid.UUID, phone: str,
+async def send_if_allowed(pool: asyncpg.Pool, cfg: TwilioConfig, org: uuid.UUID, phone: str,
                           from_: str | None, text: str,
                           conversation: uuid.UUID | None = None) -> str | None:
     """Send an SMS through the REST API unless the phone opted out; store it as sent.
@@ -145,8 +148,7 @@ async def send_if_allowed(hub: Hub, cfg: TwilioConfig, org: uuid.UUID, phone: st
     Raises:
         SendFailed: Twilio refused or was unreachable.
     """
-    assert hub.db is not None
-    async with tenant_tx(hub.db, sms_caller(org, phone).db()) as conn:
+    async with tenant_tx(pool, sms_caller(org, phone).tenant()) as conn:
         if await store.is_opted_out(conn, phone):
             log.info("not texting %s: opted out", phone)
             return None
@@ -156,6 +158,6 @@ async def send_if_allowed(hub: Hub, cfg: TwilioConfig, org: uuid.UUID, phone: st
     if not sender:
         raise SendFailed("no sender number: set the org's sms_number or TWILIO_FROM_NUMBER")
     sid = await send_sms(cfg, phone, sender, text)
-    async with tenant_tx(hub.db, sms_caller(org, phone).db()) as conn:
+    async with tenant_tx(pool, sms_caller(org, phone).tenant()) as conn:
         await store.add_message(conn, conversation, "out", text, sid)
     return sid

@@ -31,10 +31,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl
 
+import asyncpg
 from litestar import Request, Response, post
+from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
 from litestar.openapi.spec import OpenAPIType, Schema
 from twilio.request_validator import RequestValidator
@@ -43,13 +45,16 @@ from twilio.twiml.messaging_response import MessagingResponse
 from integrations import http_docs as docs
 from integrations import twilio_inbound as inbound
 from integrations import twilio_store as store
-from integrations.http import WEBHOOK_MAX_BODY
-from integrations.twilio_config import TwilioConfig, config
+from integrations.agents_config import AgentConfig
+from integrations.http import (
+    WEBHOOK_MAX_BODY,
+    PoolDep,
+    ServicesDep,
+)
+from integrations.twilio_config import TwilioConfig
 from integrations.twilio_rest import SendFailed
 from rooms.services.base import Hook
-
-if TYPE_CHECKING:
-    from hub.runtime import Hub
+from rooms.services.dispatch import Dispatcher
 
 log = logging.getLogger(__name__)
 AnyRequest = Request[Any, Any, Any]
@@ -61,15 +66,14 @@ MAX_ID = 64  # MessageSid is 34 characters, an E.164 number at most 16
 _PENDING: set[asyncio.Task[Any]] = set()
 
 
-def _ready(request: AnyRequest) -> tuple[Hub, TwilioConfig]:
-    hub: Hub = request.app.state.hub
-    if hub.db is None or hub.services is None:
+def _ready(cfg: TwilioConfig, pool: PoolDep,
+           services: ServicesDep) -> tuple[asyncpg.Pool, Dispatcher]:
+    if pool is None or services is None:
         raise HTTPException("SMS needs Postgres", status_code=503)
-    cfg = config()  # checked when the hub started (``hooks``): it cannot raise here
     if not cfg.enabled:
         raise HTTPException("SMS not configured (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN)",
                             status_code=503)
-    return hub, cfg
+    return pool, services
 
 
 def public_url(cfg: TwilioConfig, request: AnyRequest) -> str:
@@ -115,8 +119,11 @@ _SMS_FORM = Schema(type=OpenAPIType.OBJECT, required=["MessageSid", "From", "To"
           404: "No organization has this number",
           503: "SMS not configured (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN), or no Postgres"})
       | docs.ok(str, "TwiML: the reply texted back, if any", media_type="application/xml"))
-async def twilio_sms_webhook(request: AnyRequest) -> Response[str]:
-    hub, cfg = _ready(request)
+async def twilio_sms_webhook(request: AnyRequest, pool: PoolDep,
+                             services: ServicesDep, twilio_cfg: NamedDependency[TwilioConfig],
+                             agents_cfg: NamedDependency[AgentConfig]) -> Response[str]:
+    cfg = twilio_cfg
+    db, dispatcher = _ready(cfg, pool, services)
     raw = (await request.body()).decode("utf-8", "replace")
     params = dict(parse_qsl(raw, keep_blank_values=True))
     signature = request.headers.get("X-Twilio-Signature", "")
@@ -132,22 +139,20 @@ async def twilio_sms_webhook(request: AnyRequest) -> Response[str]:
         raise HTTPException("MessageSid, From and To are required", status_code=400)
     if not all(map(_plain_id, (sms.message_sid, sms.from_, sms.to))):
         raise HTTPException("MessageSid, From or To is malformed", status_code=400)
-    assert hub.db is not None
-    org = await store.org_for_number(hub.db, sms.to)
+    org = await store.org_for_number(db, sms.to)
     if org is None:
         raise HTTPException("no organization has this number", status_code=404)
-    return twiml(await inbound.handle(hub, cfg, org, sms))
+    return twiml(await inbound.handle(db, dispatcher, cfg, agents_cfg, org, sms))
 
 
-async def next_up(hub: Hub, payload: dict[str, Any]) -> None:
+async def next_up(pool: asyncpg.Pool, cfg: TwilioConfig, payload: dict[str, Any]) -> None:
     """Text "you're up next" to a singer who signed up by SMS (not if opted out)."""
-    cfg = config()
     sub = str(payload.get("singer_sub", ""))
-    if not cfg.enabled or hub.db is None or not sub.startswith(SMS_PREFIX):
+    if not cfg.enabled or not sub.startswith(SMS_PREFIX):
         return
     phone = sub.removeprefix(SMS_PREFIX)
     event_id = uuid.UUID(str(payload["event_id"]))
-    org: uuid.UUID | None = await hub.db.fetchval("SELECT app_event_org($1)", event_id)
+    org: uuid.UUID | None = await pool.fetchval("SELECT app_event_org($1)", event_id)
     if org is None:
         return
     text = (f"{payload.get('singer') or 'Hey'}, you're up next! Head to the stage. "
@@ -155,7 +160,7 @@ async def next_up(hub: Hub, payload: dict[str, Any]) -> None:
 
     async def send() -> None:
         try:
-            await inbound.send_if_allowed(hub, cfg, org, phone, None, text)
+            await inbound.send_if_allowed(pool, cfg, org, phone, None, text)
         except SendFailed:
             log.exception("next_up SMS to %s failed", phone)
 
@@ -166,19 +171,13 @@ async def next_up(hub: Hub, payload: dict[str, Any]) -> None:
     await asyncio.wait({task}, timeout=HOOK_WAIT_SECONDS)
 
 
-def hooks(hub: Hub) -> dict[str, Hook]:
-    """The SMS hooks; called when a Postgres-backed hub starts, so a bad Twilio setup
-    (e.g. HUB_PUBLIC_URL missing) stops the start with the variable named.
-
-    Raises:
-        msgspec.ValidationError: see ``twilio_config.load_config``.
-    """
-    config()
+def next_up_hook(pool: asyncpg.Pool, cfg: TwilioConfig) -> Hook:
+    """The karaoke service's ``next_up`` hook: "you're up next" by SMS."""
 
     async def on_next_up(name: str, payload: dict[str, Any]) -> None:
-        await next_up(hub, payload)
+        await next_up(pool, cfg, payload)
 
-    return {"next_up": on_next_up}
+    return on_next_up
 
 
 ROUTES: list[Any] = [twilio_sms_webhook]

@@ -8,10 +8,9 @@ usable (the policy's admin OR hides them from the planner).
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Literal
 
 import asyncpg
-import msgspec
 from asyncpg.pool import PoolConnectionProxy
 
 Conn = PoolConnectionProxy
@@ -22,16 +21,6 @@ async def org_for_number(pool: asyncpg.Pool, number: str) -> uuid.UUID | None:
     """The org whose Twilio number this is (no tenant context needed: SECURITY DEFINER)."""
     org: uuid.UUID | None = await pool.fetchval("SELECT app_org_for_sms_number($1)", number)
     return org
-
-
-async def claim_webhook(conn: Conn, message_sid: str, payload: dict[str, Any]) -> bool:
-    """Record an inbound MessageSid; False when it was already recorded (a redelivery)."""
-    inserted = await conn.fetchval(
-        "INSERT INTO webhook_events (organization_id, provider, event_id, type, payload)"
-        " VALUES (app_org_id(), 'twilio', $1, 'sms.inbound', $2::jsonb)"
-        " ON CONFLICT (provider, event_id) DO NOTHING RETURNING true",
-        message_sid, msgspec.json.encode(payload).decode())
-    return bool(inserted)
 
 
 async def mark_processed(conn: Conn, message_sid: str) -> None:

@@ -23,8 +23,9 @@ from collections import defaultdict
 
 import asyncpg
 import msgspec
+from asyncpg.pool import PoolConnectionProxy
 
-from persistence.tenant import Principal, tenant_tx
+from persistence.tenant import Tenant, tenant_tx
 
 _INSERT = """
 INSERT INTO chat_messages
@@ -165,11 +166,21 @@ class ChatWriter:
                 _settle(fut, result)
 
     async def _insert(self, org: uuid.UUID, msgs: list[ChatMessage]) -> list[Stored]:
-        async with tenant_tx(self._pool, Principal(org, None, "hub")) as conn:
-            # One row back per message (DO UPDATE always returns one), in argument order.
-            rows = await conn.fetchmany(_INSERT, [_args(m) for m in msgs])
+        async with tenant_tx(self._pool, Tenant(org, None, "hub")) as conn:
+            stored = await insert(conn, msgs)
         self.batches += 1
-        return [Stored(r["id"], r["status"], r["inserted"]) for r in rows]
+        return stored
+
+
+async def insert(conn: PoolConnectionProxy, msgs: list[ChatMessage]) -> list[Stored]:
+    """Write ``msgs`` in the caller's transaction; one row back per message, in order.
+
+    The ``ChatWriter`` batches through this; a caller already holding a transaction
+    (a webhook's) uses it directly, so the message commits or rolls back with the rest.
+    """
+    # One row back per message (DO UPDATE always returns one), in argument order.
+    rows = await conn.fetchmany(_INSERT, [_args(m) for m in msgs])
+    return [Stored(r["id"], r["status"], r["inserted"]) for r in rows]
 
 
 def _settle(fut: asyncio.Future[Stored], result: Stored | BaseException) -> None:
@@ -184,13 +195,19 @@ def _settle(fut: asyncio.Future[Stored], result: Stored | BaseException) -> None
 
 
 async def page_history(
-    pool: asyncpg.Pool, principal: Principal, room: str, before_id: int | None = None,
+    pool: asyncpg.Pool, tenant: Tenant, room: str, before_id: int | None = None,
     limit: int = 50,
 ) -> list[ChatRow]:
     """Return up to limit visible messages of room older than before_id, oldest first.
 
     Pass the first row's id as before_id to fetch the page before this one.
     """
-    async with tenant_tx(pool, principal) as conn:
-        rows = await conn.fetch(_PAGE, room, before_id, limit)
+    async with tenant_tx(pool, tenant) as conn:
+        return await fetch_page(conn, room, before_id, limit)
+
+
+async def fetch_page(conn: PoolConnectionProxy, room: str, before_id: int | None,
+                     limit: int) -> list[ChatRow]:
+    """``page_history`` in the caller's transaction."""
+    rows = await conn.fetch(_PAGE, room, before_id, limit)
     return [ChatRow(**dict(r)) for r in reversed(rows)]

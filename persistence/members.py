@@ -2,7 +2,7 @@
 
 ``hub member`` and the tests use this to give a token subject a role before an operator
 API exists for it. A token ``sub`` that is a uuid names ``users.id``; any other ``sub``
-names ``users.external_id`` (the way hub.roles reads them).
+names ``users.external_id`` (the way hub.memberships reads them).
 """
 
 from __future__ import annotations

@@ -21,8 +21,9 @@ _SET_CLAIMS = (
 )
 
 
-class Principal(msgspec.Struct, frozen=True):
-    """Who is acting. org_id None means no tenant: only public rows are visible."""
+class Tenant(msgspec.Struct, frozen=True):
+    """The claims a transaction runs under. org_id None means no tenant: only public rows
+    are visible. (Built from a ``rooms.principal.Principal`` by its ``tenant()``.)"""
 
     org_id: uuid.UUID | None
     user_id: uuid.UUID | None = None
@@ -35,14 +36,14 @@ def _claim(value: uuid.UUID | None) -> str:
 
 @asynccontextmanager
 async def tenant_tx(
-    pool: asyncpg.Pool, principal: Principal
+    pool: asyncpg.Pool, tenant: Tenant
 ) -> AsyncIterator[PoolConnectionProxy]:
-    """Yield a pooled connection inside a transaction scoped to principal.
+    """Yield a pooled connection inside a transaction scoped to ``tenant``.
 
     Commits when the block exits normally and rolls back when it raises.
     """
     async with pool.acquire() as conn, conn.transaction():
         # One round trip: a single prepared statement sets all three claims.
-        await conn.execute(_SET_CLAIMS, _claim(principal.org_id),
-                           _claim(principal.user_id), principal.role)
+        await conn.execute(_SET_CLAIMS, _claim(tenant.org_id),
+                           _claim(tenant.user_id), tenant.role)
         yield conn

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from msgspec import Raw
 
-from hub import protocol as p
+from rooms import envelope as e
 from rooms.broker import EPHEMERAL, Broker, HistorySlice, Publication
 from rooms.presence import Presence
 
@@ -62,7 +62,7 @@ class Node:
         self.node_id = node_id
         self._recovery_limit = recovery_limit
         self._rooms: dict[str, _Room] = {}
-        self._members: dict[tuple[str, str], p.Member] = {}  # (room, client) -> member
+        self._members: dict[tuple[str, str], e.Member] = {}  # (room, client) -> member
         self._on_fanout = on_fanout or (lambda n: None)
         self._on_publish = on_publish or (lambda seconds: None)  # publish latency, seconds
         self._tasks: set[asyncio.Task[None]] = set()
@@ -98,7 +98,7 @@ class Node:
                         exc_info=True)
         for (room, _), member in members.items():
             try:
-                await self._announce(room, p.Leave(room=room, member=member))
+                await self._announce(room, e.Leave(room=room, member=member))
             except Exception:
                 log.warning("could not announce leave in %s", room, exc_info=True)
                 return  # the broker is gone: the rest would fail too
@@ -129,8 +129,8 @@ class Node:
 
     # -- subscribe / unsubscribe ---------------------------------------------
 
-    async def subscribe(self, sub: Subscriber, room: str, member: p.Member, *,
-                        recover: p.StreamPosition | None = None,
+    async def subscribe(self, sub: Subscriber, room: str, member: e.Member, *,
+                        recover: e.StreamPosition | None = None,
                         presence_events: bool = False, request_id: int | None = None) -> bool:
         """Subscribe ``sub`` and deliver ``subscribed`` (plus recovered messages) to it.
 
@@ -168,9 +168,9 @@ class Node:
             r.epoch, r.offset = hist.epoch, hist.offset
         else:
             r.offset = max(r.offset, hist.offset)
-        sub.deliver(p.encode(p.Subscribed(
+        sub.deliver(e.encode(e.Subscribed(
             room=room, epoch=hist.epoch, offset=hist.offset, recovered=recovered,
-            publications=[p.Publication(x.offset, Raw(x.data)) for x in pubs], id=request_id,
+            publications=[e.Publication(x.offset, Raw(x.data)) for x in pubs], id=request_id,
         )))
         # Live messages that raced the history read: only those past it, in order.
         for pub in buffered:
@@ -180,7 +180,7 @@ class Node:
         if presence_events:
             r.watchers.add(sub)
         self._members[(room, sub.client_id)] = member
-        await self._announce(room, p.Join(room=room, member=member))
+        await self._announce(room, e.Join(room=room, member=member))
         return recovered
 
     async def unsubscribe(self, sub: Subscriber, room: str) -> bool:
@@ -195,7 +195,7 @@ class Node:
         if member is not None:
             with contextlib.suppress(Exception):  # presence entry expires anyway
                 await self.presence.remove(room, sub.client_id)
-                await self._announce(room, p.Leave(room=room, member=member))
+                await self._announce(room, e.Leave(room=room, member=member))
         await self._release(r)
         return was
 
@@ -236,14 +236,14 @@ class Node:
     async def history(self, room: str, since: int, limit: int) -> HistorySlice:
         return await self.broker.history(room, since, min(limit, self._recovery_limit))
 
-    async def presence_snapshot(self, room: str) -> list[p.Member]:
+    async def presence_snapshot(self, room: str) -> list[e.Member]:
         return await self.presence.snapshot(room)
 
     async def refresh_presence(self) -> None:
         await self.presence.refresh(self.local_presence())
 
-    async def _announce(self, room: str, event: p.Join | p.Leave) -> None:
-        await self.broker.publish(room, p.encode(event), history=False)
+    async def _announce(self, room: str, event: e.Join | e.Leave) -> None:
+        await self.broker.publish(room, e.encode(event), history=False)
 
     # -- fan-out ----------------------------------------------------------------
 
@@ -304,10 +304,10 @@ class Node:
 
 
 def _message_frame(pub: Publication) -> bytes:
-    return p.encode(p.Message(room=pub.room, offset=pub.offset, data=Raw(pub.data)))
+    return e.encode(e.Message(room=pub.room, offset=pub.offset, data=Raw(pub.data)))
 
 
-def _recovered(recover: p.StreamPosition | None,
+def _recovered(recover: e.StreamPosition | None,
                hist: HistorySlice) -> tuple[bool, list[Publication]]:
     """Whether recovery succeeded, and the messages to replay."""
     if recover is None:

@@ -12,7 +12,7 @@ import time
 
 import msgspec
 
-from hub.protocol import Member
+from rooms.envelope import Member
 
 
 class Presence(abc.ABC):

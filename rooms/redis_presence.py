@@ -7,7 +7,7 @@ import time
 
 import redis.asyncio as aioredis
 
-from hub.protocol import Member
+from rooms.envelope import Member
 from rooms.presence import Presence, member_decoder, member_encoder
 from rooms.redis_client import redis_client
 

@@ -1,66 +1,59 @@
-"""Room services: the pieces DJs, hosts and fans use (requests, karaoke, tips, moderation).
+"""Room services: the pieces DJs, hosts and fans use (chat, requests, karaoke, tips).
 
-Every service follows one path, whether the call came from a websocket frame
-(``call``), the HTTP API or a verified webhook: authorize, change state in
-Postgres under the caller's org (``tenant_tx``), commit, then broadcast one
-encoded room event. State changes carry a per-queue ``version``; a call made
-against a stale version is refused with ``STALE_VERSION`` and the current state.
+Every change takes one path, whether it came from a websocket frame, the HTTP API, a
+verified webhook or an SMS (``rooms.services.dispatch``):
+
+1. authorize (``rooms.access``: the org check and the method's roles);
+2. change state in Postgres in the caller's tenant transaction (``Context.tx``);
+3. commit;
+4. broadcast one encoded room event (``Context.publish``).
+
+State changes carry a per-queue ``version``; a call made against a stale version is
+refused with ``STALE_VERSION`` and the current state.
+
+A call may also run inside a transaction its caller already holds (a webhook that
+claims its event id and applies the effect atomically): ``Context.unit`` is then set,
+``tx`` runs in a savepoint of that transaction, and broadcasts wait until it commits.
 
 A service is a module exposing ``SERVICE: Service``; ``rooms.services`` lists them.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import asyncpg
 import msgspec
+from asyncpg.pool import PoolConnectionProxy
 
-from hub.auth import Role
-from hub.protocol import ErrorCode
-from persistence.tenant import Principal as DbPrincipal
-from rooms.names import RoomName
+from persistence.chat import ChatWriter
+from persistence.tenant import Tenant, tenant_tx
+from rooms.access import Access
+from rooms.directory import Directory
 from rooms.node import Node
+from rooms.principal import Principal
+from rooms.roles import ANYONE, Role
+from rooms.services.chat_config import ChatConfig
+from rooms.services.tips_config import TipsConfig
 
 _encoder = msgspec.json.Encoder()
 
-STAFF: frozenset[Role] = frozenset({Role.DJ, Role.MODERATOR, Role.ADMIN})
-HOSTS: frozenset[Role] = frozenset({Role.DJ, Role.PERFORMER, Role.MODERATOR, Role.ADMIN})
-ANYONE: frozenset[Role] = frozenset(Role)
-_RANK = (Role.ADMIN, Role.MODERATOR, Role.DJ, Role.PERFORMER, Role.VIEWER)
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who is calling: from a verified token, or the server itself (webhooks, API)."""
-
-    sub: str
-    org: uuid.UUID
-    roles: frozenset[Role]
-    client_id: str = ""
-    is_server: bool = False  # the hub itself: HTTP API with the API key, verified webhooks
-
-    def db(self) -> DbPrincipal:
-        """The tenant context for Postgres (the user claim is set only for uuid subs)."""
-        try:
-            user: uuid.UUID | None = uuid.UUID(self.sub)
-        except ValueError:
-            user = None
-        role = next((r for r in _RANK if r in self.roles), "")
-        return DbPrincipal(self.org, user, str(role))
-
-    def has(self, roles: frozenset[Role]) -> bool:
-        return not self.roles.isdisjoint(roles)
-
-    @classmethod
-    def server(cls, org: uuid.UUID) -> Caller:
-        return cls(sub="server", org=org, roles=frozenset({Role.ADMIN}), is_server=True)
-
-
+Conn = PoolConnectionProxy
 Hook = Callable[[str, dict[str, Any]], Awaitable[None]]
+Effect = Callable[[], Awaitable[None] | None]
+
+
+async def _run(effect: Effect) -> None:
+    result = effect()
+    if result is not None:
+        await result
+
+
+async def _published(node: Node, room: str, data: bytes) -> None:
+    await node.publish(room, data)
 
 
 async def _no_hook(name: str, payload: dict[str, Any]) -> None:
@@ -68,34 +61,71 @@ async def _no_hook(name: str, payload: dict[str, Any]) -> None:
 
 
 @dataclass
+class Unit:
+    """A caller's open transaction that service calls join; effects run after its commit."""
+
+    conn: Conn
+    tenant: Tenant
+    effects: list[Effect] = field(default_factory=list)
+
+    async def run_effects(self) -> None:
+        for effect in self.effects:
+            await _run(effect)
+
+
+@dataclass
 class Context:
-    """What services get from the hub: the app pool, the node, and outgoing hooks."""
+    """What services get from the hub: the app pool, the node, the room directory, the
+    chat writer, outgoing hooks and settings; ``unit`` when joining a caller's transaction."""
 
     pool: asyncpg.Pool
     node: Node
-    hooks: dict[str, Hook] = field(default_factory=dict)
+    directory: Directory
+    writer: ChatWriter
+    hooks: Mapping[str, Hook] = field(default_factory=dict)
+    chat: ChatConfig = field(default_factory=ChatConfig)
+    tips: TipsConfig = field(default_factory=TipsConfig)
+    unit: Unit | None = None
 
-    async def publish(self, room: RoomName | str, event: msgspec.Struct) -> None:
-        """Encode once and broadcast a room event (after the state change committed)."""
-        await self.node.publish(str(room), _encoder.encode(event))
+    def joined(self, unit: Unit | None) -> Context:
+        """This context, joining ``unit`` (or on its own when None)."""
+        return self if unit is self.unit else replace(self, unit=unit)
+
+    @asynccontextmanager
+    async def tx(self, who: Principal) -> AsyncIterator[Conn]:
+        """A transaction under ``who``'s tenant claims: a savepoint of the unit's, if any.
+
+        Commits when the block exits normally and rolls back when it raises.
+        """
+        if self.unit is None:
+            async with tenant_tx(self.pool, who.tenant()) as conn:
+                yield conn
+            return
+        if who.tenant() != self.unit.tenant:
+            raise RuntimeError(f"a call as {who.tenant()} cannot join {self.unit.tenant}")
+        async with self.unit.conn.transaction():
+            yield self.unit.conn
+
+    async def later(self, effect: Effect) -> None:
+        """Run ``effect`` once the change is committed: now, or after the unit commits."""
+        if self.unit is not None:
+            self.unit.effects.append(effect)
+        else:
+            await _run(effect)
+
+    async def publish(self, room: object, event: msgspec.Struct) -> None:
+        """Encode once and broadcast a room event, after the state change committed."""
+        data, node = _encoder.encode(event), self.node
+        await self.later(lambda: _published(node, str(room), data))
 
     async def notify(self, hook: str, payload: dict[str, Any]) -> None:
-        """Call an outgoing hook (e.g. ``next_up`` -> SMS in integrations)."""
-        await self.hooks.get(hook, _no_hook)(hook, payload)
+        """Call an outgoing hook (e.g. ``next_up`` -> SMS in integrations) after commit."""
+        fn = self.hooks.get(hook, _no_hook)
+        await self.later(lambda: fn(hook, payload))
 
 
-class ServiceError(Exception):
-    """A refused call. ``state`` (any Struct) is sent back, e.g. the current queue."""
-
-    def __init__(self, code: ErrorCode, reason: str, state: Any = None) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-        self.state = state
-
-
-Handler = Callable[[Context, Caller, RoomName, Any], Awaitable[Any]]
-SnapshotFn = Callable[[Context, Caller, RoomName], Awaitable[Any]]
+Handler = Callable[[Context, Principal, Any, Any], Awaitable[Any]]
+SnapshotFn = Callable[[Context, Principal, Any], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
@@ -108,6 +138,10 @@ class Method:
     roles: frozenset[Role] = ANYONE
     doc: str = ""
     server_only: bool = False  # e.g. payment confirmation: never from a websocket
+    checks_bans: bool = False  # the method reads sanctions itself (chat.post's rules query)
+
+    def access(self, service: str) -> Access:
+        return Access(f"{service}.{self.name}", self.roles, self.server_only)
 
 
 @dataclass(frozen=True)

@@ -38,13 +38,15 @@ from typing import TypeVar
 import msgspec
 from asyncpg.pool import PoolConnectionProxy
 
-from hub.protocol import ErrorCode
 from persistence.audit import audit
-from persistence.tenant import tenant_tx
+from rooms.access import event_of
+from rooms.codes import ErrorCode, ServiceError
 from rooms.names import RoomKind, RoomName
+from rooms.principal import Principal
+from rooms.roles import ANYONE, HOSTS
 from rooms.services import karaoke_rotation as rotation
 from rooms.services import karaoke_store as store
-from rooms.services.base import ANYONE, HOSTS, Caller, Context, Method, Service, ServiceError
+from rooms.services.base import Context, Method, Service
 from rooms.services.karaoke_store import Queue, Row
 from rooms.services.karaoke_wire import (
     Entry,
@@ -90,23 +92,17 @@ def _entry(r: Row, held: bool, wait: int) -> Entry:
                  round=r.round, held=held, wait_seconds=wait)
 
 
-def _event_id(room: RoomName) -> uuid.UUID:
-    if room.kind is not RoomKind.EVENT:
-        raise ServiceError(ErrorCode.UNKNOWN_ROOM, "karaoke runs in event rooms")
-    return room.id
-
-
 def _unknown_event() -> ServiceError:
     return ServiceError(ErrorCode.UNKNOWN_ROOM, "unknown event")
 
 
-async def _change(ctx: Context, caller: Caller, room: RoomName, change: str,
+async def _change(ctx: Context, caller: Principal, room: RoomName, change: str,
                   action: Action[T], target: str | None = None,
                   version: int | None = None) -> tuple[KaraokeState, T]:
     """Lock, check ``version`` (host actions), apply ``action``, bump the version, commit;
     then broadcast and notify."""
-    event_id = _event_id(room)
-    async with tenant_tx(ctx.pool, caller.db()) as conn:
+    event_id = event_of(room, "karaoke")
+    async with ctx.tx(caller) as conn:
         q = await store.lock(conn, event_id)
         if q is None:
             raise _unknown_event()
@@ -149,7 +145,7 @@ def _active(q: Queue, signup_id: str) -> Row:
 # -- methods ---------------------------------------------------------------------------
 
 
-async def signup(ctx: Context, caller: Caller, room: RoomName, params: SignupParams) -> Signed:
+async def signup(ctx: Context, caller: Principal, room: RoomName, params: SignupParams) -> Signed:
     singer, song = params.singer.strip(), params.song.strip()
     if not singer or not song:
         raise ServiceError(ErrorCode.INVALID_FIELD, "singer and song must not be blank")
@@ -166,9 +162,9 @@ async def signup(ctx: Context, caller: Caller, room: RoomName, params: SignupPar
     return Signed(signup_id=row.id, round=row.round, version=state.version)
 
 
-async def mine(ctx: Context, caller: Caller, room: RoomName, params: NoParams) -> MineResult:
-    event_id = _event_id(room)
-    async with tenant_tx(ctx.pool, caller.db()) as conn:
+async def mine(ctx: Context, caller: Principal, room: RoomName, params: NoParams) -> MineResult:
+    event_id = event_of(room, "karaoke")
+    async with ctx.tx(caller) as conn:
         if not await store.event_exists(conn, event_id):
             raise _unknown_event()
         q = await store.load(conn, event_id)
@@ -183,7 +179,7 @@ async def mine(ctx: Context, caller: Caller, room: RoomName, params: NoParams) -
     return MineResult(version=state.version, songs=songs)
 
 
-async def settings(ctx: Context, caller: Caller, room: RoomName,
+async def settings(ctx: Context, caller: Principal, room: RoomName,
                    params: SettingsParams) -> KaraokeState:
     async def act(conn: PoolConnectionProxy, q: Queue) -> None:
         if params.max_active is not None:
@@ -195,7 +191,7 @@ async def settings(ctx: Context, caller: Caller, room: RoomName,
                           version=params.version))[0]
 
 
-async def move(ctx: Context, caller: Caller, room: RoomName, params: MoveParams) -> KaraokeState:
+async def move(ctx: Context, caller: Principal, room: RoomName, params: MoveParams) -> KaraokeState:
     async def act(conn: PoolConnectionProxy, q: Queue) -> None:
         queued = rotation.order(r.slot() for r in q.rows if r.status == "waiting")
         try:
@@ -209,7 +205,7 @@ async def move(ctx: Context, caller: Caller, room: RoomName, params: MoveParams)
                           version=params.version))[0]
 
 
-async def next_singer(ctx: Context, caller: Caller, room: RoomName,
+async def next_singer(ctx: Context, caller: Principal, room: RoomName,
                       params: VersionRef) -> KaraokeState:
     async def act(conn: PoolConnectionProxy, q: Queue) -> None:
         stage = next((r for r in q.rows if r.status == "up"), None)
@@ -225,11 +221,11 @@ async def next_singer(ctx: Context, caller: Caller, room: RoomName,
                           version=params.version))[0]
 
 
-def _finish(status: str) -> Callable[[Context, Caller, RoomName, SignupRef],
+def _finish(status: str) -> Callable[[Context, Principal, RoomName, SignupRef],
                                      Awaitable[KaraokeState]]:
     change = "sung" if status == "done" else "skip"
 
-    async def handler(ctx: Context, caller: Caller, room: RoomName,
+    async def handler(ctx: Context, caller: Principal, room: RoomName,
                       params: SignupRef) -> KaraokeState:
         async def act(conn: PoolConnectionProxy, q: Queue) -> None:
             await store.set_status(conn, q, _active(q, params.signup_id), status)
@@ -240,7 +236,7 @@ def _finish(status: str) -> Callable[[Context, Caller, RoomName, SignupRef],
     return handler
 
 
-async def hold(ctx: Context, caller: Caller, room: RoomName, params: SingerRef) -> KaraokeState:
+async def hold(ctx: Context, caller: Principal, room: RoomName, params: SingerRef) -> KaraokeState:
     async def act(conn: PoolConnectionProxy, q: Queue) -> None:
         if params.singer_sub in q.held:
             raise ServiceError(ErrorCode.REFUSED, "that singer is already on hold")
@@ -252,7 +248,7 @@ async def hold(ctx: Context, caller: Caller, room: RoomName, params: SingerRef) 
                           version=params.version))[0]
 
 
-async def release(ctx: Context, caller: Caller, room: RoomName,
+async def release(ctx: Context, caller: Principal, room: RoomName,
                   params: SingerRef) -> KaraokeState:
     async def act(conn: PoolConnectionProxy, q: Queue) -> None:
         if params.singer_sub not in q.held:
@@ -263,11 +259,11 @@ async def release(ctx: Context, caller: Caller, room: RoomName,
                           version=params.version))[0]
 
 
-async def snapshot(ctx: Context, caller: Caller, room: RoomName) -> KaraokeState | None:
+async def snapshot(ctx: Context, caller: Principal, room: RoomName) -> KaraokeState | None:
     """The event's queue for a (re)subscriber; None for org rooms."""
     if room.kind is not RoomKind.EVENT:
         return None
-    async with tenant_tx(ctx.pool, caller.db()) as conn:
+    async with ctx.tx(caller) as conn:
         return state_of(await store.load(conn, room.id))
 
 

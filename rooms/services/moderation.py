@@ -1,4 +1,5 @@
-"""Chat moderation: delete, mute, ban, slow mode, blocked words, held messages.
+"""Chat moderation, the staff side of the chat service: delete, mute, ban, slow mode,
+blocked words, held messages.
 
 Staff only (dj, moderator, admin). Every sanction and deletion is written to
 ``audit_log`` in the same transaction as the change, then broadcast.
@@ -11,16 +12,15 @@ from typing import Literal
 
 import msgspec
 
-from hub.auth import Role
-from hub.protocol import ErrorCode
 from persistence.audit import audit
-from persistence.tenant import tenant_tx
 from rooms.blocked_words import MAX_WORD_CHARS, MAX_WORDS, ListTooBig, normalize
-from rooms.events import ChatPosted, ChatRemoved, ChatRoomSettings, Sanctioned
+from rooms.codes import ErrorCode, ServiceError
 from rooms.names import RoomName
-from rooms.services.base import STAFF, Caller, Context, Method, Service, ServiceError
-
-ORG_ADMINS = frozenset({Role.MODERATOR, Role.ADMIN})
+from rooms.principal import Principal
+from rooms.roles import ORG_ADMINS, STAFF
+from rooms.services.base import Context, Method, Service
+from rooms.services.chat import published
+from rooms.services.chat_wire import ChatRemoved, ChatRoomSettings, Sanctioned
 
 
 class MessageRef(msgspec.Struct, frozen=True):
@@ -78,8 +78,8 @@ def _row_id(message_id: str) -> int:
     return 0  # no such row: ids start at 1
 
 
-async def delete(ctx: Context, caller: Caller, room: RoomName, params: MessageRef) -> Done:
-    async with tenant_tx(ctx.pool, caller.db()) as conn:
+async def delete(ctx: Context, caller: Principal, room: RoomName, params: MessageRef) -> Done:
+    async with ctx.tx(caller) as conn:
         done = await conn.fetchval(
             "UPDATE chat_messages SET status = 'deleted' WHERE organization_id = app_org_id()"
             " AND room = $1 AND id = $2 AND status <> 'deleted' RETURNING id",
@@ -92,14 +92,14 @@ async def delete(ctx: Context, caller: Caller, room: RoomName, params: MessageRe
     return Done()
 
 
-async def _sanction(ctx: Context, caller: Caller, room: RoomName, params: SanctionParams,
+async def _sanction(ctx: Context, caller: Principal, room: RoomName, params: SanctionParams,
                     kind: str) -> Done:
     if not 0 < params.minutes <= 60 * 24 * 365:
         raise ServiceError(ErrorCode.INVALID_FIELD, "minutes must be 1..525600")
     if params.user == caller.sub:
         raise ServiceError(ErrorCode.REFUSED, f"you cannot {kind} yourself")
     until = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=params.minutes)
-    async with tenant_tx(ctx.pool, caller.db()) as conn:
+    async with ctx.tx(caller) as conn:
         await conn.execute(
             "INSERT INTO chat_sanctions (organization_id, user_sub, kind, until, reason,"
             " created_by) VALUES (app_org_id(), $1, $2, $3, $4, $5)",
@@ -112,17 +112,17 @@ async def _sanction(ctx: Context, caller: Caller, room: RoomName, params: Sancti
     return Done()
 
 
-async def mute(ctx: Context, caller: Caller, room: RoomName, params: SanctionParams) -> Done:
+async def mute(ctx: Context, caller: Principal, room: RoomName, params: SanctionParams) -> Done:
     return await _sanction(ctx, caller, room, params, "mute")
 
 
-async def ban(ctx: Context, caller: Caller, room: RoomName, params: SanctionParams) -> Done:
+async def ban(ctx: Context, caller: Principal, room: RoomName, params: SanctionParams) -> Done:
     return await _sanction(ctx, caller, room, params, "ban")
 
 
-async def lift(ctx: Context, caller: Caller, room: RoomName, params: UserRef) -> Done:
+async def lift(ctx: Context, caller: Principal, room: RoomName, params: UserRef) -> Done:
     now = dt.datetime.now(dt.UTC)
-    async with tenant_tx(ctx.pool, caller.db()) as conn:
+    async with ctx.tx(caller) as conn:
         await conn.execute(
             "UPDATE chat_sanctions SET until = $2 WHERE organization_id = app_org_id()"
             " AND user_sub = $1 AND until > $2", params.user, now)
@@ -133,10 +133,10 @@ async def lift(ctx: Context, caller: Caller, room: RoomName, params: UserRef) ->
     return Done()
 
 
-async def slow_mode(ctx: Context, caller: Caller, room: RoomName, params: SlowMode) -> Done:
+async def slow_mode(ctx: Context, caller: Principal, room: RoomName, params: SlowMode) -> Done:
     if not 0 <= params.seconds <= 3600:
         raise ServiceError(ErrorCode.INVALID_FIELD, "seconds must be 0..3600")
-    async with tenant_tx(ctx.pool, caller.db()) as conn:
+    async with ctx.tx(caller) as conn:
         await conn.execute(
             "INSERT INTO chat_room_settings (organization_id, room, slow_mode_seconds)"
             " VALUES (app_org_id(), $1, $2) ON CONFLICT (organization_id, room)"
@@ -145,14 +145,14 @@ async def slow_mode(ctx: Context, caller: Caller, room: RoomName, params: SlowMo
     return Done()
 
 
-async def blocked_words(ctx: Context, caller: Caller, room: RoomName,
+async def blocked_words(ctx: Context, caller: Principal, room: RoomName,
                         params: BlockedWords) -> Done:
     try:
         words = normalize(params.words)
     except ListTooBig as exc:
         raise ServiceError(ErrorCode.REFUSED, str(exc)) from None
     # A new version makes every node recompile its matcher with its next message.
-    async with tenant_tx(ctx.pool, caller.db()) as conn:
+    async with ctx.tx(caller) as conn:
         await conn.execute(
             "INSERT INTO chat_settings (organization_id, blocked_words, blocked_action)"
             " VALUES (app_org_id(), $1, $2) ON CONFLICT (organization_id) DO UPDATE"
@@ -164,8 +164,8 @@ async def blocked_words(ctx: Context, caller: Caller, room: RoomName,
     return Done()
 
 
-async def held(ctx: Context, caller: Caller, room: RoomName, params: NoParams) -> Held:
-    async with tenant_tx(ctx.pool, caller.db()) as conn:
+async def held(ctx: Context, caller: Principal, room: RoomName, params: NoParams) -> Held:
+    async with ctx.tx(caller) as conn:
         rows = await conn.fetch(
             "SELECT id, author, body, created_at FROM chat_messages"
             " WHERE organization_id = app_org_id() AND room = $1 AND status = 'held'"
@@ -174,22 +174,20 @@ async def held(ctx: Context, caller: Caller, room: RoomName, params: NoParams) -
                              int(r["created_at"].timestamp() * 1000)) for r in rows])
 
 
-async def approve(ctx: Context, caller: Caller, room: RoomName, params: MessageRef) -> Done:
-    async with tenant_tx(ctx.pool, caller.db()) as conn:
+async def approve(ctx: Context, caller: Principal, room: RoomName, params: MessageRef) -> Done:
+    async with ctx.tx(caller) as conn:
         row = await conn.fetchrow(
             "UPDATE chat_messages SET status = 'visible' WHERE organization_id = app_org_id()"
             " AND room = $1 AND id = $2 AND status = 'held'"
             " RETURNING id, author, body, created_at", str(room), _row_id(params.message_id))
     if row is None:
         raise ServiceError(ErrorCode.INVALID_FIELD, "no held message by that id")
-    await ctx.publish(room, ChatPosted(message_id=str(row["id"]), user=row["author"] or "",
-                                       text=row["body"],
-                                       time=int(row["created_at"].timestamp() * 1000)))
+    await published(ctx, room, row["id"], row["author"] or "", row["body"], row["created_at"])
     return Done()
 
 
-async def snapshot(ctx: Context, caller: Caller, room: RoomName) -> ChatState:
-    async with tenant_tx(ctx.pool, caller.db()) as conn:
+async def snapshot(ctx: Context, caller: Principal, room: RoomName) -> ChatState:
+    async with ctx.tx(caller) as conn:
         seconds = await conn.fetchval(
             "SELECT slow_mode_seconds FROM chat_room_settings"
             " WHERE organization_id = app_org_id() AND room = $1", str(room))

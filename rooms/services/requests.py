@@ -28,12 +28,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 
-from hub.protocol import ErrorCode
 from persistence.audit import audit
-from persistence.tenant import tenant_tx
+from rooms.access import event_of
+from rooms.codes import ErrorCode, ServiceError
 from rooms.names import RoomKind, RoomName
+from rooms.principal import Principal
+from rooms.roles import STAFF
 from rooms.services import requests_store as store
-from rooms.services.base import STAFF, Caller, Context, Method, Service, ServiceError
+from rooms.services.base import Context, Method, Service
 from rooms.services.requests_normalize import same_song, song_key
 from rooms.services.requests_order import OPEN, Entry, line_up, move, order
 from rooms.services.requests_wire import (
@@ -56,12 +58,6 @@ from rooms.services.requests_wire import (
 )
 
 # -- state ----------------------------------------------------------------------------------
-
-
-def _event_id(room: RoomName) -> uuid.UUID:
-    if room.kind is not RoomKind.EVENT:
-        raise ServiceError(ErrorCode.UNKNOWN_ROOM, "requests live in event rooms")
-    return room.id
 
 
 def _item(r: store.Row, position: int | None) -> RequestItem:
@@ -120,10 +116,10 @@ async def _broadcast(ctx: Context, room: RoomName, op: Op, state: QueueState,
                                             now_playing=state.now_playing, queue=state.queue))
 
 
-async def snapshot(ctx: Context, caller: Caller, room: RoomName) -> QueueState | None:
+async def snapshot(ctx: Context, caller: Principal, room: RoomName) -> QueueState | None:
     if room.kind is not RoomKind.EVENT:
         return None
-    async with tenant_tx(ctx.pool, caller.db()) as conn:
+    async with ctx.tx(caller) as conn:
         queue, rows = await store.read(conn, room.id)
     return QueueState(0, None, []) if queue is None else _state(rows, queue.version)
 
@@ -131,13 +127,13 @@ async def snapshot(ctx: Context, caller: Caller, room: RoomName) -> QueueState |
 # -- fans -------------------------------------------------------------------------------------
 
 
-async def submit(ctx: Context, caller: Caller, room: RoomName, params: Submit) -> Submitted:
-    event_id = _event_id(room)
+async def submit(ctx: Context, caller: Principal, room: RoomName, params: Submit) -> Submitted:
+    event_id = event_of(room, "requests")
     key = song_key(params.title, params.artist)
     if not key[0]:
         raise ServiceError(ErrorCode.INVALID_FIELD, "the title needs letters or digits")
     op: Op = "added"
-    async with tenant_tx(ctx.pool, caller.db()) as conn:
+    async with ctx.tx(caller) as conn:
         queue = await store.lock(conn, event_id)
         rows = await store.live_rows(conn, event_id)
         same = next((r for r in rows if r.status in OPEN
@@ -163,9 +159,9 @@ async def submit(ctx: Context, caller: Caller, room: RoomName, params: Submit) -
     return Submitted(item, merged=same is not None, counted=True, version=state.version)
 
 
-async def vote(ctx: Context, caller: Caller, room: RoomName, params: Vote) -> Voted:
-    event_id = _event_id(room)
-    async with tenant_tx(ctx.pool, caller.db()) as conn:
+async def vote(ctx: Context, caller: Principal, room: RoomName, params: Vote) -> Voted:
+    event_id = event_of(room, "requests")
+    async with ctx.tx(caller) as conn:
         queue = await store.lock(conn, event_id)
         rows = await store.live_rows(conn, event_id)
         row = await _find(conn, event_id, params.request_id, rows)
@@ -180,9 +176,9 @@ async def vote(ctx: Context, caller: Caller, room: RoomName, params: Vote) -> Vo
     return Voted(item, counted=True, version=state.version)
 
 
-async def mine(ctx: Context, caller: Caller, room: RoomName, params: Mine) -> MyRequests:
-    event_id = _event_id(room)
-    async with tenant_tx(ctx.pool, caller.db()) as conn:
+async def mine(ctx: Context, caller: Principal, room: RoomName, params: Mine) -> MyRequests:
+    event_id = event_of(room, "requests")
+    async with ctx.tx(caller) as conn:
         queue, rows = await store.read(conn, event_id)
         if queue is None:
             return MyRequests(0, [])
@@ -201,11 +197,11 @@ async def mine(ctx: Context, caller: Caller, room: RoomName, params: Mine) -> My
 Apply = Callable[[store.Conn, store.Row, list[store.Row]], Awaitable[None]]
 
 
-async def _dj(ctx: Context, caller: Caller, room: RoomName, request_id: uuid.UUID,
+async def _dj(ctx: Context, caller: Principal, room: RoomName, request_id: uuid.UUID,
               version: int, op: Op, apply: Apply, detail: dict[str, object]) -> QueueState:
     """Run one DJ action at the version the DJ saw, then commit and broadcast."""
-    event_id = _event_id(room)
-    async with tenant_tx(ctx.pool, caller.db()) as conn:
+    event_id = event_of(room, "requests")
+    async with ctx.tx(caller) as conn:
         queue = await store.lock(conn, event_id)
         rows = await store.live_rows(conn, event_id)
         if version != queue.version:
@@ -226,7 +222,7 @@ def _queued(row: store.Row) -> None:
         raise ServiceError(ErrorCode.REFUSED, "that request is playing now; mark it played")
 
 
-async def accept(ctx: Context, caller: Caller, room: RoomName, params: DjAction) -> QueueState:
+async def accept(ctx: Context, caller: Principal, room: RoomName, params: DjAction) -> QueueState:
     async def apply(conn: store.Conn, row: store.Row, rows: list[store.Row]) -> None:
         _queued(row)
         if row.status == "accepted":
@@ -236,7 +232,7 @@ async def accept(ctx: Context, caller: Caller, room: RoomName, params: DjAction)
     return await _dj(ctx, caller, room, params.request_id, params.version, "accepted", apply, {})
 
 
-async def play_now(ctx: Context, caller: Caller, room: RoomName,
+async def play_now(ctx: Context, caller: Principal, room: RoomName,
                    params: DjAction) -> QueueState:
     async def apply(conn: store.Conn, row: store.Row, rows: list[store.Row]) -> None:
         _queued(row)
@@ -247,13 +243,13 @@ async def play_now(ctx: Context, caller: Caller, room: RoomName,
     return await _dj(ctx, caller, room, params.request_id, params.version, "playing", apply, {})
 
 
-async def played(ctx: Context, caller: Caller, room: RoomName, params: DjAction) -> QueueState:
+async def played(ctx: Context, caller: Principal, room: RoomName, params: DjAction) -> QueueState:
     async def apply(conn: store.Conn, row: store.Row, rows: list[store.Row]) -> None:
         await store.set_status(conn, row.id, "played")
     return await _dj(ctx, caller, room, params.request_id, params.version, "played", apply, {})
 
 
-async def decline(ctx: Context, caller: Caller, room: RoomName, params: Decline) -> QueueState:
+async def decline(ctx: Context, caller: Principal, room: RoomName, params: Decline) -> QueueState:
     reason = params.reason.strip()
     if not reason:
         raise ServiceError(ErrorCode.INVALID_FIELD, "say why (the fan sees the reason)")
@@ -265,7 +261,7 @@ async def decline(ctx: Context, caller: Caller, room: RoomName, params: Decline)
                      {"reason": reason})
 
 
-async def move_to(ctx: Context, caller: Caller, room: RoomName, params: Move) -> QueueState:
+async def move_to(ctx: Context, caller: Principal, room: RoomName, params: Move) -> QueueState:
     async def apply(conn: store.Conn, row: store.Row, rows: list[store.Row]) -> None:
         _queued(row)
         await store.set_ranks(conn, rows, move(_entries(rows), row.id, params.position))
@@ -276,11 +272,11 @@ async def move_to(ctx: Context, caller: Caller, room: RoomName, params: Move) ->
 # -- server (payment provider) -------------------------------------------------------------
 
 
-async def _payment(ctx: Context, caller: Caller, room: RoomName, params: Payment,
+async def _payment(ctx: Context, caller: Principal, room: RoomName, params: Payment,
                    refund: bool) -> PaymentApplied:
-    event_id = _event_id(room)
+    event_id = event_of(room, "requests")
     op: Op = "refunded" if refund else "paid"
-    async with tenant_tx(ctx.pool, caller.db()) as conn:
+    async with ctx.tx(caller) as conn:
         queue = await store.lock(conn, event_id)
         row = await store.get(conn, event_id, params.request_id)
         if row is None:
@@ -304,12 +300,12 @@ async def _payment(ctx: Context, caller: Caller, room: RoomName, params: Payment
     return PaymentApplied(item, applied=True, version=state.version)
 
 
-async def payment_confirmed(ctx: Context, caller: Caller, room: RoomName,
+async def payment_confirmed(ctx: Context, caller: Principal, room: RoomName,
                             params: Payment) -> PaymentApplied:
     return await _payment(ctx, caller, room, params, refund=False)
 
 
-async def payment_refunded(ctx: Context, caller: Caller, room: RoomName,
+async def payment_refunded(ctx: Context, caller: Principal, room: RoomName,
                            params: Payment) -> PaymentApplied:
     return await _payment(ctx, caller, room, params, refund=True)
 

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import asyncpg
 
-from hub.protocol import ErrorCode
 from persistence.audit import audit
+from rooms.access import event_of
+from rooms.codes import ErrorCode, ServiceError
 from rooms.names import RoomName
+from rooms.principal import Principal
+from rooms.roles import ANYONE, HOSTS
 from rooms.services import tips_store as store
-from rooms.services.base import ANYONE, HOSTS, Caller, Context, Method, Service, ServiceError
+from rooms.services.base import Context, Method, Service
 from rooms.services.tips_queue import Batch, change, snapshot
 from rooms.services.tips_wire import (
     AckParams,
@@ -38,7 +41,7 @@ _REFUSED_BY_DB = (asyncpg.UniqueViolationError, asyncpg.InsufficientPrivilegeErr
 ACKERS = HOSTS  # performer, dj, moderator, admin: never a plain viewer
 
 
-async def paid(ctx: Context, caller: Caller, room: RoomName, params: PaidParams) -> TipResult:
+async def paid(ctx: Context, caller: Principal, room: RoomName, params: PaidParams) -> TipResult:
     """Record a confirmed payment and queue its alert; a repeat changes nothing."""
     if params.platform_fee_cents > params.amount_cents:
         raise ServiceError(ErrorCode.INVALID_FIELD, "platform_fee_cents exceeds amount_cents")
@@ -82,7 +85,7 @@ async def paid(ctx: Context, caller: Caller, room: RoomName, params: PaidParams)
                      changed=changed, state=state)
 
 
-async def refunded(ctx: Context, caller: Caller, room: RoomName,
+async def refunded(ctx: Context, caller: Principal, room: RoomName,
                    params: RefundedParams) -> TipResult:
     """Reverse a tip: out of the goal, out of the waiting queue; before payment, a tombstone."""
 
@@ -114,7 +117,7 @@ async def refunded(ctx: Context, caller: Caller, room: RoomName,
     return TipResult(tip_id=params.tip_id, tip_status="refunded", changed=changed, state=state)
 
 
-async def ack(ctx: Context, caller: Caller, room: RoomName, params: AckParams) -> AckResult:
+async def ack(ctx: Context, caller: Principal, room: RoomName, params: AckParams) -> AckResult:
     """The overlay finished showing this alert: take it down and show the next one now."""
 
     async def body(conn: store.Conn, batch: Batch) -> bool:
@@ -133,12 +136,13 @@ async def ack(ctx: Context, caller: Caller, room: RoomName, params: AckParams) -
     return AckResult(advanced=advanced, state=state)
 
 
-async def current(ctx: Context, caller: Caller, room: RoomName,
+async def current(ctx: Context, caller: Principal, room: RoomName,
                   params: StateParams) -> TipsState:
     """The event's tip state, as the snapshot after subscribe has it."""
     state = await snapshot(ctx, caller, room)
     if state is None:
-        raise ServiceError(ErrorCode.UNKNOWN_ROOM, "tips live in event rooms")
+        event_of(room, "tips")  # an org room: refused
+        raise ServiceError(ErrorCode.UNKNOWN_ROOM, "unknown event")
     return state
 
 

@@ -1,7 +1,4 @@
-"""Tips settings, read once from the environment when the hub process starts.
-
-Kept here rather than in hub/settings.py while the tips service is new (that file is
-shared); both are hub-wide defaults:
+"""Tips settings (part of the hub's settings, loaded at start by ``hub.settings``):
 
 * ``HUB_TIP_ALERT_TIMEOUT`` (seconds, default 8): how long an alert shows when nobody
   acknowledges it. An event's own ``events.tip_alert_timeout_ms`` wins over it.
@@ -14,34 +11,26 @@ shared); both are hub-wide defaults:
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from typing import Annotated, ClassVar
+
+import msgspec
+
+from rooms.env import from_env
+
+PositiveMs = Annotated[int, msgspec.Meta(ge=1)]
 
 
-@dataclass(frozen=True)
-class TipsConfig:
-    alert_timeout_ms: int = 8_000
-    alert_max_age_ms: int = 600_000
-    sweep_ms: int = 1_000
+class TipsConfig(msgspec.Struct, frozen=True, kw_only=True):
+    ENV: ClassVar[Mapping[str, str]] = {
+        "alert_timeout_ms": "HUB_TIP_ALERT_TIMEOUT", "alert_max_age_ms": "HUB_TIP_ALERT_MAX_AGE",
+        "sweep_ms": "HUB_TIP_ALERT_SWEEP"}
+
+    alert_timeout_ms: PositiveMs = 8_000
+    alert_max_age_ms: PositiveMs = 600_000
+    sweep_ms: PositiveMs = 1_000
 
 
-def _ms(env: dict[str, str], var: str, default: int) -> int:
-    raw = env.get(var, "")
-    if not raw:
-        return default
-    value = int(float(raw) * 1000)
-    if value <= 0:
-        raise ValueError(f"{var} must be a positive number of seconds, got {raw!r}")
-    return value
-
-
-def load(env: dict[str, str] | None = None) -> TipsConfig:
-    env = dict(os.environ if env is None else env)
-    base = TipsConfig()
-    return TipsConfig(
-        alert_timeout_ms=_ms(env, "HUB_TIP_ALERT_TIMEOUT", base.alert_timeout_ms),
-        alert_max_age_ms=_ms(env, "HUB_TIP_ALERT_MAX_AGE", base.alert_max_age_ms),
-        sweep_ms=_ms(env, "HUB_TIP_ALERT_SWEEP", base.sweep_ms))
-
-
-CONFIG = load()
+def load(env: Mapping[str, str] | None = None) -> TipsConfig:
+    """The tips settings from ``env`` (default ``os.environ``); bad values raise."""
+    return from_env(TipsConfig, env)

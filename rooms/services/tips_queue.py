@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from hub.protocol import ErrorCode
-from persistence.tenant import tenant_tx
+from rooms.access import event_of
+from rooms.codes import ErrorCode, ServiceError
 from rooms.names import RoomKind, RoomName
+from rooms.principal import Principal
 from rooms.services import tips_store as store
-from rooms.services.base import Caller, Context, ServiceError
-from rooms.services.tips_config import CONFIG
+from rooms.services.base import Context
 from rooms.services.tips_wire import (
     AlertDone,
     AlertShow,
@@ -78,7 +78,7 @@ class Showing:
 Expect = tuple[uuid.UUID, datetime]  # a timer's alert id and shown_at
 
 
-async def settle(conn: store.Conn, batch: Batch, *, present: bool,
+async def settle(conn: store.Conn, batch: Batch, *, present: bool, max_age_ms: int,
                  expect: Expect | None = None) -> Showing | None:
     """Time out an overdue alert, expire stale ones, show the next if someone watches."""
     q = batch.q
@@ -92,7 +92,7 @@ async def settle(conn: store.Conn, batch: Batch, *, present: bool,
                 shown_at=showing["shown_at"]):
             batch.done(showing["id"], "timed_out")
             showing = None
-    for alert_id in await store.expire_stale(conn, q.event_id, CONFIG.alert_max_age_ms):
+    for alert_id in await store.expire_stale(conn, q.event_id, max_age_ms):
         batch.done(alert_id, "expired")
     if showing is None and present:
         row = await store.show_next(conn, q.event_id)
@@ -114,47 +114,43 @@ async def state(conn: store.Conn, q: store.Queue) -> TipsState:
                      waiting=live[1:] if showing is not None else live)
 
 
-def event_of(room: RoomName) -> uuid.UUID:
-    if room.kind is not RoomKind.EVENT:
-        raise ServiceError(ErrorCode.UNKNOWN_ROOM, "tips live in event rooms")
-    return room.id
-
-
 Body = Callable[[store.Conn, Batch], Awaitable[T]]
 
 
-async def change(ctx: Context, caller: Caller, room: RoomName, body: Body[T], *,
+async def change(ctx: Context, caller: Principal, room: RoomName, body: Body[T], *,
                  expect: Expect | None = None) -> tuple[T, TipsState]:
     """Run ``body`` under the event's queue lock, settle, commit, publish, re-arm the timer."""
-    event_id = event_of(room)
+    event_id = event_of(room, "tips")
     present = bool(await ctx.node.presence_snapshot(str(room)))
-    async with tenant_tx(ctx.pool, caller.db()) as conn:
-        q = await store.read_queue(conn, event_id, CONFIG.alert_timeout_ms, lock=True)
+    async with ctx.tx(caller) as conn:
+        q = await store.read_queue(conn, event_id, ctx.tips.alert_timeout_ms, lock=True)
         if q is None:
             raise ServiceError(ErrorCode.UNKNOWN_ROOM, "unknown event")
         batch = Batch(q)
         result = await body(conn, batch)
-        showing = await settle(conn, batch, present=present, expect=expect)
+        showing = await settle(conn, batch, present=present,
+                               max_age_ms=ctx.tips.alert_max_age_ms, expect=expect)
         if batch.events:  # next_seq only moves with an alert_queued event
             await store.save_queue(conn, q)
         current = await state(conn, q)
     for event in batch.events:
         await ctx.publish(room, event)
-    TIMERS.watch(ctx, caller.org, room, showing)
+    # The timer outlives this call: it runs on its own, not in a caller's transaction.
+    await ctx.later(lambda: TIMERS.watch(ctx.joined(None), caller.org, room, showing))
     return result, current
 
 
-async def snapshot(ctx: Context, caller: Caller, room: RoomName) -> TipsState | None:
+async def snapshot(ctx: Context, caller: Principal, room: RoomName) -> TipsState | None:
     """The event's tip state (read only). Kicks the queue if it is due to move."""
     if room.kind is not RoomKind.EVENT:
         return None
-    async with tenant_tx(ctx.pool, caller.db()) as conn:
-        q = await store.read_queue(conn, room.id, CONFIG.alert_timeout_ms, lock=False)
+    async with ctx.tx(caller) as conn:
+        q = await store.read_queue(conn, room.id, ctx.tips.alert_timeout_ms, lock=False)
         if q is None:
             return None
         current = await state(conn, q)
     now = store.ms(q.now)
-    stale = now - CONFIG.alert_max_age_ms
+    stale = now - ctx.tips.alert_max_age_ms
     due = (current.showing is None and bool(current.waiting)) or (
         current.showing is not None and (current.showing.ends_at or 0) <= now) or any(
         a.created_at < stale for a in current.waiting)
@@ -208,7 +204,7 @@ async def advance(ctx: Context, org: uuid.UUID, room: RoomName, expect: Expect |
         return None
 
     try:
-        await change(ctx, Caller.server(org), room, nothing, expect=expect)
+        await change(ctx, Principal.server(org), room, nothing, expect=expect)
     except Exception:  # the next change, subscribe or node retries; log and move on
         log.exception("tips queue for %s did not advance", room)
 

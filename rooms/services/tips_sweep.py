@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from rooms.names import RoomKind, RoomName
 from rooms.services.base import Context
-from rooms.services.tips_config import CONFIG
 from rooms.services.tips_queue import advance
 
 BATCH = 200  # events per sweep; the rest wait one interval (they are already late)
@@ -25,7 +24,7 @@ async def sweep(ctx: Context) -> int:
     """Settle every event whose showing alert is overdue; return how many were found."""
     rows = await ctx.pool.fetch(
         "SELECT organization_id, event_id FROM app_overdue_tip_alerts($1, $2)",
-        CONFIG.alert_timeout_ms, BATCH)
+        ctx.tips.alert_timeout_ms, BATCH)
     for row in rows:
         await advance(ctx, row["organization_id"],
                       RoomName(RoomKind.EVENT, row["event_id"]), None)

@@ -10,13 +10,17 @@ from typing import Any
 
 import pytest
 
-from hub.auth import Role
+from persistence.chat import ChatWriter
 from persistence.pool import app_dsn, create_app_pool
+from rooms.codes import ServiceError
+from rooms.directory import PgDirectory
 from rooms.memory_broker import MemoryBroker
 from rooms.names import RoomKind, RoomName
 from rooms.node import Node
 from rooms.presence import MemoryPresence
-from rooms.services.base import Caller, Context, ServiceError
+from rooms.principal import Principal
+from rooms.roles import Role
+from rooms.services.base import Context
 from rooms.services.dispatch import Dispatcher
 from rooms.services.karaoke import SERVICE
 from tests.support.client import Client, token
@@ -281,7 +285,7 @@ async def service_ctx(owner_dsn: str) -> AsyncIterator[Context]:
         owner_dsn), min_size=1, max_size=2), 10)
     node = Node(MemoryBroker(), MemoryPresence(), node_id="karaoke-test")
     await node.start()
-    yield Context(pool, node)
+    yield Context(pool, node, PgDirectory(pool), ChatWriter(pool), hooks={})
     await node.close()
     await asyncio.wait_for(pool.close(), 10)
 
@@ -299,16 +303,16 @@ async def test_next_up_hook_fires_when_next_up_changes(
     service_ctx.hooks["next_up"] = hook
     d = Dispatcher(service_ctx, [SERVICE])
     room = RoomName(RoomKind.EVENT, ev)
-    host = Caller("host", org, frozenset({Role.DJ}))
+    host = Principal(sub="host", org=org, roles=frozenset({Role.DJ}))
 
-    async def call(caller: Caller, method: str, params: bytes = b"{}") -> dict[str, Any]:
+    async def call(caller: Principal, method: str, params: bytes = b"{}") -> dict[str, Any]:
         out: dict[str, Any] = json.loads(await asyncio.wait_for(
             d.call(caller, room, method, params), 10))
         return out
 
-    ann = await call(Caller("ann", org, frozenset({Role.VIEWER})), "karaoke.signup",
-                     b'{"singer":"Ann","song":"Valerie"}')
-    await call(Caller("bob", org, frozenset({Role.VIEWER})), "karaoke.signup",
+    ann = await call(Principal(sub="ann", org=org, roles=frozenset({Role.VIEWER})),
+                     "karaoke.signup", b'{"singer":"Ann","song":"Valerie"}')
+    await call(Principal(sub="bob", org=org, roles=frozenset({Role.VIEWER})), "karaoke.signup",
                b'{"singer":"Bob","song":"Creep"}')  # ann stays next up: no call
     assert calls == [{"event_id": str(ev), "singer": "Ann", "signup_id": ann["signup_id"],
                       "singer_sub": "ann"}]
@@ -318,7 +322,7 @@ async def test_next_up_hook_fires_when_next_up_changes(
     await call(host, "karaoke.settings", b'{"slot_seconds":300,"version":3}')
     assert len(calls) == 2
     with pytest.raises(ServiceError) as refused:
-        await call(Caller("ann", org, frozenset({Role.VIEWER})), "karaoke.next")
+        await call(Principal(sub="ann", org=org, roles=frozenset({Role.VIEWER})), "karaoke.next")
     assert refused.value.code == 4403
 
 

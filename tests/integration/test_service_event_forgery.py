@@ -10,8 +10,8 @@ import pytest
 
 from hub.service_events import reserved_types
 from integrations.livekit_wire import EventStatus, Viewers
-from rooms import events as chat_events
 from rooms.services import SERVICES
+from rooms.services import chat_wire as chat_events
 from tests.support.client import Client, token
 from tests.support.hubproc import API_KEY, HubProcess
 from tests.support.members import staff_token

@@ -7,7 +7,7 @@ import uuid
 import asyncpg
 
 from persistence.audit import audit
-from persistence.tenant import Principal, tenant_tx
+from persistence.tenant import Tenant, tenant_tx
 from tests.persistence.conftest import within
 from tests.persistence.seed import seed_org
 
@@ -24,7 +24,7 @@ async def test_unknown_uuid_actor_is_recorded_by_subject_without_a_user_link(
     """A UUID subject with no users row: the action commits, audit has actor_sub only."""
     org = await within(seed_org(owner, "audit-unknown"))
     stranger = uuid.uuid4()
-    async with tenant_tx(app_pool, Principal(org.id, stranger, "dj")) as conn:
+    async with tenant_tx(app_pool, Tenant(org.id, stranger, "dj")) as conn:
         await conn.execute("INSERT INTO events (organization_id, title) VALUES ($1, 'x1')",
                            org.id)
         await within(audit(conn, str(stranger), "event.create", "x1", {"by": "<script>"}))
@@ -41,9 +41,9 @@ async def test_known_actor_is_linked_and_non_uuid_subject_is_kept(
 ) -> None:
     """A subject with a users row is linked by actor_id; a non-UUID one is kept as text."""
     org = await within(seed_org(owner, "audit-known"))
-    async with tenant_tx(app_pool, Principal(org.id, org.viewer, "viewer")) as conn:
+    async with tenant_tx(app_pool, Tenant(org.id, org.viewer, "viewer")) as conn:
         await within(audit(conn, str(org.viewer), "a.known", None))
-    async with tenant_tx(app_pool, Principal(org.id, None, "dj")) as conn:
+    async with tenant_tx(app_pool, Tenant(org.id, None, "dj")) as conn:
         await within(audit(conn, "sms:+15550100", "a.guest", None))
     rows = await within(owner.fetch(
         "SELECT action, actor_id, actor_sub FROM audit_log WHERE organization_id = $1"
@@ -57,7 +57,7 @@ async def test_audit_that_cannot_be_written_leaves_the_action_committed(
 ) -> None:
     """NUL bytes are stored replaced; an unwritable record is logged, the action commits."""
     org = await within(seed_org(owner, "audit-bad"))
-    async with tenant_tx(app_pool, Principal(org.id, org.viewer, "viewer")) as conn:
+    async with tenant_tx(app_pool, Tenant(org.id, org.viewer, "viewer")) as conn:
         await conn.execute("INSERT INTO events (organization_id, title) VALUES ($1, 'x2')",
                            org.id)
         await within(audit(conn, "fan\x00", "a.nul", "t\x00", {"k\x00": ["v\x00"]}))

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from persistence.chat import ChatMessage, ChatWriter, Stored, page_history
-from persistence.tenant import Principal
+from persistence.tenant import Tenant
 from tests.persistence.conftest import within
 from tests.persistence.seed import Org, seed_org
 
@@ -91,7 +91,7 @@ async def test_page_history_walks_back_in_order(
         await within(writer.write(message(org, f"m{i:02d}")))
     await within(writer.write(
         ChatMessage(organization_id=org.id, room=org.room, body="held", status="held")))
-    viewer = Principal(org.id, org.viewer, "viewer")
+    viewer = Tenant(org.id, org.viewer, "viewer")
     pages, before = [], None
     while page := await within(page_history(app_pool, viewer, org.room, before, limit=10)):
         pages.append([m.body for m in page])
@@ -106,5 +106,5 @@ async def test_page_history_is_tenant_scoped(
 ) -> None:
     """Another org asking for this org's room gets nothing."""
     other = await within(seed_org(owner, "other"))
-    outsider = Principal(other.id, other.owner, "owner")
+    outsider = Tenant(other.id, other.owner, "owner")
     assert await within(page_history(app_pool, outsider, org.room)) == []

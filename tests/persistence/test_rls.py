@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from persistence.pool import APP_ROLE, app_dsn, create_app_pool
-from persistence.tenant import Principal, tenant_tx
+from persistence.tenant import Tenant, tenant_tx
 from tests.persistence.conftest import within
 from tests.persistence.seed import Org, Seed, key_column, tenant_tables
 
@@ -21,8 +21,8 @@ PUBLIC_READ = {"events": "status IN ('scheduled', 'live')"}
 DENIED = asyncpg.InsufficientPrivilegeError  # SQLSTATE 42501: RLS WITH CHECK or no grant
 
 
-def owner_of(org: Org) -> Principal:
-    return Principal(org.id, org.owner, "owner")
+def owner_of(org: Org) -> Tenant:
+    return Tenant(org.id, org.owner, "owner")
 
 
 @pytest.fixture
@@ -188,7 +188,7 @@ async def test_no_context_sees_only_public_events(
 ) -> None:
     """Without claims nothing is visible, except scheduled/live events, which are public."""
     visible = {}
-    async with tenant_tx(app_pool, Principal(None)) as conn:
+    async with tenant_tx(app_pool, Tenant(None)) as conn:
         for table in tables:
             hidden = PUBLIC_READ.get(table, "true")
             n = await within(conn.fetchval(f'SELECT count(*) FROM "{table}" WHERE {hidden}'))
@@ -211,12 +211,12 @@ async def test_no_context_cannot_write_public_events(
 ) -> None:
     """Public read of events does not extend to writes."""
     a = seeded.orgs["A"]
-    async with tenant_tx(app_pool, Principal(None)) as conn:
+    async with tenant_tx(app_pool, Tenant(None)) as conn:
         status = await within(conn.execute(
             "UPDATE events SET title = 'defaced' WHERE id = $1", a.live_event))
     assert status == "UPDATE 0"
     with pytest.raises(DENIED):
-        async with tenant_tx(app_pool, Principal(None)) as conn:
+        async with tenant_tx(app_pool, Tenant(None)) as conn:
             await within(conn.execute(
                 "INSERT INTO events (organization_id, title, status) VALUES ($1, 'x', 'live')",
                 a.id))
@@ -228,7 +228,7 @@ async def test_platform_admin_sees_every_org(
     """A user in platform_admins, with no org claim, reads all three orgs' rows."""
     ids = [o.id for o in seeded.orgs.values()]
     short = []
-    async with tenant_tx(app_pool, Principal(None, seeded.admin)) as conn:
+    async with tenant_tx(app_pool, Tenant(None, seeded.admin)) as conn:
         for table in tables:
             key = key_column(table)
             n = await within(conn.fetchval(
@@ -273,7 +273,7 @@ async def test_users_visible_only_through_a_shared_membership(
         seen = {r["id"] for r in await within(conn.fetch("SELECT id FROM users"))}
     assert {a.owner, a.viewer} <= seen
     assert not seen & {b.owner, b.viewer, seeded.admin}
-    async with tenant_tx(app_pool, Principal(None, b.viewer)) as conn:
+    async with tenant_tx(app_pool, Tenant(None, b.viewer)) as conn:
         alone = {r["id"] for r in await within(conn.fetch("SELECT id FROM users"))}
     assert alone == {b.viewer}
 
@@ -281,7 +281,7 @@ async def test_users_visible_only_through_a_shared_membership(
 async def test_platform_admins_table_is_not_readable_by_the_app(app_pool: asyncpg.Pool) -> None:
     """Only app_is_platform_admin() may look at platform_admins."""
     with pytest.raises(DENIED):
-        async with tenant_tx(app_pool, Principal(None)) as conn:
+        async with tenant_tx(app_pool, Tenant(None)) as conn:
             await within(conn.fetch("SELECT * FROM platform_admins"))
 
 
@@ -290,7 +290,7 @@ async def test_viewer_cannot_manage_memberships(app_pool: asyncpg.Pool, seeded: 
     a, b = seeded.orgs["A"], seeded.orgs["B"]
     add = "INSERT INTO memberships (organization_id, user_id, role) VALUES ($1, $2, 'dj')"
     with pytest.raises(DENIED):
-        async with tenant_tx(app_pool, Principal(a.id, a.viewer, "viewer")) as conn:
+        async with tenant_tx(app_pool, Tenant(a.id, a.viewer, "viewer")) as conn:
             await within(conn.execute(add, a.id, b.owner))
     async with tenant_tx(app_pool, owner_of(a)) as conn:
         await within(conn.execute(add, a.id, b.owner))
@@ -304,7 +304,7 @@ async def test_stripe_account_resolves_to_its_org_without_context(
 ) -> None:
     """Webhooks with no tenant context can map a Connect account to its org."""
     a = seeded.orgs["A"]
-    async with tenant_tx(app_pool, Principal(None)) as conn:
+    async with tenant_tx(app_pool, Tenant(None)) as conn:
         account = f"acct_{a.room.removeprefix('room-')}"
         found = await within(conn.fetchval("SELECT app_org_for_stripe_account($1)", account))
     assert found == a.id

@@ -1,4 +1,4 @@
-"""Membership rows for tests: with Postgres, a token's staff roles need one (hub.roles)."""
+"""Membership rows for tests: with Postgres, a token's staff roles need one (hub.memberships)."""
 
 from __future__ import annotations
 

@@ -82,7 +82,7 @@ def test_tool_schemas_are_strict_json_schema_objects():
 async def test_invalid_arguments_are_refused_before_running(name, args, needle):
     """Arguments failing the Struct come back as an error and the tool never runs (the
     context has no hub, so running would crash)."""
-    ctx = ToolContext(hub=None, org=uuid.uuid4(), phone="+15550000000",  # type: ignore[arg-type]
+    ctx = ToolContext(pool=None, services=None, org=uuid.uuid4(), phone="+15550000000",  # type: ignore[arg-type]
                       event_id=None)
     out = await run_tool(ctx, frozenset(TOOLS), name, msgspec.json.encode(args))
     assert out.ran is False and needle in out.result["error"]
@@ -90,7 +90,7 @@ async def test_invalid_arguments_are_refused_before_running(name, args, needle):
 
 async def test_a_tool_not_given_to_the_agent_is_refused():
     """An agent may only call its own tools, even ones that exist."""
-    ctx = ToolContext(hub=None, org=uuid.uuid4(), phone="+15550000000",  # type: ignore[arg-type]
+    ctx = ToolContext(pool=None, services=None, org=uuid.uuid4(), phone="+15550000000",  # type: ignore[arg-type]
                       event_id=None)
     out = await run_tool(ctx, frozenset({"quote_price"}), "create_song_request",
                          b'{"title": "x"}')

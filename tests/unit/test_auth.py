@@ -8,7 +8,8 @@ import uuid
 import jwt
 import pytest
 
-from hub.auth import Role, TokenError, mint_token, verify_token
+from hub.auth import TokenError, mint_token, verify_token
+from rooms.roles import Role
 
 SECRET = "unit-secret-0123456789-0123456789-0123456789-0123456789-abcdefgh"
 

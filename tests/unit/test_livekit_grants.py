@@ -9,7 +9,6 @@ import jwt
 import msgspec
 import pytest
 
-from hub.auth import Role
 from integrations.livekit_config import LiveKitConfig, load_config
 from integrations.livekit_grants import (
     GrantRefused,
@@ -20,6 +19,7 @@ from integrations.livekit_grants import (
     needs_payment,
     room_name,
 )
+from rooms.roles import Role
 
 CFG = LiveKitConfig(url="http://lk.test", api_key="APIkey",
                     api_secret="secret-0123456789-0123456789-0123456789", token_ttl=90)

@@ -20,9 +20,9 @@ from litestar.routes import HTTPRoute
 from litestar.testing import create_test_client
 
 from hub.app import create_app
-from hub.guards import require_api_key
 from hub.http_errors import handle_exception
 from hub.settings import load
+from integrations.http import require_api_key
 from integrations.http_docs import ErrorBody
 
 # POST routes that take no body: the action is named by the path alone.

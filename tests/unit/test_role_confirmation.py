@@ -6,8 +6,9 @@ import uuid
 
 import pytest
 
-from hub.auth import Principal, Role
-from hub.roles import effective
+from hub.memberships import effective
+from rooms.principal import Principal
+from rooms.roles import Role
 
 
 def principal(*roles: Role) -> Principal:

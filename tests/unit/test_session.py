@@ -9,8 +9,9 @@ import msgspec
 import pytest
 
 from hub import protocol as p
-from hub.auth import Principal, Role
 from hub.session import DoHistory, DoPublish, DoSubscribe, DoUnsubscribe, Limits, Reply, Session
+from rooms.principal import Principal
+from rooms.roles import Role
 
 ORG = uuid.UUID("11111111-1111-4111-8111-111111111111")
 OTHER = uuid.UUID("22222222-2222-4222-8222-222222222222")

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from hub import protocol as p
-from hub.auth import Role
 from hub.session import DoChatHistory, DoHistory, DoPresence, DoPublish, Reply
+from rooms.roles import Role
 from tests.unit.test_session import ORG, Clock, frame, session
 
 ROOM = f"org:{ORG}"

@@ -27,10 +27,10 @@ from typing import Final
 import asyncpg
 import msgspec
 
-from hub.auth import STAFF_ROLES, Principal, Role
-from persistence.tenant import Principal as DbPrincipal
-from persistence.tenant import tenant_tx
+from persistence.tenant import Tenant, tenant_tx
 from rooms.broker import Broker
+from rooms.principal import Principal, user_uuid
+from rooms.roles import STAFF_ROLES, Role
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def subs_of(user_id: uuid.UUID, external_id: str | None) -> list[str]:
     return [str(user_id)] + ([external_id] if external_id else [])
 
 
-class Roles:
+class Memberships:
     """Membership lookups for one node: cache, invalidation, cross-node notices."""
 
     def __init__(self, pool: asyncpg.Pool, broker: Broker, *, ttl: float,
@@ -126,11 +126,8 @@ class Roles:
         return effective(principal, role)
 
     async def _lookup(self, org: uuid.UUID, sub: str) -> str | None:
-        try:
-            user: uuid.UUID | None = uuid.UUID(sub)
-        except ValueError:
-            user = None
-        async with tenant_tx(self._pool, DbPrincipal(org)) as conn:
+        user = user_uuid(sub)
+        async with tenant_tx(self._pool, Tenant(org)) as conn:
             if user is not None:
                 role: str | None = await conn.fetchval(_BY_ID, org, user)
             else:

@@ -1,0 +1,47 @@
+"""Who is acting: one type for a websocket client, an HTTP caller and the server itself."""
+
+from __future__ import annotations
+
+import uuid
+
+import msgspec
+
+from persistence.tenant import Tenant
+from rooms.roles import RANK, Role
+
+
+class Principal(msgspec.Struct, frozen=True, kw_only=True):
+    """A caller, from a verified token, or the hub itself (server API, verified webhooks).
+
+    ``roles`` are the roles in effect; ``claimed`` the ones the token names. They differ
+    once memberships have been consulted (``hub.memberships``). ``exp`` is the token's
+    expiry (0 for the server); ``client_id`` names the websocket connection, if any.
+    """
+
+    sub: str
+    org: uuid.UUID
+    roles: frozenset[Role]
+    exp: int = 0
+    claimed: frozenset[Role] = frozenset()
+    client_id: str = ""
+    is_server: bool = False
+
+    def has(self, roles: frozenset[Role]) -> bool:
+        return not self.roles.isdisjoint(roles)
+
+    def tenant(self) -> Tenant:
+        """The Postgres tenant claims (the user claim is set only for uuid subs)."""
+        role = next((r for r in RANK if r in self.roles), "")
+        return Tenant(self.org, user_uuid(self.sub), str(role))
+
+    @classmethod
+    def server(cls, org: uuid.UUID) -> Principal:
+        return cls(sub="server", org=org, roles=frozenset({Role.ADMIN}), is_server=True)
+
+
+def user_uuid(sub: str) -> uuid.UUID | None:
+    """``sub`` as a ``users.id`` when it is a uuid; other subs name ``users.external_id``."""
+    try:
+        return uuid.UUID(sub)
+    except ValueError:
+        return None

@@ -1,0 +1,109 @@
+"""The chat room service: check the room's rules, store in Postgres, then broadcast.
+
+Methods: ``chat.post`` and ``chat.history``; the websocket's ``chat`` and ``chat_history``
+frames are shorthands for them. Moderation (``moderation.*``: delete, mute, ban, slow
+mode, blocked words, held messages) is the same service's staff side, kept under its own
+method names in ``moderation.py``; both share this module's broadcast of a posted message.
+
+Rules: ``chat_rules`` (sanctions, slow mode, per-user rate, blocked words); staff are
+exempt.
+
+Invariant: nothing is acknowledged or broadcast that is not stored. A message is
+published to the room and acknowledged only after its row is committed, so it survives
+the hub process dying right afterwards, and the ``message_id`` both carry is that row's
+id (unique, and what moderation and history use). The write is group-committed with other
+concurrent chat (``persistence.chat.ChatWriter``), which keeps Postgres off the fan-out
+path: delivery to subscribers never waits on the database, only the sender's
+acknowledgement does. A call joining a caller's transaction writes in that transaction
+instead, and is broadcast once it commits.
+
+Retries: the idempotency key is (org, room, author, client_msg_id), so one user's id never
+touches another's message. A retry is answered with the original acknowledgement (same
+``message_id``; status as the message is now: visible, held or removed) and broadcasts
+nothing; it skips the rules, since the message was already accepted. A retry is spotted
+by the rules query, or, for staff and for concurrent retries, by the write itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+
+from persistence import chat as store
+from rooms.names import RoomKind, RoomName
+from rooms.principal import Principal
+from rooms.roles import STAFF
+from rooms.services.base import Context, Method, Service
+from rooms.services.chat_rules import status_for
+from rooms.services.chat_wire import (
+    ChatItem,
+    ChatPosted,
+    HistoryParams,
+    Page,
+    Post,
+    Posted,
+    checked_post,
+)
+
+# Stored status -> the status an acknowledgement reports.
+_ACK_STATUS = {"visible": "visible", "held": "held", "deleted": "removed"}
+
+
+async def post(ctx: Context, who: Principal, room: RoomName, params: Post) -> Posted:
+    """Apply the room's rules, store, then publish; a retry returns the original."""
+    params = checked_post(params, ctx.chat.max_chars)
+    client_msg_id = params.client_msg_id or str(uuid.uuid4())
+    status = "visible"
+    if not who.has(STAFF):
+        checked = await status_for(ctx, who, str(room), params.text, client_msg_id)
+        if isinstance(checked, store.Stored):
+            return Posted(str(checked.id), _ACK_STATUS[checked.status])
+        status = checked
+    message = store.ChatMessage(
+        organization_id=who.org, room=str(room), body=params.text,
+        client_msg_id=client_msg_id, event_id=room.id if room.kind is RoomKind.EVENT else None,
+        author=who.sub, status=status)
+    if ctx.unit is None:
+        stored = await ctx.writer.write(message)
+    else:
+        async with ctx.tx(who) as conn:
+            stored = (await store.insert(conn, [message]))[0]
+    if stored.inserted and stored.status == "visible":
+        await published(ctx, room, stored.id, who.sub, params.text, time.time())
+    return Posted(str(stored.id), _ACK_STATUS[stored.status])
+
+
+async def published(ctx: Context, room: RoomName, message_id: int, author: str, text: str,
+                    at: float | dt.datetime) -> None:
+    """Broadcast a stored, visible message (a new post, or a held one approved)."""
+    seconds = at.timestamp() if isinstance(at, dt.datetime) else at
+    await ctx.publish(room, ChatPosted(message_id=str(message_id), user=author, text=text,
+                                       time=int(seconds * 1000)))
+
+
+async def history(ctx: Context, who: Principal, room: RoomName,
+                  params: HistoryParams) -> Page:
+    """A page of stored chat, oldest first, and the cursor for the page before it."""
+    limit = min(params.limit, ctx.chat.page_limit)
+    async with ctx.tx(who) as conn:
+        rows = await store.fetch_page(conn, str(room), params.before, limit + 1)
+    older = len(rows) > limit
+    rows = rows[1:] if older else rows
+    items = [ChatItem(seq=r.id, message_id=str(r.id), user=r.author or "", text=r.body,
+                      time=int(r.created_at.timestamp() * 1000)) for r in rows]
+    return Page(items, items[0].seq if older and items else None)
+
+
+SERVICE = Service(
+    name="chat",
+    doc="Room chat, stored in Postgres before it is broadcast. Staff are exempt from the"
+        " rules (mutes and bans, slow mode, per-user rate, blocked words).",
+    methods=(
+        Method("post", Post, post, checks_bans=True,
+               doc="Post a message (the `chat` frame); answered with its id and status"),
+        Method("history", HistoryParams, history,
+               doc="A page of stored chat older than `before` (the `chat_history` frame)"),
+    ),
+    events=(ChatPosted,),
+)
