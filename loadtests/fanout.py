@@ -1,4 +1,5 @@
-"""Fan-out benchmark: the hub against a minimal ``websockets.broadcast()`` baseline.
+"""Fan-out benchmark: the hub against a minimal ``websockets.broadcast()`` baseline,
+or against the hub of another checkout (``--before-tree``).
 
 For every (subscribers N, rate) configuration it runs interleaved rounds
 (hub, baseline, hub, baseline, ...), each against a freshly started server:
@@ -28,14 +29,19 @@ deliveries) and RSS per idle connection. Per configuration it prints the
 median over rounds for each server and the hub/baseline ratios, then writes
 ``loadtests/results/fanout-<timestamp>.json`` and ``.png``.
 
+``--before-tree DIR`` adds a third kind, ``hub-before``: ``python -m hub run``
+from DIR (another checkout, same venv), in the same rounds right after
+``hub``, and the hub/hub-before ratios beside hub/baseline.
+
 Everything runs on loopback, with bounded counts and time limits, and stops
-by itself. Keepalive pings are quieted on both servers (``--keepalive`` keeps
+by itself. Keepalive pings are quieted on all servers (``--keepalive`` keeps
 the hub's default) so that only fan-out work is measured.
 
 Run from the repo root with the venv active::
 
     python -m loadtests.fanout --quick --servers baseline   # ~15 s smoke run
     python -m loadtests.fanout                              # full matrix, ~10 min
+    python -m loadtests.fanout --before-tree /tmp/before    # this tree against another
 """
 
 from __future__ import annotations
@@ -62,10 +68,10 @@ import uvloop  # noqa: E402
 from loadtests import fanout_load as load  # noqa: E402
 from loadtests.harness import cpu, hub, plots, procs, redis_keys, report, rounds, stats  # noqa: E402
 
-SERVERS = ("hub", "baseline")
+SERVERS = ("hub", "hub-before", "baseline")
 # Summary key -> (numerator, denominator) kinds; present when both ran.
-RATIOS = {"ratio": ("hub", "baseline")}
-RATIO_LABELS = {"ratio": "hub/base"}
+RATIOS = {"ratio": ("hub", "baseline"), "ratio_before": ("hub", "hub-before")}
+RATIO_LABELS = {"ratio": "hub/base", "ratio_before": "hub/before"}
 
 
 # -- results ------------------------------------------------------------------------
@@ -107,7 +113,8 @@ def start_server(kind: str, *, port: int, prefix: str, room: str, secret: str,
         return procs.ServerProcess(kind, cmd, port=port, log=log, core=args.server_core,
                                    env=dict(os.environ, PYTHONUNBUFFERED="1"))
     return hub.start_hub(kind, port=port, redis_url=args.redis_url, prefix=prefix,
-                         secret=secret, log=log, core=args.server_core, keepalive=args.keepalive)
+                         secret=secret, log=log, core=args.server_core, keepalive=args.keepalive,
+                         tree=args.before_tree if kind == "hub-before" else REPO)
 
 
 async def run_round(kind: str, n: int, rate: float, rnd: int, args: argparse.Namespace,
@@ -179,6 +186,8 @@ def summarize(results: Sequence[RoundResult], configs: Sequence[tuple[int, float
     out: list[dict[str, Any]] = []
     for n, rate in configs:
         entry: dict[str, Any] = {"subscribers": n, "rate": rate, "servers": {}, "ratio": {}}
+        if "hub-before" in servers:
+            entry["ratio_before"] = {}
         for s in servers:
             rs = [r for r in results if (r.subscribers, r.rate, r.server) == (n, rate, s)
                   and r.received]
@@ -217,16 +226,20 @@ PANELS = (("cpu_us_per_delivery", "server CPU µs per delivery", False, 1.0),
           ("deliveries_per_s", "deliveries per second", False, 1.0),
           ("loss", "loss, %", False, 100.0),
           ("rss_per_conn_kb", "RSS per idle connection, KB", False, 1.0))
-COLORS = {"hub": "#1f77b4", "baseline": "#ff7f0e"}
+RATIO_PANEL = (("cpu_us_per_delivery", "CPU/deliv"), ("p50_ms", "p50"), ("p99_ms", "p99"),
+               ("deliveries_per_s", "deliv/s"), ("rss_per_conn_kb", "KB/conn"))
+COLORS = {"hub": "#1f77b4", "hub-before": "#2ca02c", "baseline": "#ff7f0e"}
 
 
 def plot(summary: Sequence[dict[str, Any]], servers: Sequence[str], path: Path,
          title: str) -> None:
-    """Per configuration, a bar per server for each metric."""
+    """Per configuration, a bar per server for each metric; with a hub-before, also the
+    ratio panels (hub/hub-before, hub/baseline)."""
     from matplotlib.ticker import FuncFormatter
 
     plt = plots.pyplot()
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8))
+    ab = "hub-before" in servers
+    fig, axes = plt.subplots(2, 4 if ab else 3, figsize=(20 if ab else 15, 8))
     panels = list(axes.flat)
     labels = [f"N={e['subscribers']}\n{e['rate']:g} msg/s" for e in summary]
     width = 0.7 / max(2, len(servers))
@@ -251,7 +264,32 @@ def plot(summary: Sequence[dict[str, Any]], servers: Sequence[str], path: Path,
             plots.loss_axis(ax)
         ax.grid(axis="y", alpha=0.3)
     panels[0].legend()
+    if ab:
+        for ax, key in zip(panels[len(PANELS):], ("ratio_before", "ratio"), strict=True):
+            ratio_panel(ax, summary, key)
     plots.save(fig, path, title)
+
+
+def ratio_panel(ax: Any, summary: Sequence[dict[str, Any]], key: str) -> None:
+    """Median ratios of one pair of kinds, per metric, a bar per configuration."""
+    num, den = RATIOS[key]
+    shown = [e for e in summary if e.get(key)]
+    if not shown:
+        ax.set_axis_off()
+        return
+    width = 0.8 / len(shown)
+    for i, e in enumerate(shown):
+        xs = [j + (i - (len(shown) - 1) / 2) * width for j in range(len(RATIO_PANEL))]
+        ys = [e[key][m] or 0.0 for m, _ in RATIO_PANEL]
+        ax.bar(xs, ys, width, label=f"N={e['subscribers']} {e['rate']:g}/s")
+        for x, y in zip(xs, ys, strict=True):
+            ax.annotate(f"{y:.2f}", (x, y), ha="center", va="bottom", fontsize=6,
+                        xytext=(0, 2), textcoords="offset points")
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(RATIO_PANEL)), [name for _, name in RATIO_PANEL], fontsize=8)
+    ax.set_title(f"{num} / {den}, ratio of medians (1 = same)", fontsize=10)
+    ax.legend(fontsize=7)
+    ax.grid(axis="y", alpha=0.3)
 
 
 # -- main -------------------------------------------------------------------------------
@@ -271,8 +309,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="comma-separated publish rates, msg/s (default 2,20; quick: 20)")
     rounds.add_round_arguments(parser, measured="publish", rounds_of="per server and config",
                                quick="N=200, 20 msg/s, 3 s, 1 round")
-    parser.add_argument("--servers", type=_csv(str), default=list(SERVERS),
-                        help="which servers, in round order: hub,baseline")
+    parser.add_argument("--servers", type=_csv(str), default=["hub", "baseline"],
+                        help="which servers, in round order: hub,baseline (and hub-before, "
+                             "which --before-tree adds after hub)")
+    parser.add_argument("--before-tree", type=Path, default=None, metavar="DIR",
+                        help="another checkout whose hub runs as server hub-before, in the "
+                             "same rounds, with the same venv")
     load.add_load_arguments(parser, client_impl_default="websockets")
     args = parser.parse_args(argv)
     quick = args.quick
@@ -281,7 +323,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     rounds.round_defaults(args)
     unknown = set(args.servers) - set(SERVERS)
     if unknown or not args.servers or len(set(args.servers)) < len(args.servers):
-        parser.error(f"--servers takes hub and/or baseline, each once, not {args.servers}")
+        parser.error(f"--servers takes hub, baseline and hub-before, each once, not "
+                     f"{args.servers}")
+    if args.before_tree is not None:
+        args.before_tree = args.before_tree.resolve()
+        problem = hub.hub_tree_problem(args.before_tree)
+        if problem:
+            parser.error(f"--before-tree: {problem}")
+        if "hub-before" not in args.servers:  # right after hub, so the pair runs back to back
+            at = args.servers.index("hub") + 1 if "hub" in args.servers else 0
+            args.servers.insert(at, "hub-before")
+    elif "hub-before" in args.servers:
+        parser.error("server hub-before needs --before-tree DIR")
     if max(args.subscribers) > 15000:
         parser.error("at most 15000 subscribers (ulimit -n is 20000 per process)")
     if args.duration > 120 or args.rounds > 10 or max(args.rates) > 1000:
@@ -299,11 +352,18 @@ async def amain(args: argparse.Namespace) -> int:
 
     configs = [(n, rate) for n in args.subscribers for rate in args.rates]
     plan = rounds.interleave(configs, args.rounds, args.servers)
+    trees = {"hub": report.git_rev(REPO)}
+    if args.before_tree is not None:
+        trees["hub-before"] = report.git_rev(args.before_tree)
     logdir = report.log_folder("fanout", args.run_id)
     print(f"fanout {args.run_id}: {len(plan)} rounds, servers {','.join(args.servers)}, "
           f"{args.duration:g} s publish each; server core {args.server_core}, "
           f"clients core {args.client_core}; logs in {logdir}", flush=True)
+    if args.before_tree is not None:
+        print(f"hub is {trees['hub']} ({REPO}), hub-before is {trees['hub-before']} "
+              f"({args.before_tree})", flush=True)
     started = time.monotonic()
+    kind_width = max(8, *map(len, args.servers))
 
     async def run(step: tuple[tuple[int, float], int, str]) -> RoundResult:
         (n, rate), rnd, kind = step
@@ -315,7 +375,7 @@ async def amain(args: argparse.Namespace) -> int:
 
     def head(step: tuple[tuple[int, float], int, str]) -> str:
         (n, rate), rnd, kind = step
-        return f"N={n:<5} {rate:>4g}/s {kind:<8} r{rnd}"
+        return f"N={n:<5} {rate:>4g}/s {kind:<{kind_width}} r{rnd}"
 
     results = await rounds.run_rounds(plan, run, failed, head, progress_line)
     report.prune_logs(logdir)
@@ -332,6 +392,8 @@ async def amain(args: argparse.Namespace) -> int:
         "summary": summary,
         "rounds": [r.record() for r in results],
     }
+    if args.before_tree is not None:
+        doc["trees"] = trees
     report.write_json(args.out, stem, doc)
     if summary and any(e["servers"] for e in summary):
         plot(summary, args.servers, args.out / f"{stem}.png",
