@@ -51,20 +51,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import math
 import os
-import platform
 import secrets
 import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -75,23 +71,11 @@ if str(REPO) not in sys.path:  # run as a script: python loadtests/persist.py
 
 import asyncpg  # noqa: E402
 import psutil  # noqa: E402
-import redis.asyncio as aioredis  # noqa: E402
 import uvloop  # noqa: E402
 
-from loadtests.fanout import (  # noqa: E402
-    MESSAGE_BYTES,
-    RESULTS,
-    Client,
-    Server,
-    _drop_keys,
-    _free_port,
-    _pct,
-    _pin,
-    _prune_logs,
-    _version,
-    publish_open_loop,
-)
+from loadtests import fanout_load as load  # noqa: E402
 from loadtests.fanout_client import new_histogram  # noqa: E402
+from loadtests.harness import cpu, hub, plots, procs, redis_keys, report, rounds, stats  # noqa: E402
 
 KINDS = ("fanout", "fanout+chat")
 LOCAL_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -106,28 +90,15 @@ RATIO_METRICS = ("p99_ms", "p50_ms", "deliveries_per_s", "loss", "cpu_us_per_del
 # -- results ------------------------------------------------------------------------
 
 
-@dataclass
-class PersistRound:
+@dataclass(kw_only=True)
+class PersistRound(load.FanoutFigures):
+    LEAD = ("kind", "round", "subscribers", "rate", "senders")
+
     kind: str
     round: int
     subscribers: int
     rate: float
     senders: int
-    connected: int = 0
-    connect_failed: int = 0
-    connect_s: float = 0.0
-    published: int = 0
-    publish_errors: int = 0
-    publisher_max_lag_ms: float = 0.0
-    expected: int = 0
-    received: int = 0
-    loss: float = 0.0
-    closed: int = 0
-    out_of_order: int = 0
-    deliveries_per_s: float = 0.0
-    p50_ms: float = 0.0
-    p99_ms: float = 0.0
-    max_ms: float = 0.0
     window_s: float = 0.0  # first publish .. last drain poll that saw progress
     server_cpu_s: float = 0.0
     server_core_util: float = 0.0
@@ -252,39 +223,30 @@ def _is_local(url: str) -> bool:
 # -- CPU accounting -----------------------------------------------------------------
 
 
-class CpuMarks:
-    """CPU seconds of each party, so a window's core use can be split between them."""
+class CpuParties:
+    """Reads the CPU of each party in a round: the hub, the subscriber processes, the
+    Postgres backends serving the benchmark database (local Postgres only) and the
+    redis-server of ``--redis-url`` (local only)."""
 
     def __init__(self, db: BenchDatabase, redis_proc: psutil.Process | None,
                  pg_local: bool) -> None:
         self.db, self.redis_proc, self.pg_local = db, redis_proc, pg_local
         self._pg: dict[int, psutil.Process] = {}
 
-    async def take(self, server: Server, clients: Sequence[Client]) -> dict[str, Any]:
+    async def read(self, server: procs.ServerProcess,
+                   fleet: load.SubscriberFleet) -> cpu.CpuReading:
         if self.pg_local:
             with contextlib.suppress(Exception):
                 for pid in await self.db.backend_pids():
                     if pid not in self._pg:
                         with contextlib.suppress(psutil.Error):
                             self._pg[pid] = psutil.Process(pid)
-        box = psutil.cpu_times()
-        me = psutil.Process().cpu_times()
-        return {
+        return cpu.read_cpu({
             "server": server.cpu_s(),
-            "clients": sum(c.cpu_s() for c in clients),
-            "pg": {pid: _cpu(p) for pid, p in self._pg.items()},
-            "redis": _cpu(self.redis_proc) if self.redis_proc is not None else 0.0,
-            "box": float(box.user + box.nice + box.system + getattr(box, "irq", 0.0)
-                         + getattr(box, "softirq", 0.0) + getattr(box, "steal", 0.0)),
-            "self": float(me.user + me.system),
-        }
-
-
-def _cpu(proc: psutil.Process) -> float:
-    with contextlib.suppress(psutil.Error):
-        t = proc.cpu_times()
-        return float(t.user + t.system)
-    return 0.0
+            "clients": fleet.cpu_s(),
+            "pg": sum(procs.cpu_s(p) for p in self._pg.values()),
+            "redis": procs.cpu_s(self.redis_proc) if self.redis_proc is not None else 0.0,
+        })
 
 
 def _redis_process(url: str) -> psutil.Process | None:
@@ -304,7 +266,8 @@ def _redis_process(url: str) -> psutil.Process | None:
 
 
 async def start_chat_client(*, port: int, room: str, org: str, secret: str, tag: str,
-                            sub_prefix: str, args: argparse.Namespace, log: Path) -> Client:
+                            sub_prefix: str, args: argparse.Namespace,
+                            log: Path) -> procs.LineClient:
     staff = args.chat_role != "viewer"
     connections = args.senders * (1 if staff else args.subs_per_sender)
     cmd = [sys.executable, "-m", "loadtests.chat_client", "--port", str(port),
@@ -313,19 +276,15 @@ async def start_chat_client(*, port: int, room: str, org: str, secret: str, tag:
            "--per-sub", "0" if staff else "5", "--sub-prefix", sub_prefix, "--tag", tag,
            "--source-ip", "127.0.1.1", "--concurrency", str(args.concurrency),
            "--text-bytes", str(args.text_bytes)]
-    with log.open("ab") as err:
-        proc = await asyncio.create_subprocess_exec(
-            *cmd, cwd=REPO, env=dict(os.environ, HUB_SECRET=secret),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
-            preexec_fn=_pin(args.client_core), limit=1 << 26)
-    return Client(proc)
+    return await procs.LineClient.start(cmd, env=dict(os.environ, HUB_SECRET=secret),
+                                        log=log, core=args.client_core, limit=1 << 26)
 
 
 # -- one round ----------------------------------------------------------------------
 
 
 async def run_round(kind: str, rnd: int, args: argparse.Namespace, db: BenchDatabase,
-                    logdir: Path, cpu: CpuMarks) -> PersistRound:
+                    logdir: Path, parties: CpuParties) -> PersistRound:
     chat_on = kind == "fanout+chat"
     res = PersistRound(kind=kind, round=rnd, subscribers=args.subscribers, rate=args.rate,
                        senders=args.senders if chat_on else 0)
@@ -335,144 +294,115 @@ async def run_round(kind: str, rnd: int, args: argparse.Namespace, db: BenchData
     msg_tag = f"{args.run_id}-{tag}"  # client_msg_id prefix of this round
     room_a, room_b = f"event:{db.event_a}", f"event:{db.event_b}"
     secret = secrets.token_hex(24)
-    port = _free_port()
-    from rooms.redis_broker import RedisBroker
-
-    broker = RedisBroker(args.redis_url, prefix=prefix)
+    port = procs.free_port()
     env = {"DATABASE_URL": db.dsn, "HUB_EMBEDDED_PG": "0",
            # The per-connection publish/chat token bucket, out of the way of closed-loop chat.
            "HUB_PUBLISH_RATE": "1000000", "HUB_PUBLISH_BURST": "1000000"}
     if os.environ.get("APP_DATABASE_URL"):  # same role and password, benchmark database
         env["APP_DATABASE_URL"] = _with_database(os.environ["APP_DATABASE_URL"], db.name)
-    server = Server("hub", port=port, prefix=prefix, room=room_a, secret=secret, args=args,
-                    log=logdir / f"{tag}.log", extra_env=env)
-    clients: list[Client] = []
-    chat: Client | None = None
-    try:
-        await broker.publish(f"org:{uuid.uuid4()}", b"{}")  # connect, load the Lua script
-        await server.wait_ready()
-        await asyncio.sleep(args.settle)
+    async with load.publisher(args.redis_url, prefix) as broker:
+        server = hub.start_hub("hub", port=port, redis_url=args.redis_url, prefix=prefix,
+                               secret=secret, log=logdir / f"{tag}.log",
+                               core=args.server_core, keepalive=args.keepalive, env=env)
+        fleet = load.SubscriberFleet()
+        chat: procs.LineClient | None = None
+        try:
+            await server.wait_ready()
+            await asyncio.sleep(args.settle)
+            res.errors.extend(await fleet.connect(
+                res, n=args.subscribers, mode="hub", port=port, room=room_a, org=str(db.org),
+                secret=secret, args=args, logdir=logdir, tag=tag))
+            if chat_on:
+                t1 = time.monotonic()
+                chat = await start_chat_client(port=port, room=room_b, org=str(db.org),
+                                               secret=secret, tag=msg_tag,
+                                               sub_prefix=f"bench-{msg_tag}", args=args,
+                                               log=logdir / f"{tag}-chat.log")
+                hello = await chat.read(wait_s=120)
+                res.chat_connect_s = time.monotonic() - t1
+                res.chat_connections = hello["connected"]
+                res.errors.extend(hello["errors"])
+                if res.chat_connections < args.senders:
+                    raise RuntimeError(f"only {res.chat_connections} chat connections: "
+                                       f"{hello['errors'][:3]}")
+            await asyncio.sleep(args.settle)
 
-        n = args.subscribers
-        procs = max(1, math.ceil(n / args.per_process))
-        counts = [n // procs + (1 if i < n % procs else 0) for i in range(procs)]
-        t0 = time.monotonic()
-        clients = [await Client.start(index=i, count=c, server="hub", port=port, room=room_a,
-                                      org=str(db.org), secret=secret, args=args,
-                                      log=logdir / f"{tag}-client{i}.log")
-                   for i, c in enumerate(counts)]
-        ready = await asyncio.gather(*(c.read(wait_s=60 + n / 20) for c in clients))
-        res.connect_s = time.monotonic() - t0
-        res.connected = sum(r["connected"] for r in ready)
-        res.connect_failed = sum(r["failed"] for r in ready)
-        for r in ready:
-            res.errors.extend(r["errors"])
-        if res.connected == 0:
-            raise RuntimeError(f"no subscriber connected: {res.errors[:3]}")
-        if chat_on:
-            t1 = time.monotonic()
-            chat = await start_chat_client(port=port, room=room_b, org=str(db.org),
-                                           secret=secret, tag=msg_tag,
-                                           sub_prefix=f"bench-{msg_tag}", args=args,
-                                           log=logdir / f"{tag}-chat.log")
-            hello = await chat.read(wait_s=120)
-            res.chat_connect_s = time.monotonic() - t1
-            res.chat_connections = hello["connected"]
-            res.errors.extend(hello["errors"])
-            if res.chat_connections < args.senders:
-                raise RuntimeError(f"only {res.chat_connections} chat connections: "
-                                   f"{hello['errors'][:3]}")
-        await asyncio.sleep(args.settle)
+            async def mark() -> cpu.CpuReading:
+                return await parties.read(server, fleet)
 
-        m0, t_cpu0 = await cpu.take(server, clients), time.monotonic()
-        if chat is not None:
-            await chat.ask("start")
-        first_ns, res.published, res.publish_errors, res.publisher_max_lag_ms = (
-            await publish_open_loop(broker, room_a, args.rate, args.duration))
-        report: dict[str, Any] | None = None
-        if chat is not None:
-            report = await chat.ask("stop", wait_s=60)
-        res.expected = res.connected * res.published
-
-        # Drain, as fanout.py: all expected, or drain_idle s without progress, or drain_max.
-        t_pub_end = time.monotonic()
-        last_total, last_change = -1, t_pub_end
-        m1 = await cpu.take(server, clients)
-        while True:
-            now_counts = await asyncio.gather(*(c.ask("count") for c in clients))
-            total = sum(x["received"] for x in now_counts)
-            now = time.monotonic()
-            if total != last_total:
-                last_total, last_change = total, now
-                m1 = await cpu.take(server, clients)
-            if (total >= res.expected or now - last_change >= args.drain_idle
-                    or now - t_pub_end >= args.drain_max):
-                break
-            await asyncio.sleep(0.25)
-        res.drain_s = last_change - t_pub_end
-
-        reports = await asyncio.gather(*(c.ask("report") for c in clients))
-        hist = new_histogram()
-        for r in reports:
-            hist.decode_and_add(r["hist"].encode("ascii"))
-        res.received = sum(r["received"] for r in reports)
-        res.closed = sum(r["closed"] for r in reports)
-        res.out_of_order = sum(r["out_of_order"] for r in reports)
-        last_ns = max(r["last_ns"] for r in reports)
-        res.loss = 1 - res.received / res.expected if res.expected else 0.0
-        busy = max(last_change - t_cpu0, 1e-9)
-        res.window_s = busy
-        res.server_cpu_s = m1["server"] - m0["server"]
-        res.server_core_util = res.server_cpu_s / busy
-        # The chat process exits after its report, so it measures itself (start .. stop).
-        chat_cpu = float(report["cpu_s"]) if report is not None else 0.0
-        fan_cpu = m1["clients"] - m0["clients"]
-        res.client_core_util = (fan_cpu + chat_cpu) / busy
-        res.chat_client_core_util = chat_cpu / busy
-        pg_cpu = sum(v - m0["pg"].get(pid, 0.0) for pid, v in m1["pg"].items())
-        res.pg_core_util = pg_cpu / busy
-        redis_cpu = m1["redis"] - m0["redis"]
-        res.redis_core_util = redis_cpu / busy
-        ours = (res.server_cpu_s + fan_cpu + chat_cpu + (m1["self"] - m0["self"]) + pg_cpu
-                + redis_cpu)
-        res.other_core_util = max(0.0, (m1["box"] - m0["box"]) - ours) / busy
-        if res.received:
-            window = max(res.published / args.rate, (last_ns - first_ns) / 1e9)
-            res.deliveries_per_s = res.received / window
-            res.cpu_us_per_delivery = res.server_cpu_s * 1e6 / res.received
-            res.p50_ms = _pct(hist, 50)
-            res.p99_ms = _pct(hist, 99)
-            res.max_ms = hist.get_max_value() / 1000
-
-        if report is not None:
-            acked: list[str] = report["acked_ids"]
-            res.chats_acked = report["acked"]
-            res.chats_held = report["held"]
-            res.chat_errors = report["errors"]
-            res.chat_error_samples = report["error_samples"]
-            res.chat_timeouts = report["timeouts"]
-            res.chat_closed = report["closed"]
-            res.chat_budget_wait_s = report["budget_wait_s"]
-            if report["unfinished"]:
-                res.errors.append(f"{report['unfinished']} chat sender(s) still waiting at stop")
-            res.chat_window_s = max(1e-9, (report["last_ack"] or report["t_stop"])
-                                    - report["t_start"])
-            res.chats_per_s = res.chats_acked / res.chat_window_s
-            chist = new_histogram()
-            chist.decode_and_add(report["hist"].encode("ascii"))
-            if res.chats_acked:
-                res.chat_p50_ms = _pct(chist, 50)
-                res.chat_p99_ms = _pct(chist, 99)
-                res.chat_max_ms = chist.get_max_value() / 1000
-            res.chat_rows, res.chat_rows_acked = await db.chat_rows(msg_tag, acked)
-            res.chat_missing = len(acked) - res.chat_rows_acked
-    finally:
-        await asyncio.gather(*(c.stop() for c in [*clients, *([chat] if chat else [])]))
-        await server.stop()
-        await broker.close()
-        await _drop_keys(args.redis_url, prefix)
+            m0 = await mark()
+            if chat is not None:
+                await chat.ask("start")
+            first_ns = await load.publish(res, broker, room_a, args.rate, args.duration)
+            chat_report: dict[str, Any] | None = None
+            if chat is not None:
+                chat_report = await chat.ask("stop", wait_s=60)
+            res.drain_s, m1 = await fleet.drain(res.expected, args, mark)
+            await fleet.collect(res, first_ns=first_ns, rate=args.rate)
+            # The chat process exits after its report, so it measures itself (start .. stop).
+            chat_cpu = float(chat_report["cpu_s"]) if chat_report is not None else 0.0
+            window = cpu.cpu_window(m0, m1, measured_apart={"chat": chat_cpu})
+            res.window_s = window.wall_s
+            res.server_cpu_s = window.cpu_s["server"]
+            res.server_core_util = window.use("server")
+            res.client_core_util = window.use("clients") + window.use("chat")
+            res.chat_client_core_util = window.use("chat")
+            res.pg_core_util = window.use("pg")
+            res.redis_core_util = window.use("redis")
+            res.other_core_util = window.use("other")
+            if res.received:
+                res.cpu_us_per_delivery = res.server_cpu_s * 1e6 / res.received
+            if chat_report is not None:
+                await _chat_figures(res, chat_report, db, msg_tag)
+        finally:
+            await asyncio.gather(fleet.stop(), *([chat.stop()] if chat else []))
+            await server.stop()
     res.wall_s = time.monotonic() - wall0
     return res
+
+
+async def _chat_figures(res: PersistRound, report: dict[str, Any], db: BenchDatabase,
+                        msg_tag: str) -> None:
+    """The chat process's report, and the rows check against the database."""
+    acked: list[str] = report["acked_ids"]
+    res.chats_acked = report["acked"]
+    res.chats_held = report["held"]
+    res.chat_errors = report["errors"]
+    res.chat_error_samples = report["error_samples"]
+    res.chat_timeouts = report["timeouts"]
+    res.chat_closed = report["closed"]
+    res.chat_budget_wait_s = report["budget_wait_s"]
+    if report["unfinished"]:
+        res.errors.append(f"{report['unfinished']} chat sender(s) still waiting at stop")
+    res.chat_window_s = max(1e-9, (report["last_ack"] or report["t_stop"]) - report["t_start"])
+    res.chats_per_s = res.chats_acked / res.chat_window_s
+    chist = new_histogram()
+    chist.decode_and_add(report["hist"].encode("ascii"))
+    if res.chats_acked:
+        res.chat_p50_ms = load.percentile_ms(chist, 50)
+        res.chat_p99_ms = load.percentile_ms(chist, 99)
+        res.chat_max_ms = chist.get_max_value() / 1000
+    res.chat_rows, res.chat_rows_acked = await db.chat_rows(msg_tag, acked)
+    res.chat_missing = len(acked) - res.chat_rows_acked
+
+
+def progress_line(res: PersistRound) -> str:
+    chat = ""
+    if res.kind == "fanout+chat":
+        errs = sum(res.chat_errors.values())
+        chat = (f"  | chat {res.chats_per_s:6,.0f}/s ({res.chats_acked} acked, "
+                f"{res.chat_rows} rows, {res.chat_missing} missing"
+                + (f", {errs} errors" if errs else "")
+                + (f", {res.chat_timeouts} timeouts" if res.chat_timeouts else "")
+                + (f", wait {res.chat_budget_wait_s:.1f}s" if res.chat_budget_wait_s else "")
+                + f") ack p50 {res.chat_p50_ms:6.1f} p99 {res.chat_p99_ms:6.1f} ms")
+    return (f"conn {res.connected}  pub {res.published}  "
+            f"{res.deliveries_per_s:>7,.0f} deliv/s  loss {res.loss:6.2%}  "
+            f"p50 {res.p50_ms:6.1f}  p99 {res.p99_ms:6.1f} ms  "
+            f"cpu {res.cpu_us_per_delivery:5.1f} us/deliv  "
+            f"core use srv {res.server_core_util:.0%} cli {res.client_core_util:.0%} "
+            f"pg {res.pg_core_util:.0%} redis {res.redis_core_util:.0%} "
+            f"other {res.other_core_util:.0%}{chat}  ({res.wall_s:.0f}s)")
 
 
 # -- summary ------------------------------------------------------------------------
@@ -497,13 +427,7 @@ def summarize(results: Sequence[PersistRound]) -> dict[str, Any]:
         rs = [r for r in results if r.kind == kind and r.received]
         if not rs:
             continue
-        metrics = FANOUT_METRICS + (CHAT_METRICS if kind == "fanout+chat" else ())
-        entry: dict[str, Any] = {
-            "rounds": len(rs),
-            **{m: statistics.median(getattr(r, m) for r in rs) for m in metrics},
-            "min": {m: min(getattr(r, m) for r in rs) for m in metrics},
-            "max": {m: max(getattr(r, m) for r in rs) for m in metrics},
-        }
+        entry = stats.spread(rs, FANOUT_METRICS + (CHAT_METRICS if kind == "fanout+chat" else ()))
         if kind == "fanout+chat":
             entry["chats_acked_total"] = sum(r.chats_acked for r in rs)
             entry["chat_rows_total"] = sum(r.chat_rows for r in rs)
@@ -512,34 +436,27 @@ def summarize(results: Sequence[PersistRound]) -> dict[str, Any]:
         out["kinds"][kind] = entry
     a, b = out["kinds"].get("fanout"), out["kinds"].get("fanout+chat")
     if a and b:
-        for m in RATIO_METRICS:
-            out["ratio"][m] = b[m] / a[m] if a[m] else None
+        out["ratio"] = stats.ratios(b, a, RATIO_METRICS)
         out["loss_delta"] = b["loss"] - a["loss"]
     return out
 
 
-def _ratio(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.2f}x"
-
-
 def print_table(summary: dict[str, Any]) -> None:
-    cols = ("kind", "rounds", "deliv/s", "loss", "p50 ms", "p99 ms", "max ms", "CPU us/deliv",
-            "srv core", "pg core", "other")
-    widths = (12, 6, 9, 8, 8, 8, 8, 12, 8, 7, 6)
-    line = "  ".join(c.rjust(w) for c, w in zip(cols, widths, strict=True))
-    print("\nfan-out (event:A), median of rounds\n" + line + "\n" + "-" * len(line))
+    table = stats.Table(("kind", "rounds", "deliv/s", "loss", "p50 ms", "p99 ms", "max ms",
+                   "CPU us/deliv", "srv core", "pg core", "other"),
+                  (12, 6, 9, 8, 8, 8, 8, 12, 8, 7, 6))
+    table.header("fan-out (event:A), median of rounds")
     for kind, m in summary["kinds"].items():
-        row = (kind, str(m["rounds"]), f"{m['deliveries_per_s']:,.0f}", f"{m['loss']:.2%}",
-               f"{m['p50_ms']:.1f}", f"{m['p99_ms']:.1f}", f"{m['max_ms']:.1f}",
-               f"{m['cpu_us_per_delivery']:.1f}", f"{m['server_core_util']:.0%}",
-               f"{m['pg_core_util']:.0%}", f"{m['other_core_util']:.0%}")
-        print("  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)))
+        table.row(kind, str(m["rounds"]), f"{m['deliveries_per_s']:,.0f}", f"{m['loss']:.2%}",
+                  f"{m['p50_ms']:.1f}", f"{m['p99_ms']:.1f}", f"{m['max_ms']:.1f}",
+                  f"{m['cpu_us_per_delivery']:.1f}", f"{m['server_core_util']:.0%}",
+                  f"{m['pg_core_util']:.0%}", f"{m['other_core_util']:.0%}")
     r = summary["ratio"]
     if r:
-        row = ("chat/fanout", "", _ratio(r["deliveries_per_s"]),
-               f"{summary['loss_delta']:+.2%}", _ratio(r["p50_ms"]), _ratio(r["p99_ms"]), "",
-               _ratio(r["cpu_us_per_delivery"]), "", "", "")
-        print("  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)))
+        ratio = stats.fmt_ratio
+        table.row("chat/fanout", "", ratio(r["deliveries_per_s"]), f"{summary['loss_delta']:+.2%}",
+                  ratio(r["p50_ms"]), ratio(r["p99_ms"]), "", ratio(r["cpu_us_per_delivery"]),
+                  "", "", "")
         print("(loss column of the ratio row: fanout+chat loss - fanout loss)")
     b = summary["kinds"].get("fanout+chat")
     if b:
@@ -556,41 +473,32 @@ def print_table(summary: dict[str, Any]) -> None:
 
 
 def plot(summary: dict[str, Any], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = plots.pyplot()
     kinds = list(summary["kinds"])
+    entries = [summary["kinds"][k] for k in kinds]
     colors = {"fanout": "#1f77b4", "fanout+chat": "#d62728"}
     panels = (("p99_ms", "fan-out p99, ms", 1.0), ("p50_ms", "fan-out p50, ms", 1.0),
               ("deliveries_per_s", "deliveries per second", 1.0), ("loss", "loss, %", 100.0),
               ("cpu_us_per_delivery", "server CPU µs per delivery", 1.0))
     fig, axes = plt.subplots(2, 4, figsize=(17, 8))
-    for ax, (metric, label, scale) in zip(list(axes.flat)[:5], panels, strict=True):
-        for i, k in enumerate(kinds):
-            m = summary["kinds"][k]
-            y = m[metric] * scale
-            err = [[(m[metric] - m["min"][metric]) * scale],
-                   [(m["max"][metric] - m[metric]) * scale]]
-            ax.bar([i], [y], 0.6, yerr=err, capsize=4, color=colors[k])
-            ax.annotate(f"{y:,.0f}" if y >= 100 else f"{y:.3g}", (i, y), ha="center",
-                        va="bottom", fontsize=8, xytext=(0, 2), textcoords="offset points")
+    for ax, (metric, name, scale) in zip(list(axes.flat)[:5], panels, strict=True):
+        plots.median_bars(ax, range(len(kinds)), entries, metric, width=0.6,
+                          color=[colors[k] for k in kinds], scale=scale, capsize=4, fontsize=8)
         ax.set_xticks(range(len(kinds)), kinds, fontsize=8)
-        ax.set_title(label, fontsize=10)
+        ax.set_title(name, fontsize=10)
         if metric == "loss":
-            ax.set_ylim(0, max([1.0, *(h.get_height() * 1.2 for h in ax.patches)]))
+            plots.loss_axis(ax)
         ax.grid(axis="y", alpha=0.3)
     # Who used the 2 cores during the measured window (medians, % of one core).
     ax = axes.flat[5]
     parts = (("server_core_util", "hub", "#1f77b4"), ("pg_core_util", "postgres (bench db)",
              "#9467bd"), ("client_core_util", "clients", "#2ca02c"),
              ("other_core_util", "other processes", "#7f7f7f"))
-    for i, k in enumerate(kinds):
+    for i, m in enumerate(entries):
         bottom = 0.0
-        for metric, label, color in parts:
-            y = summary["kinds"][k][metric] * 100
-            ax.bar([i], [y], 0.6, bottom=bottom, color=color, label=label if i == 0 else None)
+        for metric, name, color in parts:
+            y = m[metric] * 100
+            ax.bar([i], [y], 0.6, bottom=bottom, color=color, label=name if i == 0 else None)
             bottom += y
     ax.set_xticks(range(len(kinds)), kinds, fontsize=8)
     ax.set_title(f"core use in the window, % of one core ({os.cpu_count()} cores)", fontsize=10)
@@ -601,29 +509,19 @@ def plot(summary: dict[str, Any], path: Path, title: str) -> None:
     b = summary["kinds"].get("fanout+chat")
     ax_rate, ax_lat = axes.flat[6], axes.flat[7]
     if b:
-        ax_rate.bar([0], [b["chats_per_s"]], 0.5, color=colors["fanout+chat"],
-                    yerr=[[b["chats_per_s"] - b["min"]["chats_per_s"]],
-                          [b["max"]["chats_per_s"] - b["chats_per_s"]]], capsize=4)
-        ax_rate.annotate(f"{b['chats_per_s']:,.0f}", (0, b["chats_per_s"]), ha="center",
-                         va="bottom", fontsize=8, xytext=(0, 2), textcoords="offset points")
+        plots.median_bars(ax_rate, [0], [b], "chats_per_s", width=0.5,
+                          color=colors["fanout+chat"], capsize=4, fontsize=8)
         ax_rate.set_xticks([0], ["fanout+chat"], fontsize=8)
         ax_rate.set_xlim(-1, 1)
         ax_rate.set_title("chats per second (acked, stored)", fontsize=10)
-        names = ("chat_p50_ms", "chat_p99_ms", "chat_max_ms")
-        for i, metric in enumerate(names):
-            y = b[metric]
-            ax_lat.bar([i], [y], 0.6, color=colors["fanout+chat"],
-                       yerr=[[y - b["min"][metric]], [b["max"][metric] - y]], capsize=4)
-            ax_lat.annotate(f"{y:.3g}", (i, y), ha="center", va="bottom", fontsize=8,
-                            xytext=(0, 2), textcoords="offset points")
+        for i, metric in enumerate(("chat_p50_ms", "chat_p99_ms", "chat_max_ms")):
+            plots.median_bars(ax_lat, [i], [b], metric, width=0.6,
+                              color=colors["fanout+chat"], capsize=4, fontsize=8)
         ax_lat.set_xticks(range(3), ["p50", "p99", "max"], fontsize=8)
         ax_lat.set_title("chat ack latency (send .. chat_sent), ms", fontsize=10)
         for ax in (ax_rate, ax_lat):
             ax.grid(axis="y", alpha=0.3)
-    fig.suptitle(title + "\nmedian of rounds; whiskers = min..max", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    plots.save(fig, path, title)
 
 
 # -- main -----------------------------------------------------------------------------
@@ -639,12 +537,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="fan-out publish rate, msg/s (default 20)")
     parser.add_argument("--senders", "-K", type=int, default=None,
                         help="closed-loop chat senders (default 50; quick: 10)")
-    parser.add_argument("--duration", type=float, default=None,
-                        help="publish (and chat) seconds per round (default 10; quick: 3)")
-    parser.add_argument("--rounds", type=int, default=None,
-                        help="rounds of each kind (default 3; quick: 1)")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run: N=200, 20 msg/s, K=10, 3 s, 1 round of each kind")
+    rounds.add_round_arguments(parser, measured="publish (and chat)", rounds_of="of each kind",
+                               quick="N=200, 20 msg/s, K=10, 3 s, 1 round of each kind")
     parser.add_argument("--chat-role", choices=["viewer", "moderator", "dj"], default="viewer",
                         help="role of the chat tokens; staff roles skip the room rules")
     parser.add_argument("--subs-per-sender", type=int, default=None,
@@ -655,36 +549,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="viewer senders: size the sub pool so that the per-user limit "
                              "caps chat at no less than this many msg/s")
     parser.add_argument("--text-bytes", type=int, default=60, help="chat text length")
-    parser.add_argument("--redis-url",
-                        default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or LOCAL_DSN,
                         help="owner/superuser DSN of the Postgres server to create the "
                              "benchmark database on")
-    parser.add_argument("--server-core", type=int, default=0)
-    parser.add_argument("--client-core", type=int, default=1,
-                        help="core for subscriber and chat processes and this publisher")
-    parser.add_argument("--per-process", type=int, default=1250,
-                        help="subscribers per client process")
-    parser.add_argument("--concurrency", type=int, default=200,
-                        help="concurrent handshakes per client process")
-    parser.add_argument("--client-impl", choices=["websockets", "raw"], default="raw",
-                        help="fan-out subscriber implementation (see fanout.py); raw leaves "
-                             "more of the client core to the chat process")
-    parser.add_argument("--settle", type=float, default=1.0)
-    parser.add_argument("--drain-idle", type=float, default=2.0)
-    parser.add_argument("--drain-max", type=float, default=20.0)
-    parser.add_argument("--noise-warn", type=float, default=0.15,
-                        help="warn when other processes used more than this share of a core")
-    parser.add_argument("--keepalive", action="store_true",
-                        help="keep the hub's default keepalive pings (off by default)")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="directory for JSON + PNG")
+    # Raw subscribers leave more of the client core to the chat process.
+    load.add_load_arguments(parser, client_impl_default="raw")
     args = parser.parse_args(argv)
     quick = args.quick
     args.subscribers = args.subscribers or (200 if quick else 1000)
     args.rate = args.rate or 20.0
     args.senders = args.senders or (10 if quick else 50)
-    args.duration = args.duration or (3.0 if quick else 10.0)
-    args.rounds = args.rounds or (1 if quick else 3)
+    rounds.round_defaults(args)
     if not args.subs_per_sender:  # each sub: 5 messages per ~11 s window
         args.subs_per_sender = math.ceil(
             args.chat_budget_rate * min(args.duration + 1, 11) / (5 * args.senders))
@@ -694,21 +569,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("bounded runs only: --senders <= 500, senders x subs-per-sender <= 10000")
     if args.duration > 120 or args.rounds > 10 or args.rate > 1000:
         parser.error("bounded runs only: --duration <= 120, --rounds <= 10, --rate <= 1000")
-    args.run_id = time.strftime("%Y%m%d-%H%M%S")
+    args.run_id = report.run_stamp()
     return args
 
 
 async def amain(args: argparse.Namespace) -> int:
-    r = aioredis.Redis.from_url(args.redis_url)
-    try:
-        await r.ping()
-    finally:
-        await r.aclose()
-    with contextlib.suppress(OSError):  # this process publishes from the client core
-        os.sched_setaffinity(0, {args.client_core})
+    await redis_keys.ping(args.redis_url)
+    procs.pin_self(args.client_core)  # this process publishes from the client core
     db = BenchDatabase(args.database_url, args.run_id)
-    logdir = Path(tempfile.mkdtemp(prefix=f"livehub-persist-{args.run_id}-"))
-    plan = [(kind, rnd) for rnd in range(1, args.rounds + 1) for kind in KINDS]
+    logdir = report.log_folder("persist", args.run_id)
+    plan = rounds.interleave([(args.subscribers, args.rate)], args.rounds, KINDS)
     results: list[PersistRound] = []
     started = time.monotonic()
     total_rows = 0
@@ -722,43 +592,27 @@ async def amain(args: argparse.Namespace) -> int:
                                   f"chat at ~{_budget_rate(args):,.0f}/s)") +
               f", {args.duration:g} s each; server core {args.server_core}, clients core "
               f"{args.client_core}; logs in {logdir}", flush=True)
-        cpu = CpuMarks(db, _redis_process(args.redis_url), _is_local(args.database_url))
-        for i, (kind, rnd) in enumerate(plan, 1):
-            head = f"[{i:>2}/{len(plan)}] {kind:<11} r{rnd}"
-            try:
-                res = await run_round(kind, rnd, args, db, logdir, cpu)
-            except Exception as exc:  # one failed round is reported, not fatal
-                res = PersistRound(kind=kind, round=rnd, subscribers=args.subscribers,
-                                   rate=args.rate, senders=args.senders,
-                                   errors=[f"{type(exc).__name__}: {exc}"[:2000]])
-                lines = res.errors[0].strip().splitlines()
-                print(f"{head}  FAILED {lines[0]}"
-                      + (f" ... {lines[-1]}" if len(lines) > 1 else ""), flush=True)
-                results.append(res)
-                continue
-            results.append(res)
-            chat = ""
-            if kind == "fanout+chat":
-                errs = sum(res.chat_errors.values())
-                chat = (f"  | chat {res.chats_per_s:6,.0f}/s ({res.chats_acked} acked, "
-                        f"{res.chat_rows} rows, {res.chat_missing} missing"
-                        + (f", {errs} errors" if errs else "")
-                        + (f", {res.chat_timeouts} timeouts" if res.chat_timeouts else "")
-                        + (f", wait {res.chat_budget_wait_s:.1f}s"
-                           if res.chat_budget_wait_s else "")
-                        + f") ack p50 {res.chat_p50_ms:6.1f} p99 {res.chat_p99_ms:6.1f} ms")
-            print(f"{head}  conn {res.connected}  pub {res.published}  "
-                  f"{res.deliveries_per_s:>7,.0f} deliv/s  loss {res.loss:6.2%}  "
-                  f"p50 {res.p50_ms:6.1f}  p99 {res.p99_ms:6.1f} ms  "
-                  f"cpu {res.cpu_us_per_delivery:5.1f} us/deliv  "
-                  f"core use srv {res.server_core_util:.0%} cli {res.client_core_util:.0%} "
-                  f"pg {res.pg_core_util:.0%} redis {res.redis_core_util:.0%} "
-                  f"other {res.other_core_util:.0%}{chat}  ({res.wall_s:.0f}s)", flush=True)
+        parties = CpuParties(db, _redis_process(args.redis_url), _is_local(args.database_url))
+
+        async def run(step: tuple[tuple[int, float], int, str]) -> PersistRound:
+            _, rnd, kind = step
+            return await run_round(kind, rnd, args, db, logdir, parties)
+
+        def failed(step: tuple[tuple[int, float], int, str], error: str) -> PersistRound:
+            _, rnd, kind = step
+            return PersistRound(kind=kind, round=rnd, subscribers=args.subscribers,
+                                rate=args.rate, senders=args.senders, errors=[error])
+
+        def head(step: tuple[tuple[int, float], int, str]) -> str:
+            _, rnd, kind = step
+            return f"{kind:<11} r{rnd}"
+
+        results = await rounds.run_rounds(plan, run, failed, head, progress_line)
         total_rows = await db.room_rows()
     finally:
         with contextlib.suppress(Exception):
             await asyncio.shield(db.drop())
-        _prune_hub_logs(logdir)
+        report.prune_logs(logdir)
 
     _fill_marginal(results)
     summary = summarize(results)
@@ -775,35 +629,27 @@ async def amain(args: argparse.Namespace) -> int:
               "sub with per-user budget left (rooms/chat.py: 5 messages per 10 s per user), so "
               "chats/s there is a lower bound; raise --chat-budget-rate or use --chat-role "
               "moderator.")
-    noisy = [r for r in results if r.other_core_util > args.noise_warn]
-    if noisy:
-        print(f"WARNING: {len(noisy)} round(s) shared the machine with other work "
-              f"(other core use > {args.noise_warn:.0%}, max "
-              f"{max(r.other_core_util for r in noisy):.0%}); rerun on a quiet machine.")
+    rounds.warn_noise([r.other_core_util for r in results], args.noise_warn)
     missing = sum(r.chat_missing for r in results)
     if missing:
         print(f"ERROR: {missing} acknowledged chat message(s) are not in chat_messages")
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"persist-{args.run_id}"
-    doc = {
+    stem = f"persist-{args.run_id}"
+    report.write_json(args.out, stem, {
         "run_id": args.run_id,
         "wall_s": round(time.monotonic() - started, 1),
-        "host": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                 "platform": platform.platform(), "websockets": _version("websockets"),
-                 "redis": _version("redis"), "asyncpg": _version("asyncpg")},
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                     if k != "database_url"},
-        "message_bytes": MESSAGE_BYTES,
+        "host": report.host(("websockets", "redis", "asyncpg")),
+        "settings": report.settings(args, skip={"database_url"}),  # may hold a password
+        "message_bytes": load.MESSAGE_BYTES,
         "summary": summary,
-        "rounds": [asdict(r) for r in results],
-    }
-    stem.with_suffix(".json").write_text(json.dumps(doc, indent=1))
+        "rounds": [r.record() for r in results],
+    })
     if summary["kinds"]:
-        plot(summary, stem.with_suffix(".png"),
+        plot(summary, args.out / f"{stem}.png",
              f"livehub persistence beside fan-out {args.run_id}: N={args.subscribers} "
              f"@{args.rate:g}/s, K={args.senders} {args.chat_role} chat senders, "
              f"{args.duration:g} s per round, {args.rounds} round(s) of each")
-    print(f"wrote {stem}.json and .png ({time.monotonic() - started:.0f} s total)")
+    print(f"wrote {report.shown(args.out / stem)}.json and .png "
+          f"({time.monotonic() - started:.0f} s total)")
     ok = all(r.received for r in results) and not missing and all(
         r.chats_acked for r in results if r.kind == "fanout+chat")
     return 0 if ok else 1
@@ -813,20 +659,6 @@ def _budget_rate(args: argparse.Namespace) -> float:
     """Chat msg/s the viewer sub pool allows (5 messages per sub per ~11 s)."""
     per_sub = 5 / min(float(args.duration) + 1, 11.0)
     return float(args.senders * args.subs_per_sender * per_sub)
-
-
-_NOISE = ("RuntimeDirWarning", "return Path(self.user_runtime_dir)")
-
-
-def _prune_hub_logs(logdir: Path) -> None:
-    """Like fanout's pruning, but a log holding only platformdirs' XDG_RUNTIME_DIR warning
-    (printed by every hub start here) counts as empty."""
-    for f in logdir.iterdir():
-        with contextlib.suppress(OSError):
-            lines = f.read_text(errors="replace").splitlines()
-            if all(not line.strip() or any(n in line for n in _NOISE) for line in lines):
-                f.unlink()
-    _prune_logs(logdir)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
