@@ -7,7 +7,7 @@ them evenly among ``--senders`` closed-loop senders. A sender sends one
 ``{"type":"chat","room":..,"text":..,"client_msg_id":..,"id":..}`` and waits
 for its answer (``chat_sent`` or ``error``) before sending the next.
 
-Why several connections per sender: ``rooms/chat.py`` allows a non-staff
+Why several connections per sender: ``rooms/services/chat_rules.py`` allows a non-staff
 user at most ``user_burst`` (5) messages per 10 s per room, counted in
 Postgres, across all of that user's connections. A sender therefore rotates
 over its connections (distinct subs) and uses each for at most

@@ -27,7 +27,7 @@ pinned to the server core like ``fanout.py``):
   the rows in ``chat_messages`` and checks that every acknowledged
   ``client_msg_id`` is stored.
 
-``rooms/chat.py`` also limits a non-staff user to 5 messages per 10 s per
+``rooms/services/chat_rules.py`` also limits a non-staff user to 5 messages per 10 s per
 room (``user_burst``, counted in Postgres); that limit is not configurable,
 so by default each sender rotates over ``--subs-per-sender`` connections with
 distinct subs (see ``chat_client.py``), and the time senders spent waiting
@@ -626,9 +626,9 @@ async def amain(args: argparse.Namespace) -> int:
     if waited:
         print(f"NOTE: in {len(waited)} round(s) chat senders waited "
               f"{max(r.chat_budget_wait_s for r in waited):.1f} s (summed over senders) for a "
-              "sub with per-user budget left (rooms/chat.py: 5 messages per 10 s per user), so "
-              "chats/s there is a lower bound; raise --chat-budget-rate or use --chat-role "
-              "moderator.")
+              "sub with per-user budget left (rooms/services/chat_rules.py: 5 messages per"
+              " 10 s per user), so chats/s there is a lower bound; raise --chat-budget-rate"
+              " or use --chat-role moderator.")
     rounds.warn_noise([r.other_core_util for r in results], args.noise_warn)
     missing = sum(r.chat_missing for r in results)
     if missing:
