@@ -67,9 +67,3 @@ async def json_body(request: AnyRequest, type_: type[T]) -> T:
     except msgspec.DecodeError:
         raise HTTPException("body must be JSON", status_code=400) from None
 
-
-async def caller_and_body(request: AnyRequest, bearer: Bearer,
-                          type_: type[T]) -> tuple[Principal, T]:
-    """The authenticated caller, then its JSON body: 401 before 400."""
-    who = await bearer(request)
-    return who, await json_body(request, type_)

@@ -54,7 +54,6 @@ from integrations.http import (
     BearerDep,
     NodeDep,
     PoolDep,
-    caller_and_body,
     json_body,
     require_api_key,
 )
@@ -232,7 +231,8 @@ async def livekit_token(request: AnyRequest, event_id: uuid.UUID, pool: PoolDep,
                         livekit_cfg: NamedDependency[LiveKitConfig],
                         bearer: BearerDep) -> TokenResponse:
     ready = _ready(livekit_cfg, pool)
-    who, body = await caller_and_body(request, bearer, TokenRequest)
+    who = await bearer(request)
+    body = await json_body(request, TokenRequest)
     return await issue_token(ready, livekit_cfg, who, event_id, body.kind)
 
 

@@ -56,7 +56,6 @@ from integrations.http import (
     BearerDep,
     PoolDep,
     ServicesDep,
-    caller_and_body,
     json_body,
     require_api_key,
 )
@@ -142,7 +141,8 @@ async def stripe_checkout(request: AnyRequest, event_id: uuid.UUID, pool: PoolDe
                           stripe_cfg: NamedDependency[StripeConfig],
                           bearer: BearerDep) -> CheckoutResponse:
     db = _ready(stripe_cfg, pool)
-    who, body = await caller_and_body(request, bearer, CheckoutRequest)
+    who = await bearer(request)
+    body = await json_body(request, CheckoutRequest)
     return await checkout.start(db, stripe_cfg, who, event_id, body, str(request.base_url))
 
 

@@ -31,8 +31,9 @@ class Access:
         return self.roles if isinstance(self.roles, frozenset) else self.roles[kind]
 
 
-# Subscribing, and reading what a subscription shows, needs only membership of the org.
-JOIN: Final = Access("join")
+# Subscribing, and reading what a subscription shows, needs only membership of the org
+# (a token naming no role at all may still watch).
+JOIN: Final = Access("join", frozenset())
 # Raw `publish` frames. Fans' chat, requests and tips go through room services, so
 # viewers cannot publish raw data (they could fake a tip alert).
 PUBLISH: Final = Access("publish", {RoomKind.ORG: STAFF, RoomKind.EVENT: HOSTS})
@@ -55,7 +56,7 @@ def authorize(who: Principal, room: RoomName, action: Access, owner: uuid.UUID |
     if action.server_only and not who.is_server:
         raise ServiceError(ErrorCode.FORBIDDEN, f"{action.name} is called by the server only")
     needed = action.needs(room.kind)
-    if who.has(needed):
+    if not needed or who.has(needed):
         return
     if action is PUBLISH:
         raise ServiceError(ErrorCode.FORBIDDEN, f"your roles cannot publish to {room.kind} rooms")

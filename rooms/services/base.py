@@ -138,7 +138,9 @@ class Method:
     roles: frozenset[Role] = ANYONE
     doc: str = ""
     server_only: bool = False  # e.g. payment confirmation: never from a websocket
-    checks_bans: bool = False  # the method reads sanctions itself (chat.post's rules query)
+    # Whether a ban refuses it (the dispatcher checks). chat.post reads sanctions in its
+    # own rules query, mutes too; reading chat history stays open to the banned.
+    banned_refused: bool = True
 
     def access(self, service: str) -> Access:
         return Access(f"{service}.{self.name}", self.roles, self.server_only)

@@ -100,9 +100,9 @@ SERVICE = Service(
     doc="Room chat, stored in Postgres before it is broadcast. Staff are exempt from the"
         " rules (mutes and bans, slow mode, per-user rate, blocked words).",
     methods=(
-        Method("post", Post, post, checks_bans=True,
+        Method("post", Post, post, banned_refused=False,
                doc="Post a message (the `chat` frame); answered with its id and status"),
-        Method("history", HistoryParams, history,
+        Method("history", HistoryParams, history, banned_refused=False,
                doc="A page of stored chat older than `before` (the `chat_history` frame)"),
     ),
     events=(ChatPosted,),

@@ -77,7 +77,7 @@ class Dispatcher:
             raise ServiceError(ErrorCode.UNKNOWN_METHOD, f"no method {method!r}")
         service, m = found
         authorize(who, room, m.access(service.name), owner)
-        if not (m.checks_bans or who.is_server or who.has(STAFF)):
+        if m.banned_refused and not (who.is_server or who.has(STAFF)):
             async with ctx.tx(who) as conn:
                 if await sanctions.banned(conn, who.sub):
                     raise ServiceError(ErrorCode.REFUSED, "you are banned in this organization")
