@@ -5,7 +5,7 @@ Flow for one inbound message (the conversation's recent messages, kept in Postgr
 the memory):
 
 1. Classifier: one model call forced to call ``route(intent)``, intent one of
-   song_request, availability, pricing, booking, follow_up. An answer that fails
+   song_request, karaoke, availability, pricing, booking, follow_up. An answer that fails
    validation falls back to the rules' classification.
 2. Agent: the intent's prompt and tools. Each model turn either answers (done) or calls
    tools; every call's arguments are validated with the tool's msgspec Struct first, and a
@@ -46,6 +46,9 @@ _BASE = ("You answer text messages sent to a DJ / live-event business. Be brief:
 PROMPTS: dict[Intent, str] = {
     "song_request": "The fan wants a song played or asks about their requests. Create the "
                     "request with create_song_request and tell them its position.",
+    "karaoke": "The fan wants to sing karaoke. Sign them up with karaoke_signup (the song,"
+               " and their name if they gave one) and tell them they will get a text when"
+               " they are up next.",
     "availability": "The person asks whether a date is free. Check it; offer to take a "
                     "booking inquiry.",
     "pricing": "The person asks about prices. Quote with quote_price.",
@@ -55,6 +58,7 @@ PROMPTS: dict[Intent, str] = {
 }
 AGENT_TOOLS: dict[Intent, frozenset[str]] = {
     "song_request": frozenset({"create_song_request", "queue_position"}),
+    "karaoke": frozenset({"karaoke_signup"}),
     "availability": frozenset({"check_availability", "create_booking_inquiry"}),
     "pricing": frozenset({"quote_price", "create_booking_inquiry"}),
     "booking": frozenset({"check_availability", "quote_price", "create_booking_inquiry"}),

@@ -6,6 +6,8 @@ Understood:
 
 * requests: "can you play X by Y", "could you please play X", "play X", "request X by Y"
   (the last " by " splits title from artist);
+* karaoke: "sing X", "I want to sing X", "karaoke X", optionally "... as <name>" (the
+  name the host calls out);
 * "where am I" / "my position" / "my request(s)": the fan's queue positions;
 * prices: "price", "cost", "how much", "rates", "quote": every service's hourly rate;
 * availability: "available" / "free" / "book" with a YYYY-MM-DD date;
@@ -18,21 +20,27 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Intent = Literal["song_request", "availability", "pricing", "booking", "follow_up"]
-INTENTS: tuple[Intent, ...] = ("song_request", "availability", "pricing", "booking",
-                               "follow_up")
+Intent = Literal["song_request", "karaoke", "availability", "pricing", "booking",
+                 "follow_up"]
+INTENTS: tuple[Intent, ...] = ("song_request", "karaoke", "availability", "pricing",
+                               "booking", "follow_up")
 
 _REQUEST = re.compile(
     r"^\s*(?:(?:hi|hey|yo)\b[\s,!]*)?(?:(?:can|could|would|will)\s+(?:you|u)\s+"
     r"(?:please\s+)?(?:play|spin)|(?:please\s+)?(?:play|spin|request))\s+(?P<song>.+?)"
     r"[\s?.!]*(?:\bplease\b[\s?.!]*)?$", re.IGNORECASE)
+_SING = re.compile(
+    r"^\s*(?:(?:hi|hey|yo)\b[\s,!]*)?(?:(?:i\s+(?:want\s+to|wanna|would\s+like\s+to)"
+    r"|can\s+i|let\s+me)\s+)?(?:sing|karaoke)\s+(?P<song>.+?)"
+    r"(?:\s+as\s+(?P<name>\S.{0,59}?))?[\s?.!]*$", re.IGNORECASE)
 _POSITION = re.compile(r"\b(where am i|position|my requests?|my song|queue)\b", re.IGNORECASE)
 _PRICE = re.compile(r"\b(price|prices|pricing|cost|how much|rates?|quote)\b", re.IGNORECASE)
 _AVAILABLE = re.compile(r"\b(available|availability|free|open|book|booking)\b", re.IGNORECASE)
 _DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
 
-HELP = ("Text \"play <song> by <artist>\" to request a song, \"where am I\" for your place "
-        "in the queue, \"prices\" for rates, or \"available YYYY-MM-DD\" to check a date.")
+HELP = ("Text \"play <song> by <artist>\" to request a song, \"sing <song>\" to sing "
+        "karaoke, \"where am I\" for your place in the queue, \"prices\" for rates, or "
+        "\"available YYYY-MM-DD\" to check a date.")
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,8 @@ def song(raw: str) -> tuple[str, str]:
 
 
 def classify(text: str) -> Intent:
+    if _SING.match(text):
+        return "karaoke"
     if _REQUEST.match(text) or _POSITION.search(text):
         return "song_request"
     if _PRICE.search(text):
@@ -63,6 +73,12 @@ def classify(text: str) -> Intent:
 
 def plan(text: str) -> Plan:
     """What to do about one message."""
+    sing = _SING.match(text)
+    if sing:
+        args = {"song": sing.group("song").strip().strip("\"'“”")}
+        if sing.group("name"):
+            args["singer"] = sing.group("name").strip()
+        return Plan("karaoke", "karaoke_signup", args)
     m = _REQUEST.match(text)
     if m:
         title, artist = song(m.group("song"))
@@ -91,6 +107,9 @@ def reply(p: Plan, result: dict[str, Any]) -> str:
         who = f" by {result['artist']}" if result["artist"] else ""
         lead = "Already requested, your vote is in!" if result["merged"] else "Got it!"
         return f"{lead} \"{result['title']}\"{who} is #{result['position']} in the queue."
+    if p.tool == "karaoke_signup":
+        return (f"You're signed up to sing \"{result['song']}\"! We'll text you when you're"
+                " up next. Reply STOP to opt out.")
     if p.tool == "queue_position":
         mine = [r for r in result["requests"] if r["position"] is not None]
         if not mine:

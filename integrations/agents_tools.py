@@ -5,11 +5,15 @@ Every tool is scoped to one organization, the one whose number the fan texted:
 * Arguments are decoded into the tool's msgspec Struct (``forbid_unknown_fields``, length
   and range limits) before anything runs; arguments that fail are refused with the
   validation message, which goes back to the model as the tool's result (``run_tool``).
-* Song requests go through the requests room service (``services.invoke``): the same
-  path as a websocket ``call`` frame, so they are authorized, stored, and broadcast to the
-  DJ's socket. The caller is the fan, ``sms:<phone>`` with the viewer role, not the
-  server: the per-fan cap and one-vote-per-fan then hold per phone, bans apply, and a
-  fan cannot reach server-only methods (payment confirmation) by texting.
+* Song requests and karaoke signups go through their room services
+  (``services.invoke``): the same path as a websocket ``call`` frame, so they are
+  authorized, stored, and broadcast to the DJ's socket. The caller is the fan,
+  ``sms:<phone>`` with the viewer role, not the server: the per-fan cap and
+  one-vote-per-fan then hold per phone, bans apply, and a fan cannot reach server-only
+  methods (payment confirmation) by texting.
+* ``karaoke_signup`` ("sing <song>") signs the fan up with the phone they texted from
+  and their consent (texting "sing" is asking to be told when they are up), so the
+  karaoke service's ``next_up`` hook texts them; STOP still stops it.
 * Everything else runs in ``tenant_tx`` under the org's claims, so RLS keeps it inside
   the org.
 """
@@ -29,15 +33,19 @@ from msgspec import Meta
 from persistence.tenant import tenant_tx
 from rooms.codes import ServiceError
 from rooms.names import RoomKind, RoomName
+from rooms.phones import sms_sub
 from rooms.principal import Principal
 from rooms.roles import Role
 from rooms.services.dispatch import Dispatcher
+from rooms.services.karaoke_wire import Signed, SignupParams
 from rooms.services.requests_wire import Mine, MyRequests, Submit, Submitted
 
 Title = Annotated[str, Meta(min_length=1, max_length=200, description="song title")]
 Artist = Annotated[str, Meta(max_length=200, description="artist, empty if unknown")]
 Text = Annotated[str, Meta(max_length=500)]
 Label = Annotated[str, Meta(min_length=1, max_length=60)]
+# A texting fan who gave no name: never their number, which the whole room would see.
+DEFAULT_SINGER = "Text-in singer"
 
 
 class ToolError(Exception):
@@ -61,7 +69,7 @@ class ToolContext:
 
 def sms_caller(org: uuid.UUID, phone: str) -> Principal:
     """A texting fan as a room-service caller (see the module docstring for why)."""
-    return Principal(sub=f"sms:{phone}", org=org, roles=frozenset({Role.VIEWER}))
+    return Principal(sub=sms_sub(phone), org=org, roles=frozenset({Role.VIEWER}))
 
 
 # -- argument Structs ------------------------------------------------------------------
@@ -77,6 +85,14 @@ class CreateSongRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
 
 class QueuePosition(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The fan's own requests in the live event with their queue positions."""
+
+
+class KaraokeSignup(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Sign the fan up to sing karaoke at the live event; they get a text when up next."""
+
+    song: Annotated[str, Meta(min_length=1, max_length=120, description="song to sing")]
+    singer: Annotated[str, Meta(min_length=1, max_length=60,
+                                description="name the host calls out")] = DEFAULT_SINGER
 
 
 class CheckAvailability(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -137,6 +153,13 @@ async def queue_position(ctx: ToolContext, args: QueuePosition) -> dict[str, Any
     return {"requests": [{"title": r.request.title, "status": r.request.status,
                           "position": r.request.position,
                           "eta_seconds": r.eta_seconds} for r in out.requests]}
+
+
+async def karaoke_signup(ctx: ToolContext, args: KaraokeSignup) -> dict[str, Any]:
+    out: Signed = await _service(ctx, "karaoke.signup", SignupParams(
+        singer=args.singer, song=args.song, phone=ctx.phone, sms_consent=True))
+    return {"signup_id": out.signup_id, "song": args.song, "singer": args.singer,
+            "round": out.round}
 
 
 def _db(ctx: ToolContext) -> Any:
@@ -211,6 +234,7 @@ class Tool:
 TOOLS: dict[str, Tool] = {t.name: t for t in (
     Tool("create_song_request", CreateSongRequest, create_song_request),
     Tool("queue_position", QueuePosition, queue_position),
+    Tool("karaoke_signup", KaraokeSignup, karaoke_signup),
     Tool("check_availability", CheckAvailability, check_availability),
     Tool("quote_price", QuotePrice, quote_price),
     Tool("create_booking_inquiry", CreateBookingInquiry, create_booking_inquiry),

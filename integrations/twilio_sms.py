@@ -22,8 +22,9 @@ Routes:
   the org (``organizations.sms_number``); its live event takes the requests. The answer
   is TwiML (``integrations.twilio_inbound`` has the flow).
 
-Hooks: ``next_up`` (karaoke) texts a singer whose ``singer_sub`` is ``sms:<phone>``,
-unless that phone opted out.
+Hooks: ``next_up`` (karaoke) texts the singer's ``phone`` (given with consent at signup:
+on the web, or by texting "sing <song>") or, for an older signup without one, the phone
+in a ``sms:<phone>`` sub; never a phone that opted out (STOP).
 """
 
 from __future__ import annotations
@@ -53,13 +54,13 @@ from integrations.http import (
 )
 from integrations.twilio_config import TwilioConfig
 from integrations.twilio_rest import SendFailed
+from rooms.phones import phone_of
 from rooms.services.base import Hook
 from rooms.services.dispatch import Dispatcher
 
 log = logging.getLogger(__name__)
 AnyRequest = Request[Any, Any, Any]
 SMS_PATH = "/webhooks/twilio/sms"
-SMS_PREFIX = "sms:"
 # The karaoke host's call waits this long for the SMS; a slower Twilio finishes behind it.
 HOOK_WAIT_SECONDS = 3.0
 MAX_ID = 64  # MessageSid is 34 characters, an E.164 number at most 16
@@ -146,11 +147,10 @@ async def twilio_sms_webhook(request: AnyRequest, pool: PoolDep,
 
 
 async def next_up(pool: asyncpg.Pool, cfg: TwilioConfig, payload: dict[str, Any]) -> None:
-    """Text "you're up next" to a singer who signed up by SMS (not if opted out)."""
-    sub = str(payload.get("singer_sub", ""))
-    if not cfg.enabled or not sub.startswith(SMS_PREFIX):
+    """Text "you're up next" to a singer who gave a phone (not if it opted out)."""
+    phone = payload.get("phone") or phone_of(str(payload.get("singer_sub", "")))
+    if not cfg.enabled or not phone:
         return
-    phone = sub.removeprefix(SMS_PREFIX)
     event_id = uuid.UUID(str(payload["event_id"]))
     org: uuid.UUID | None = await pool.fetchval("SELECT app_event_org($1)", event_id)
     if org is None:

@@ -25,7 +25,14 @@ Rules, as a singer or host sees them:
 Every change locks the event's queue row, bumps ``version``, commits, then broadcasts
 one ``karaoke`` room event with the full new state (the queue is short; a full state
 is simpler for clients than diffs and a missed event is repaired by the next one).
-When ``next_up`` becomes a different song, the ``next_up`` hook is called (SMS later).
+When ``next_up`` becomes a different song, the ``next_up`` hook is called with the
+singer's real sub and, if they gave one with consent, their phone: the SMS integration
+texts "you're up next".
+
+Phones: a signup may carry ``phone`` with ``sms_consent: true`` (refused without it;
+normalized to E.164 by ``rooms.phones``). It is stored on the signup and never sent to
+the room. A texting fan's sub (``sms:<phone>``) is shown in room events as an alias
+(``karaoke_aliases``); hosts may name a singer by that alias.
 """
 
 from __future__ import annotations
@@ -42,11 +49,13 @@ from persistence.audit import audit
 from rooms.access import event_of
 from rooms.codes import ErrorCode, ServiceError
 from rooms.names import RoomKind, RoomName
+from rooms.phones import normalize
 from rooms.principal import Principal
 from rooms.roles import ANYONE, HOSTS
 from rooms.services import karaoke_rotation as rotation
 from rooms.services import karaoke_store as store
 from rooms.services.base import Context, Method, Service
+from rooms.services.karaoke_aliases import alias, resolve
 from rooms.services.karaoke_store import Queue, Row
 from rooms.services.karaoke_wire import (
     Entry,
@@ -77,19 +86,20 @@ def state_of(q: Queue) -> KaraokeState:
     held = set(q.held)
     ordered = rotation.order(r.slot() for r in waiting.values())
     wait = rotation.waits(ordered, held, stage is not None, q.slot_seconds)
-    queue = [_entry(waiting[s.id], s.singer in held, wait[s.id]) for s in ordered]
+    queue = [_entry(q, waiting[s.id], s.singer in held, wait[s.id]) for s in ordered]
     nxt = rotation.next_up(ordered, held)
     return KaraokeState(
         version=q.version,
-        now_singing=None if stage is None else _entry(stage, False, 0),
+        now_singing=None if stage is None else _entry(q, stage, False, 0),
         next_up=next((e for e in queue if nxt is not None and e.signup_id == nxt.id), None),
-        queue=queue, held=sorted(held),
+        queue=queue, held=sorted(alias(q.alias_key, s) for s in held),
         settings=Settings(max_active=q.max_active, slot_seconds=q.slot_seconds))
 
 
-def _entry(r: Row, held: bool, wait: int) -> Entry:
-    return Entry(signup_id=r.id, singer=r.singer, singer_sub=r.singer_sub, song=r.song,
-                 round=r.round, held=held, wait_seconds=wait)
+def _entry(q: Queue, r: Row, held: bool, wait: int) -> Entry:
+    """One row as the room sees it: no phone, and a texting singer's sub aliased."""
+    return Entry(signup_id=r.id, singer=r.singer, singer_sub=alias(q.alias_key, r.singer_sub),
+                 song=r.song, round=r.round, held=held, wait_seconds=wait)
 
 
 def _unknown_event() -> ServiceError:
@@ -119,20 +129,25 @@ async def _change(ctx: Context, caller: Principal, room: RoomName, change: str,
         if target is not None:
             await audit(conn, caller.sub, f"karaoke.{change}", target,
                         {"by": caller.sub})
-        state = state_of(await store.load(conn, event_id))
+        saved = await store.load(conn, event_id)
+        state = state_of(saved)
     await ctx.publish(room, KaraokeChanged(**msgspec.structs.asdict(state), change=change))
     after = state.next_up
-    if after is not None and (before is None or before.signup_id != after.signup_id):
-        await _notify_next_up(ctx, event_id, after)
+    row = None if after is None else saved.row(after.signup_id)
+    if row is not None and (before is None or before.signup_id != row.id):
+        await _notify_next_up(ctx, event_id, row)
     return state, out
 
 
-async def _notify_next_up(ctx: Context, event_id: uuid.UUID, e: Entry) -> None:
+async def _notify_next_up(ctx: Context, event_id: uuid.UUID, r: Row) -> None:
+    """The hook gets the real sub and the consented phone: it runs in-process, never in
+    a room event."""
     try:
-        await ctx.notify("next_up", {"event_id": str(event_id), "singer": e.singer,
-                                     "signup_id": e.signup_id, "singer_sub": e.singer_sub})
+        await ctx.notify("next_up", {"event_id": str(event_id), "singer": r.singer,
+                                     "signup_id": r.id, "singer_sub": r.singer_sub,
+                                     "phone": r.phone})
     except Exception:  # the change is committed and broadcast; a failed SMS must not undo it
-        log.exception("next_up hook failed for signup %s", e.signup_id)
+        log.exception("next_up hook failed for signup %s", r.id)
 
 
 def _active(q: Queue, signup_id: str) -> Row:
@@ -145,10 +160,28 @@ def _active(q: Queue, signup_id: str) -> Row:
 # -- methods ---------------------------------------------------------------------------
 
 
+def _consented_phone(params: SignupParams) -> str | None:
+    """The signup's phone in E.164, or None when it gave none.
+
+    Raises:
+        ServiceError: INVALID_FIELD for a phone without ``sms_consent`` or a malformed one.
+    """
+    if params.phone is None:
+        return None
+    if not params.sms_consent:
+        raise ServiceError(ErrorCode.INVALID_FIELD, "a phone needs sms_consent: true (the"
+                           " singer agrees to be texted when they are up next)")
+    try:
+        return normalize(params.phone)
+    except ValueError as exc:
+        raise ServiceError(ErrorCode.INVALID_FIELD, str(exc)) from None
+
+
 async def signup(ctx: Context, caller: Principal, room: RoomName, params: SignupParams) -> Signed:
     singer, song = params.singer.strip(), params.song.strip()
     if not singer or not song:
         raise ServiceError(ErrorCode.INVALID_FIELD, "singer and song must not be blank")
+    phone = _consented_phone(params)
 
     async def act(conn: PoolConnectionProxy, q: Queue) -> Row:
         mine = sum(r.singer_sub == caller.sub for r in q.rows)
@@ -156,7 +189,7 @@ async def signup(ctx: Context, caller: Principal, room: RoomName, params: Signup
             raise ServiceError(ErrorCode.REFUSED, f"you have {mine} song(s) in the queue; the"
                                f" host allows {q.max_active} at a time")
         round_ = rotation.new_round(await store.singer_rounds(conn, q.event_id, caller.sub))
-        return await store.add(conn, q, caller.sub, singer, song, round_)
+        return await store.add(conn, q, caller.sub, singer, song, round_, phone)
 
     state, row = await _change(ctx, caller, room, "signup", act)
     return Signed(signup_id=row.id, round=row.round, version=state.version)
@@ -168,14 +201,14 @@ async def mine(ctx: Context, caller: Principal, room: RoomName, params: NoParams
         if not await store.event_exists(conn, event_id):
             raise _unknown_event()
         q = await store.load(conn, event_id)
-    state = state_of(q)
+    state, me = state_of(q), alias(q.alias_key, caller.sub)
     songs: list[Mine] = []
-    if state.now_singing is not None and state.now_singing.singer_sub == caller.sub:
+    if state.now_singing is not None and state.now_singing.singer_sub == me:
         songs.append(Mine(state.now_singing.signup_id, state.now_singing.song, 0, 0, False))
     ordered = [rotation.Slot(e.signup_id, e.singer_sub, e.round, 0) for e in state.queue]
     ahead = rotation.ahead(ordered, set(state.held))
     songs += [Mine(e.signup_id, e.song, ahead[e.signup_id] + 1, e.wait_seconds, e.held)
-              for e in state.queue if e.singer_sub == caller.sub]
+              for e in state.queue if e.singer_sub == me]
     return MineResult(version=state.version, songs=songs)
 
 
@@ -238,11 +271,12 @@ def _finish(status: str) -> Callable[[Context, Principal, RoomName, SignupRef],
 
 async def hold(ctx: Context, caller: Principal, room: RoomName, params: SingerRef) -> KaraokeState:
     async def act(conn: PoolConnectionProxy, q: Queue) -> None:
-        if params.singer_sub in q.held:
+        sub = resolve(q.alias_key, params.singer_sub, (r.singer_sub for r in q.rows))
+        if sub in q.held:
             raise ServiceError(ErrorCode.REFUSED, "that singer is already on hold")
-        if not any(r.singer_sub == params.singer_sub and r.status == "waiting" for r in q.rows):
+        if not any(r.singer_sub == sub and r.status == "waiting" for r in q.rows):
             raise ServiceError(ErrorCode.REFUSED, "that singer has no song in the queue")
-        q.held.append(params.singer_sub)
+        q.held.append(sub)
 
     return (await _change(ctx, caller, room, "hold", act, target=params.singer_sub,
                           version=params.version))[0]
@@ -251,9 +285,10 @@ async def hold(ctx: Context, caller: Principal, room: RoomName, params: SingerRe
 async def release(ctx: Context, caller: Principal, room: RoomName,
                   params: SingerRef) -> KaraokeState:
     async def act(conn: PoolConnectionProxy, q: Queue) -> None:
-        if params.singer_sub not in q.held:
+        sub = resolve(q.alias_key, params.singer_sub, q.held)
+        if sub not in q.held:
             raise ServiceError(ErrorCode.REFUSED, "that singer is not on hold")
-        q.held.remove(params.singer_sub)
+        q.held.remove(sub)
 
     return (await _change(ctx, caller, room, "release", act, target=params.singer_sub,
                           version=params.version))[0]
@@ -274,7 +309,8 @@ SERVICE: Service = Service(
     events=(KaraokeChanged,),
     methods=(
         Method("signup", SignupParams, signup, ANYONE,
-               "queue a song for the caller (fair rotation; max_active per singer)"),
+               "queue a song for the caller (fair rotation; max_active per singer); phone +"
+               " sms_consent: true to be texted when up next"),
         Method("mine", NoParams, mine, ANYONE,
                "the caller's songs: place in line (1 = next up, 0 = on stage) and wait"),
         Method("settings", SettingsParams, settings, HOSTS,

@@ -18,7 +18,8 @@ from rooms.services.karaoke_rotation import Slot
 # even without a lock (snapshots). No queue row yet reads as the defaults, version 0.
 _LOAD = """
 SELECT q.version, q.next_position, q.max_active, q.slot_seconds, q.held_singers,
-       s.id, s.singer_sub, s.singer_name, s.song_title, s.round, s.position, s.status
+       q.alias_key, s.id, s.singer_sub, s.singer_name, s.song_title, s.round, s.position,
+       s.status, s.phone
 FROM (SELECT 1) AS one
 LEFT JOIN karaoke_queues q ON q.organization_id = app_org_id() AND q.event_id = $1
 LEFT JOIN karaoke_signups s ON s.organization_id = app_org_id() AND s.event_id = $1
@@ -43,8 +44,9 @@ WHERE organization_id = app_org_id() AND event_id = $1 AND singer_sub = $2
 """
 _ADD = """
 INSERT INTO karaoke_signups (organization_id, event_id, singer_sub, singer_name, song_title,
-                             round, position)
-VALUES (app_org_id(), $1, $2, $3, $4, $5, $6) RETURNING id
+                             round, position, phone, sms_consent_at)
+VALUES (app_org_id(), $1, $2, $3, $4, $5, $6, $7::text,
+        CASE WHEN $7::text IS NOT NULL THEN now() END) RETURNING id
 """
 _SET_STATUS = """
 UPDATE karaoke_signups SET status = $3,
@@ -74,6 +76,7 @@ class Row:
     round: int
     position: int
     status: str
+    phone: str | None = None  # texted when next up (consented); never in room events
 
     def slot(self) -> Slot:
         return Slot(self.id, self.singer_sub, self.round, self.position)
@@ -90,6 +93,9 @@ class Queue:
     slot_seconds: int = 240
     held: list[str] = field(default_factory=list)
     rows: list[Row] = field(default_factory=list)
+    # Keys the aliases of texting singers' subs (karaoke_aliases); random until the
+    # queue row exists, when there is nobody to alias yet.
+    alias_key: uuid.UUID = field(default_factory=uuid.uuid4)
 
     def row(self, signup_id: str) -> Row | None:
         return next((r for r in self.rows if r.id == signup_id), None)
@@ -105,11 +111,11 @@ async def load(conn: PoolConnectionProxy, event_id: uuid.UUID) -> Queue:
         if rec["version"] is not None:
             q.version, q.next_position = rec["version"], rec["next_position"]
             q.max_active, q.slot_seconds = rec["max_active"], rec["slot_seconds"]
-            q.held = list(rec["held_singers"])
+            q.held, q.alias_key = list(rec["held_singers"]), rec["alias_key"]
         if rec["id"] is not None:
             q.rows.append(Row(str(rec["id"]), rec["singer_sub"], rec["singer_name"],
                               rec["song_title"] or "", rec["round"], rec["position"],
-                              rec["status"]))
+                              rec["status"], rec["phone"]))
     return q
 
 
@@ -131,11 +137,13 @@ async def singer_rounds(conn: PoolConnectionProxy, event_id: uuid.UUID, sub: str
 
 
 async def add(conn: PoolConnectionProxy, q: Queue, sub: str, singer: str, song: str,
-              round_: int) -> Row:
+              round_: int, phone: str | None = None) -> Row:
+    """Queue a song; ``phone`` only with the singer's consent (recorded as now)."""
     position = q.next_position
     q.next_position += 1
-    signup_id = await conn.fetchval(_ADD, q.event_id, sub, singer, song, round_, position)
-    row = Row(str(signup_id), sub, singer, song, round_, position, "waiting")
+    signup_id = await conn.fetchval(_ADD, q.event_id, sub, singer, song, round_, position,
+                                    phone)
+    row = Row(str(signup_id), sub, singer, song, round_, position, "waiting", phone)
     q.rows.append(row)
     return row
 

@@ -17,8 +17,13 @@ Version = Annotated[int, Meta(ge=0)]  # the queue version the host was looking a
 
 
 class SignupParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``phone`` (international, e.g. +15551234567) gets a "you're up next" text; it needs
+    ``sms_consent: true`` and is never shown to anyone in the room."""
+
     singer: Name  # the name the host calls out
     song: Song
+    phone: Annotated[str, Meta(min_length=1, max_length=32)] | None = None
+    sms_consent: bool = False
 
 
 class NoParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
