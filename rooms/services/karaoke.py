@@ -142,10 +142,12 @@ async def _change(ctx: Context, caller: Principal, room: RoomName, change: str,
 async def _notify_next_up(ctx: Context, event_id: uuid.UUID, r: Row) -> None:
     """The hook gets the real sub and the consented phone: it runs in-process, never in
     a room event."""
+    payload = {"event_id": str(event_id), "singer": r.singer, "signup_id": r.id,
+               "singer_sub": r.singer_sub}
+    if r.phone is not None:
+        payload["phone"] = r.phone
     try:
-        await ctx.notify("next_up", {"event_id": str(event_id), "singer": r.singer,
-                                     "signup_id": r.id, "singer_sub": r.singer_sub,
-                                     "phone": r.phone})
+        await ctx.notify("next_up", payload)
     except Exception:  # the change is committed and broadcast; a failed SMS must not undo it
         log.exception("next_up hook failed for signup %s", r.id)
 
