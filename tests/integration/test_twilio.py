@@ -5,11 +5,8 @@ checks every request."""
 from __future__ import annotations
 
 import asyncio
-import secrets
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
-from xml.etree import ElementTree
 
 import asyncpg
 import httpx
@@ -19,35 +16,12 @@ from integrations.agents import CAPPED_REPLY
 from integrations.twilio_keywords import START_REPLY, STOP_REPLY
 from tests.support.client import Client, token
 from tests.support.fake_openai import FakeOpenAI, text, tool_call, tool_results
-from tests.support.fake_twilio import FakeTwilio, new_number
+from tests.support.fake_twilio import FakeTwilio
 from tests.support.hubproc import HubProcess
 from tests.support.members import add_member
+from tests.support.sms import PUBLIC, WEBHOOK, inbound, replies, text_hub
 
-PUBLIC = "https://sms.livehub.example"  # what Twilio calls: not the hub's own address
-WEBHOOK = "/webhooks/twilio/sms"
 SONG = "can you play Mr. Brightside by The Killers"
-
-
-@pytest.fixture
-def fan_phone() -> str:
-    return new_number()
-
-
-@pytest.fixture
-async def org_event(event: tuple[uuid.UUID, uuid.UUID], owner_conn: asyncpg.Connection,
-                    number: str) -> tuple[uuid.UUID, uuid.UUID]:
-    """The test's live event, its org owning the Twilio number ``number``."""
-    org, _ = event
-    await owner_conn.execute("UPDATE organizations SET sms_number = $2 WHERE id = $1",
-                             org, number)
-    return event
-
-
-@pytest.fixture
-async def openai_fake() -> AsyncIterator[FakeOpenAI]:
-    fake = await asyncio.wait_for(FakeOpenAI().start(), 10)
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture
@@ -55,33 +29,6 @@ def hub(hub_factory: Any, twilio: FakeTwilio, openai_fake: FakeOpenAI) -> HubPro
     process: HubProcess = hub_factory(db=True, **twilio.env(HUB_PUBLIC_URL=PUBLIC),
                                       **openai_fake.env())
     return process
-
-
-def inbound(number: str, phone: str, body: str, sid: str | None = None) -> dict[str, str]:
-    """The form fields Twilio posts for an incoming SMS."""
-    sid = sid or "SM" + secrets.token_hex(16)
-    return {"ToCountry": "US", "SmsMessageSid": sid, "NumMedia": "0", "SmsSid": sid,
-            "SmsStatus": "received", "Body": body, "To": number, "NumSegments": "1",
-            "MessageSid": sid, "AccountSid": "AC" + "0123456789abcdef" * 2, "From": phone,
-            "ApiVersion": "2010-04-01"}
-
-
-async def text_hub(hub: HubProcess, twilio: FakeTwilio, params: dict[str, str], *,
-                   signed_url: str = PUBLIC + WEBHOOK,
-                   signature: str | None = None) -> httpx.Response:
-    """POST the webhook as Twilio would, signed for ``signed_url``."""
-    sig = signature if signature is not None else twilio.sign(signed_url, params)
-    async with httpx.AsyncClient(base_url=hub.url, timeout=15) as http:
-        return await http.post(WEBHOOK, data=params, headers={"X-Twilio-Signature": sig})
-
-
-def replies(resp: httpx.Response) -> list[str]:
-    """The SMS texts of a TwiML answer (none for an empty ``<Response/>``)."""
-    assert resp.status_code == 200, resp.text
-    assert resp.headers["content-type"].startswith("application/xml")
-    root = ElementTree.fromstring(resp.text)
-    assert root.tag == "Response"
-    return [m.text or "" for m in root.iter("Message")]
 
 
 def song_script() -> list[Any]:
