@@ -95,3 +95,30 @@ async def test_a_tool_not_given_to_the_agent_is_refused():
     out = await run_tool(ctx, frozenset({"quote_price"}), "create_song_request",
                          b'{"title": "x"}')
     assert out.ran is False and "quote_price" in out.result["error"]
+
+
+@pytest.mark.parametrize(("sms", "args"), [
+    ("sing Valerie", {"song": "Valerie"}),
+    ("I want to sing Valerie by Amy Winehouse as Ann!", {"song": "Valerie by Amy Winehouse",
+                                                         "singer": "Ann"}),
+    ("karaoke \"Dancing Queen\"", {"song": "Dancing Queen"}),
+    ("hey, can i sing As It Was?", {"song": "As It Was"}),
+    ("SING <script>alert(1)</script>", {"song": "<script>alert(1)</script>"}),
+])
+def test_sing_becomes_a_karaoke_signup(sms, args):
+    """"sing <song> [as <name>]" plans karaoke_signup; the script is just a song title."""
+    p = rules.plan(sms)
+    assert (p.intent, p.tool, p.args) == ("karaoke", "karaoke_signup", args)
+    assert rules.classify(sms) == "karaoke"
+    assert "text you when you're up next" in rules.reply(p, {"song": args["song"]})
+
+
+async def test_karaoke_signup_refuses_bad_arguments_before_running():
+    """A blank song, an over-long name or an unknown field never reaches the service."""
+    ctx = ToolContext(None, None, uuid.uuid4(), "+15550100", None)  # type: ignore[arg-type]
+    allowed = frozenset({"karaoke_signup"})
+    for args in ({"song": ""}, {"song": "Creep", "singer": "x" * 61},
+                 {"song": "Creep", "phone": "+15550199"}):
+        out = await run_tool(ctx, allowed, "karaoke_signup", msgspec.json.encode(args))
+        assert not out.ran and out.result["error"].startswith("invalid arguments:"), args
+    assert TOOLS["karaoke_signup"].schema()["function"]["parameters"]["required"] == ["song"]
