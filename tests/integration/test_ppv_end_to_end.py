@@ -3,29 +3,27 @@ Postgres and Redis; Stripe and LiveKit are the local fakes in tests/support."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import jwt
 import pytest
 
-from tests.integration.test_ppv_revoke import PRICE, joined, mint, post, ppv_event
+from tests.integration.test_ppv_revoke import (
+    PRICE,
+    connect_stripe,
+    joined,
+    mint,
+    post,
+    ppv_event,
+)
 from tests.support.client import token
 from tests.support.fake_livekit import FakeLiveKit
 from tests.support.fake_stripe import FakeStripe, sign
 from tests.support.hubproc import HubProcess
 
 JSON = {"Content-Type": "application/json"}
-
-
-@pytest.fixture
-async def stripe_fake() -> AsyncIterator[FakeStripe]:
-    fake = await asyncio.wait_for(FakeStripe().start(), 10)
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture
@@ -53,9 +51,7 @@ async def test_purchase_token_refund_revoke_and_refusal(
     and the participant gone, then 402 for a new token, even after replayed webhooks."""
     org, ev = event
     user = await ppv_event(owner_conn, ev)
-    account = stripe_fake.add_account(charges_enabled=True)
-    await owner_conn.execute("UPDATE organizations SET stripe_account_id = $2,"
-                             " charges_enabled = true WHERE id = $1", org, account)
+    account = await connect_stripe(owner_conn, stripe_fake, org)
     fan = token(org, sub=str(user))
     stranger = token(uuid.uuid4(), sub=str(user))  # the same user id, another org's token
     assert (await mint(hub, ev, fan)).status_code == 402

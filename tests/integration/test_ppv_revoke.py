@@ -3,9 +3,7 @@ gets no new token: real hub, Postgres and Redis; local fake Stripe and LiveKit."
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -19,13 +17,6 @@ from tests.support.fake_stripe import FakeStripe, sign
 from tests.support.hubproc import API_KEY, HubProcess
 
 PRICE = 900
-
-
-@pytest.fixture
-async def stripe_fake() -> AsyncIterator[FakeStripe]:
-    fake = await asyncio.wait_for(FakeStripe().start(), 10)
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture
@@ -63,6 +54,14 @@ async def ppv_event(owner: asyncpg.Connection, ev: uuid.UUID) -> uuid.UUID:
     return user
 
 
+async def connect_stripe(owner: asyncpg.Connection, stripe: FakeStripe, org: uuid.UUID) -> str:
+    """The org's connected account, able to take charges; its id."""
+    account = stripe.add_account(charges_enabled=True)
+    await owner.execute("UPDATE organizations SET stripe_account_id = $2,"
+                        " charges_enabled = true WHERE id = $1", org, account)
+    return account
+
+
 async def test_revoke_removes_the_identity_in_the_minted_token(hub, livekit, event, owner_conn):
     """A fan whose sub is a uuid spelled another way (upper case, braces): the revoke kicks
     exactly the identity LiveKit saw join."""
@@ -90,9 +89,7 @@ async def test_refunded_fan_gets_no_new_token(hub, livekit, stripe_fake, event, 
     """Purchase -> a token; Stripe refund -> kicked, and the next mint is refused (402)."""
     org, ev = event
     user = await ppv_event(owner_conn, ev)
-    account = stripe_fake.add_account(charges_enabled=True)
-    await owner_conn.execute("UPDATE organizations SET stripe_account_id = $2,"
-                             " charges_enabled = true WHERE id = $1", org, account)
+    await connect_stripe(owner_conn, stripe_fake, org)
     fan = token(org, sub=str(user))
     assert (await mint(hub, ev, fan)).status_code == 402  # not bought yet
     started = await post(hub, f"/api/events/{ev}/checkout", body={"kind": "ppv"},
