@@ -129,7 +129,8 @@ class CreateFollowUp(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 def _room(ctx: ToolContext) -> RoomName:
     if ctx.event_id is None:
-        raise ToolError("there is no live event right now, so requests are closed")
+        raise ToolError("there is no live event right now, so requests and karaoke signups"
+                        " are closed")
     return RoomName(RoomKind.EVENT, ctx.event_id)
 
 
