@@ -286,7 +286,7 @@ class HubConnection:
         query = parse_qs(url.query)
         # An OBS overlay's credential (hub.overlays) instead of a token; it wins if both.
         if overlay := (query.get("overlay") or [""])[0]:
-            self._open_after(self._overlay(overlay))
+            self._open_after(self.hub.overlay(overlay), "the overlay credential")
             return
         token = (query.get("token") or [""])[0]
         try:
@@ -303,46 +303,35 @@ class HubConnection:
         if roles is not None:
             confirmed = roles.cached(principal)
             if confirmed is None:
-                self._open_after(self._confirm(principal))  # read memberships first
+                self._open_after(self.hub.confirmed(principal), "roles")  # memberships first
                 return
             principal = confirmed
         self._open(principal)
 
-    def _open_after(self, lookup: Coroutine[Any, Any, None]) -> None:
-        """Run ``lookup``, which opens the session. Frames wait meanwhile: in the socket
-        (reading paused), or held in order if they came in the same read as the handshake."""
+    def _open_after(self, lookup: Coroutine[Any, Any, Principal], what: str) -> None:
+        """Open the session with the principal ``lookup`` finds (it checks ``what``).
+        Frames wait meanwhile: in the socket (reading paused), or held in order if they
+        came in the same read as the handshake."""
         self._held = deque()
         self._pause_reading()
-        task = asyncio.get_running_loop().create_task(lookup)
+        task = asyncio.get_running_loop().create_task(self._open_when(lookup, what))
         _confirming.add(task)
         task.add_done_callback(_confirming.discard)
 
-    async def _overlay(self, secret: str) -> None:
+    async def _open_when(self, lookup: Coroutine[Any, Any, Principal], what: str) -> None:
         try:
-            principal = await self.hub.overlay(secret)
+            principal = await lookup
         except OverlayRefused as exc:
             log.info("overlay credential refused for %s: %s", self.client_id, exc)
             self.close(p.CloseCode.UNAUTHORIZED, "invalid overlay credential")
             return
         except Exception as exc:
-            log.warning("overlay credential check failed: %r", exc)
-            self.close(p.CloseCode.INTERNAL_ERROR, "could not check the credential; reconnect")
+            log.warning("could not check %s: %r", what, exc)
+            self.close(p.CloseCode.INTERNAL_ERROR, f"could not check {what}; reconnect")
             return
         if self.closing:
             return
         self._open(msgspec.structs.replace(principal, client_id=self.client_id))
-        self._release()
-
-    async def _confirm(self, principal: Principal) -> None:
-        try:
-            confirmed = await self.hub.confirmed(principal)
-        except Exception as exc:
-            log.warning("membership check failed: %r", exc)
-            self.close(p.CloseCode.INTERNAL_ERROR, "could not check roles; reconnect")
-            return
-        if self.closing:
-            return
-        self._open(confirmed)
         self._release()  # run what was held, then read the socket again
 
     def _open(self, principal: Principal) -> None:
