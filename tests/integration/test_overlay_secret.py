@@ -243,3 +243,19 @@ async def test_forged_overlay_credential_is_refused_with_4001(
     viewer = await Client.open(hub.ws_url, token(org, sub="fan-2"))
     assert (await viewer.subscribe(f"event:{ev}"))["room"] == f"event:{ev}"
     await viewer.close()
+
+
+async def test_a_rotation_whose_notice_was_lost_still_closes_within_the_recheck(
+        hub_factory: HubFactory, event: tuple, owner_conn: asyncpg.Connection) -> None:
+    """A version changed in Postgres with no notice (lost) closes the overlay at the next
+    periodic re-check (HUB_ROLE_CACHE_TTL), and the cached grant stops counting."""
+    _, ev = event
+    hub = hub_factory(db=True, HUB_ROLE_CACHE_TTL="1")
+    room = f"event:{ev}"
+    secret = secret_of(await new_link(hub, ev))
+    overlay = await overlay_on(hub, secret, room)
+    await owner_conn.execute("UPDATE event_overlays SET version = version + 1,"
+                             " secret_hash = $2 WHERE event_id = $1", ev,
+                             hashlib.sha256(b"someone else's secret").digest())
+    assert await close_code(overlay.client, timeout=10) == (4003, "overlay secret rotated")
+    assert (await refused_at_handshake(hub, secret))[0] == 4001
