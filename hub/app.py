@@ -31,6 +31,7 @@ from hub import protocol as p
 from hub.admin_api import remove_member, set_role
 from hub.auth import TokenError
 from hub.http_errors import handle_exception
+from hub.overlay_api import rotate_overlay
 from hub.runtime import Hub
 from hub.schema_ui import render_plugins
 from hub.security_headers import security_headers
@@ -277,7 +278,7 @@ def create_app(settings: Settings, hub: Hub | None = None, parts: Parts | None =
 
     app = Litestar(
         route_handlers=[health, ready, prometheus, publish, register_event, presence,
-                        call_service, set_role, remove_member, live_page,
+                        call_service, set_role, remove_member, rotate_overlay, live_page,
                         create_static_files_router(path="/static", directories=[STATIC],
                                                    middleware=[security_headers]),
                         *ROUTES],

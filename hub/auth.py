@@ -42,10 +42,23 @@ def mint_token(
 ) -> str:
     """Mint a connection token (used by ``hub token`` and by tests)."""
     for role in roles:
-        Role(role)  # refuse typos early
+        _token_role(role)  # refuse typos early
     now = int(time.time())
     claims = {"sub": sub, "org": str(org), "roles": roles, "iat": now, "exp": now + ttl}
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def _token_role(name: str) -> Role:
+    """A role a token may claim: any but ``overlay``, which only an overlay credential
+    grants (scoped to its event; ``hub.overlays``).
+
+    Raises:
+        ValueError: not a role, or ``overlay``.
+    """
+    role = Role(name)
+    if role is Role.OVERLAY:
+        raise ValueError("overlay is not a token role")
+    return role
 
 
 def verify_token(secret: str, token: str, *, leeway: int = 5,
@@ -74,7 +87,7 @@ def verify_token(secret: str, token: str, *, leeway: int = 5,
         iat = claims.get("iat")
         # The earlier of iat and now: an iat set in the future cannot stretch the lifetime.
         issued = min(int(iat), now) if iat is not None else now
-        roles = frozenset(Role(r) for r in claims.get("roles", []))
+        roles = frozenset(_token_role(r) for r in claims.get("roles", []))
         principal = Principal(
             sub=str(claims["sub"]), org=uuid.UUID(str(claims["org"])), roles=roles,
             exp=exp, claimed=roles,

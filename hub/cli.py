@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     tok.add_argument("--sub", required=True,
                      help="user id: the user's uuid, or their external_id")
     tok.add_argument("--role", action="append", required=True,
-                     choices=[role.value for role in Role],
+                     choices=[role.value for role in Role if role is not Role.OVERLAY],
                      help="repeatable")
     tok.add_argument("--ttl", type=int, default=3600,
                      help="seconds until exp (at most HUB_MAX_TOKEN_TTL)")

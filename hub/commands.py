@@ -198,8 +198,8 @@ class Commands:
         except TokenError as exc:
             raise ServiceError(ErrorCode.TOKEN_REFUSED, exc.reason) from None
         old = session.principal
-        if new.sub != old.sub or new.org != old.org:
-            raise ServiceError(ErrorCode.TOKEN_REFUSED,
+        if new.sub != old.sub or new.org != old.org or old.event is not None:
+            raise ServiceError(ErrorCode.TOKEN_REFUSED,  # an overlay has no token to refresh
                                "token is for another user or organization")
         new = await self._confirm(msgspec.structs.replace(new, client_id=old.client_id))
         if peer.closing:

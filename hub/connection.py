@@ -33,6 +33,7 @@ import logging
 import secrets
 import time
 from collections import deque
+from collections.abc import Coroutine
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
@@ -46,6 +47,7 @@ from websockets.server import ServerProtocol
 from hub import metrics
 from hub import protocol as p
 from hub.auth import TokenError
+from hub.overlays import OverlayRefused
 from hub.runtime import Hub
 from hub.service_events import reserved_types
 from hub.session import Command, Reply, Session, error
@@ -58,7 +60,7 @@ _wire_log.setLevel(logging.WARNING)
 
 WS_PATH = "/ws"
 
-# Handshakes waiting on a membership lookup (held here so they are not collected).
+# Handshakes waiting on a membership or overlay lookup (held here so they are not collected).
 _confirming: set[asyncio.Task[None]] = set()
 
 # One-entry cache: a fan-out hands every subscriber the same bytes object, so
@@ -281,7 +283,12 @@ class HubConnection:
         self._compressed = bool(self.ws.extensions)
         self.hub.connections.add(self)
         self.client_id = secrets.token_urlsafe(9)
-        token = (parse_qs(url.query).get("token") or [""])[0]
+        query = parse_qs(url.query)
+        # An OBS overlay's credential (hub.overlays) instead of a token; it wins if both.
+        if overlay := (query.get("overlay") or [""])[0]:
+            self._open_after(self.hub.overlay(overlay), "the overlay credential")
+            return
+        token = (query.get("token") or [""])[0]
         try:
             principal = msgspec.structs.replace(self.hub.verify(token), client_id=self.client_id)
         except TokenError as exc:
@@ -296,31 +303,40 @@ class HubConnection:
         if roles is not None:
             confirmed = roles.cached(principal)
             if confirmed is None:
-                # Read memberships first. Frames wait: in the socket (reading paused), or
-                # held in order if they came in the same read as the handshake.
-                self._held = deque()
-                self._pause_reading()
-                task = asyncio.get_running_loop().create_task(self._confirm(principal))
-                _confirming.add(task)
-                task.add_done_callback(_confirming.discard)
+                self._open_after(self.hub.confirmed(principal), "roles")  # memberships first
                 return
             principal = confirmed
         self._open(principal)
 
-    async def _confirm(self, principal: Principal) -> None:
+    def _open_after(self, lookup: Coroutine[Any, Any, Principal], what: str) -> None:
+        """Open the session with the principal ``lookup`` finds (it checks ``what``).
+        Frames wait meanwhile: in the socket (reading paused), or held in order if they
+        came in the same read as the handshake."""
+        self._held = deque()
+        self._pause_reading()
+        task = asyncio.get_running_loop().create_task(self._open_when(lookup, what))
+        _confirming.add(task)
+        task.add_done_callback(_confirming.discard)
+
+    async def _open_when(self, lookup: Coroutine[Any, Any, Principal], what: str) -> None:
         try:
-            confirmed = await self.hub.confirmed(principal)
+            principal = await lookup
+        except OverlayRefused as exc:
+            log.info("overlay credential refused for %s: %s", self.client_id, exc)
+            self.close(p.CloseCode.UNAUTHORIZED, "invalid overlay credential")
+            return
         except Exception as exc:
-            log.warning("membership check failed: %r", exc)
-            self.close(p.CloseCode.INTERNAL_ERROR, "could not check roles; reconnect")
+            log.warning("could not check %s: %r", what, exc)
+            self.close(p.CloseCode.INTERNAL_ERROR, f"could not check {what}; reconnect")
             return
         if self.closing:
             return
-        self._open(confirmed)
+        self._open(msgspec.structs.replace(principal, client_id=self.client_id))
         self._release()  # run what was held, then read the socket again
 
     def _open(self, principal: Principal) -> None:
-        self.hub.expiry.add(self, principal.exp)
+        if principal.exp:  # an overlay credential has none: it lives until rotated
+            self.hub.expiry.add(self, principal.exp)
         self.session = Session(principal, self.hub.limits)
         self.send(p.encode(p.Welcome(client=self.client_id, node=self.hub.node.node_id,
                                      time=int(time.time() * 1000))))

@@ -308,6 +308,7 @@ class CloseCode(enum.IntEnum):
     SERVICE_RESTART = 1012
     UNAUTHORIZED = 4001
     TOKEN_EXPIRED = 4002
+    OVERLAY_ROTATED = 4003
     SLOW_CONSUMER = 4008
     IDLE_TIMEOUT = 4009
     TOO_MANY_PENDING = 4020
@@ -323,11 +324,17 @@ CLOSE_DOCS: Final[dict[CloseCode, tuple[str, Action]]] = {
     ),
     CloseCode.UNAUTHORIZED: (
         "token missing, malformed, forged, not HS256 (alg=none is refused), or living"
-        " longer than `HUB_MAX_TOKEN_TTL`",
+        " longer than `HUB_MAX_TOKEN_TTL`; or an overlay credential (`?overlay=`) that is"
+        " not the event's current one",
         Action.GIVE_UP,
     ),
     CloseCode.TOKEN_EXPIRED: ("the token's `exp` has passed (send `refresh` before it does)",
                               Action.REFRESH_TOKEN),
+    CloseCode.OVERLAY_ROTATED: (
+        "the overlay credential this connection used was rotated"
+        " (`POST /api/events/{id}/overlay`): load the overlay's new URL",
+        Action.GIVE_UP,
+    ),
     CloseCode.SLOW_CONSUMER: (
         "the connection's send queue overflowed: it read too slowly",
         Action.RECONNECT,

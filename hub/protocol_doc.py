@@ -48,6 +48,12 @@ INTRO = """\
   user's `external_id`. A membership change reaches open connections on every
   node within a second (a `roles` frame says so). Without Postgres the
   token's roles stand.
+* OBS overlays connect with `ws://HOST:PORT/ws?overlay=<secret>` instead,
+  the secret from `POST /api/events/{{id}}/overlay` (Postgres only). Such a
+  connection has the role `overlay`: it may subscribe to that one event room
+  and call `tips.ack` and `tips.state` there, nothing else (4403); it has no
+  `exp` and cannot `refresh`. An unknown or rotated secret gets 4001; when the
+  secret is rotated, open connections that used it get 4003, on every node.
 * Frames are JSON text frames, one object each, discriminated by `type`.
   Per-message deflate is off unless `HUB_WS_COMPRESSION=1`. Binary frames are
   refused (error 4400). A msgpack subprotocol is not offered yet.
@@ -210,6 +216,8 @@ def render() -> str:
     matrix = ["| role | " + " | ".join(f"`{k.value}` rooms" for k in RoomKind) + " |",
               "|---|" + "---|" * len(RoomKind)]
     for role in Role:
+        if role is Role.OVERLAY:  # never publishes, and joins only its own event room
+            continue
         cells = ["publish" if role in PUBLISH.needs(k) else "subscribe only" for k in RoomKind]
         matrix.append(f"| {role.value} | " + " | ".join(cells) + " |")
     errors = ["| code | name | meaning | client should |", "|---|---|---|---|"]

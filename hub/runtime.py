@@ -26,6 +26,8 @@ from hub.auth import verify_token
 from hub.commands import Commands
 from hub.expiry import ExpiryWheel
 from hub.memberships import NOTICES, Memberships, claims_staff
+from hub.overlays import NOTICES as OVERLAY_NOTICES
+from hub.overlays import OverlayRefused, Overlays
 from hub.session import Limits
 from hub.settings import Parts, Settings
 from integrations import twilio_sms
@@ -78,6 +80,7 @@ class Hub:
         self.addresses = AddressSlots(s.max_connections_per_address)
         self.expiry: ExpiryWheel[HubConnection] = ExpiryWheel(time.time())
         self.memberships: Memberships | None = None  # with Postgres: staff need a row
+        self.overlays: Overlays | None = None  # with Postgres: OBS overlay credentials
         # Directory and services are looked up per command: start() replaces them.
         self.commands = Commands(self.node, lambda: self.directory, lambda: self.services,
                                  self.verify, self.confirmed, self.expiry)
@@ -102,6 +105,8 @@ class Hub:
             self.memberships = Memberships(
                 self.db, self.node.broker, ttl=self.settings.role_cache_ttl,
                 on_change=self._roles_changed)
+            self.overlays = Overlays(self.db, self.node.broker, ttl=self.settings.role_cache_ttl,
+                                     on_rotated=self._overlay_rotated)
         await self.node.start()
         self._tasks = [
             asyncio.create_task(self._every(self.settings.ping_interval / 2, self._keepalive)),
@@ -117,6 +122,10 @@ class Hub:
             await self.node.listen(NOTICES, self.memberships.on_notice)
             self._tasks.append(asyncio.create_task(
                 self._every(max(self.settings.role_cache_ttl, 1.0), self._recheck_roles)))
+        if self.overlays is not None:
+            await self.node.listen(OVERLAY_NOTICES, self.overlays.on_notice)
+            self._tasks.append(asyncio.create_task(
+                self._every(max(self.settings.role_cache_ttl, 1.0), self._recheck_overlays)))
 
     async def stop(self) -> None:
         self.draining = True
@@ -198,6 +207,46 @@ class Hub:
             session.principal = after
             if after.roles != before.roles:
                 conn.send(p.encode(p.RolesChanged(roles=sorted(after.roles))))
+
+    def _overlay_rotated(self, event: uuid.UUID, version: int) -> None:
+        """An overlay secret was rotated: close its older connections on this node."""
+        self._close_overlays(lambda who: who.event == event and who.version < version)
+
+    def _close_overlays(self, revoked: Callable[[Principal], bool]) -> None:
+        for conn in list(self.connections):
+            if conn.session is not None and revoked(conn.session.principal):
+                conn.close(p.CloseCode.OVERLAY_ROTATED, "overlay secret rotated")
+
+    async def _recheck_overlays(self) -> None:
+        """Periodically compare open overlay connections with Postgres (a lost notice)."""
+        if self.overlays is None:
+            return
+        self.overlays.forget()
+        held: dict[uuid.UUID, set[uuid.UUID]] = {}
+        for conn in self.connections:
+            who = None if conn.session is None else conn.session.principal
+            if who is not None and who.event is not None:
+                held.setdefault(who.org, set()).add(who.event)
+        for org, events in held.items():
+            current = await self.overlays.current(org, list(events))
+
+            def stale(who: Principal, org: uuid.UUID = org,
+                      current: dict[uuid.UUID, int] = current) -> bool:
+                # Older than the current version, or the secret is gone (older by definition).
+                return (who.org == org and who.event is not None
+                        and who.version < current.get(who.event, who.version + 1))
+
+            self._close_overlays(stale)
+
+    async def overlay(self, secret: str) -> Principal:
+        """The principal of an overlay secret (``/ws?overlay=``), if it is current.
+
+        Raises:
+            hub.overlays.OverlayRefused: unknown, rotated, or no Postgres on this node.
+        """
+        if self.overlays is None:
+            raise OverlayRefused("overlay credentials need Postgres")
+        return await self.overlays.principal(secret)
 
     def verify(self, token: str) -> Principal:
         """The principal a connection token names (roles as claimed, not yet confirmed).

@@ -45,9 +45,12 @@ def authorize(who: Principal, room: RoomName, action: Access, owner: uuid.UUID |
     ``owner`` is None for an event nobody registered. Another org's event answers
     "unknown event" too, so event ids cannot be probed.
 
+    An overlay credential (``who.event``) acts only in its own event room, whatever the
+    action; there its role, ``overlay``, allows only what names it (join, tips).
+
     Raises:
-        ServiceError: UNKNOWN_ROOM, or FORBIDDEN (another org's org room, the server-only
-            actions, or roles).
+        ServiceError: UNKNOWN_ROOM, or FORBIDDEN (another org's org room, a room outside
+            an overlay's event, the server-only actions, or roles).
     """
     if owner is None or (owner != who.org and room.kind is RoomKind.EVENT):
         raise ServiceError(ErrorCode.UNKNOWN_ROOM, "unknown event")
@@ -55,6 +58,10 @@ def authorize(who: Principal, room: RoomName, action: Access, owner: uuid.UUID |
         raise ServiceError(ErrorCode.FORBIDDEN, "room belongs to another organization")
     if action.server_only and not who.is_server:
         raise ServiceError(ErrorCode.FORBIDDEN, f"{action.name} is called by the server only")
+    if (who.event is not None or Role.OVERLAY in who.roles) and not (
+            room.kind is RoomKind.EVENT and room.id == who.event):
+        raise ServiceError(ErrorCode.FORBIDDEN, "an overlay credential reaches its own"
+                           " event room only")
     needed = action.needs(room.kind)
     if not needed or who.has(needed):
         return

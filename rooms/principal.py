@@ -16,6 +16,8 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     ``roles`` are the roles in effect; ``claimed`` the ones the token names. They differ
     once memberships have been consulted (``hub.memberships``). ``exp`` is the token's
     expiry (0 for the server); ``client_id`` names the websocket connection, if any.
+    ``event`` is set for an overlay credential: the one event room it may act in
+    (``rooms.access``), at the credential's ``version`` (a rotation past it revokes it).
     """
 
     sub: str
@@ -25,6 +27,8 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     claimed: frozenset[Role] = frozenset()
     client_id: str = ""
     is_server: bool = False
+    event: uuid.UUID | None = None
+    version: int = 0
 
     def has(self, roles: frozenset[Role]) -> bool:
         return not self.roles.isdisjoint(roles)

@@ -12,6 +12,9 @@ class Role(enum.StrEnum):
     DJ = "dj"
     MODERATOR = "moderator"
     ADMIN = "admin"
+    # An OBS overlay's credential, never a token's: watches one event room and acks its
+    # tip alerts (rooms.access.authorize keeps it to that room).
+    OVERLAY = "overlay"
 
 
 # Roles that need a membership row to count when Postgres is present (hub.memberships).
@@ -19,6 +22,7 @@ STAFF_ROLES: Final = frozenset({Role.PERFORMER, Role.DJ, Role.MODERATOR, Role.AD
 STAFF: Final = frozenset({Role.DJ, Role.MODERATOR, Role.ADMIN})  # run rooms, exempt from chat rules
 HOSTS: Final = frozenset({Role.DJ, Role.PERFORMER, Role.MODERATOR, Role.ADMIN})
 ORG_ADMINS: Final = frozenset({Role.MODERATOR, Role.ADMIN})
-ANYONE: Final = frozenset(Role)
+ANYONE: Final = frozenset(Role) - {Role.OVERLAY}  # any person; an overlay only where named
+OVERLAY: Final = frozenset({Role.OVERLAY})
 # Highest first: the role a tenant transaction runs as (``Principal.tenant``).
 RANK: Final = (Role.ADMIN, Role.MODERATOR, Role.DJ, Role.PERFORMER, Role.VIEWER)

@@ -1,5 +1,6 @@
 // livehub live room: a thin client over the wire protocol (docs/protocol.md).
-// Open /live#token=<hub JWT>&room=event:<uuid>. It reconnects with recovery,
+// Open /live#token=<hub JWT>&room=event:<uuid>, or as an OBS overlay
+// /live#overlay=<overlay secret>&room=event:<uuid>. It reconnects with recovery,
 // applies room events by version, and shows tip alerts one at a time.
 // Room data is untrusted: anyone allowed to publish can send any JSON. Nothing here turns
 // data into markup: nodes are built with el() and text goes in as text (never innerHTML,
@@ -12,7 +13,10 @@ const room = hash.get("room") || "";
 const claims = readClaims(token);
 const roles = Array.isArray(claims.roles) ? claims.roles : [];
 const staff = roles.some((r) => ["dj", "moderator", "admin", "performer"].includes(r));
-const overlay = hash.get("overlay") === "1"; // an overlay acknowledges alerts it shows
+// An overlay acknowledges alerts it shows. `overlay=<secret>` (POST /api/events/{id}/overlay)
+// is its own credential, good for nothing but that; `overlay=1` still acks with a staff token.
+const overlaySecret = hash.get("overlay") === "1" ? "" : hash.get("overlay") || "";
+const overlay = hash.has("overlay");
 
 let ws = null, nextId = 1, position = null, backoff = 500;
 const pending = new Map();
@@ -40,11 +44,12 @@ const isObj = (v) => v !== null && typeof v === "object";
 
 function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  ws = new WebSocket(`${scheme}://${location.host}/ws?token=${encodeURIComponent(token)}`);
+  const auth = overlaySecret ? `overlay=${encodeURIComponent(overlaySecret)}` : `token=${encodeURIComponent(token)}`;
+  ws = new WebSocket(`${scheme}://${location.host}/ws?${auth}`);
   ws.onmessage = (ev) => onFrame(JSON.parse(ev.data));
   ws.onclose = (ev) => {
     status(false, `closed ${ev.code}`);
-    if ([4001, 4002].includes(ev.code)) return; // bad or expired token: don't hammer
+    if ([4001, 4002, 4003].includes(ev.code)) return; // bad, expired or rotated: don't hammer
     setTimeout(connect, backoff);
     backoff = Math.min(backoff * 2, 10000);
   };
@@ -63,14 +68,14 @@ function onFrame(f) {
     case "welcome":
       backoff = 500;
       status(true, "live");
-      $("room").textContent = `${room} · you are ${text(claims.sub)}`;
+      $("room").textContent = `${room} · you are ${overlaySecret ? "the overlay" : text(claims.sub)}`;
       send({ type: "subscribe", room, recover: position, presence_events: true, id: 0 });
       break;
     case "subscribed":
       if (!f.recovered) $("chat").replaceChildren();
       position = { epoch: f.epoch, offset: f.offset };
       f.publications.forEach((p) => onMessage(p.offset, p.data));
-      if (!f.recovered) send({ type: "chat_history", room, limit: 50 });
+      if (!f.recovered && !overlaySecret) send({ type: "chat_history", room, limit: 50 });
       send({ type: "presence", room });
       break;
     case "message": onMessage(f.offset, f.data); break;
@@ -212,5 +217,5 @@ $("karaoke-form").onsubmit = async (e) => {
 };
 $("karaoke-next").onclick = () => call("karaoke.next", { version: versions.karaoke }).catch((err) => alert(text(err.reason)));
 
-if (!token || !room) status(false, "open /live#token=…&room=event:…");
+if (!(token || overlaySecret) || !room) status(false, "open /live#token=…&room=event:…");
 else connect();

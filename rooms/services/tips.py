@@ -5,9 +5,10 @@ by the Stripe webhook): both are safe to repeat and to arrive in either order. O
 acknowledge the alert they showed (``tips.ack``); the queue itself lives in
 ``tips_queue``, the SQL in ``tips_store``, the wire schema in ``tips_wire``.
 
-Who may ack: staff only (``ACKERS``). An ack takes the alert off every screen, so a fan
-who could ack would wipe other fans' tips off the overlay. An overlay page connects with
-a staff token (e.g. the performer's) until overlays get a secret of their own.
+Who may ack: staff, and the event's overlay credential (``ACKERS``). An ack takes the
+alert off every screen, so a fan who could ack would wipe other fans' tips off the
+overlay. An overlay page connects with its own credential (``POST
+/api/events/{id}/overlay``), which may do nothing else.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from rooms.access import event_of
 from rooms.codes import ErrorCode, ServiceError
 from rooms.names import RoomName
 from rooms.principal import Principal
-from rooms.roles import ANYONE, HOSTS
+from rooms.roles import ANYONE, HOSTS, OVERLAY
 from rooms.services import tips_store as store
 from rooms.services.base import Context, Method, Service
 from rooms.services.tips_queue import Batch, change, snapshot
@@ -38,7 +39,7 @@ from rooms.services.tips_wire import (
 )
 
 _REFUSED_BY_DB = (asyncpg.UniqueViolationError, asyncpg.InsufficientPrivilegeError)
-ACKERS = HOSTS  # performer, dj, moderator, admin: never a plain viewer
+ACKERS = HOSTS | OVERLAY  # performer, dj, moderator, admin, overlay: never a plain viewer
 
 
 async def paid(ctx: Context, caller: Principal, room: RoomName, params: PaidParams) -> TipResult:
@@ -152,13 +153,14 @@ SERVICE = Service(
 Tip alerts and goal progress for an event room. A payment confirmed by the server queues
 one alert per tip; the hub shows them one at a time (priority lane first: tips of at
 least the org's `tip_priority_cents`, then arrival order). An alert leaves the screen
-when staff acks it (an overlay connects with a performer, dj, moderator or admin token;
-a viewer's ack is refused with 4403) or after the event's `tip_alert_timeout_ms`
-(default `HUB_TIP_ALERT_TIMEOUT`, 8 s), whichever node scheduled it and whether or not
-that node is still running. With nobody subscribed nothing new is shown: alerts wait
-and replay on the next subscribe, unless older than `HUB_TIP_ALERT_MAX_AGE` (10 min),
-which expire. Every event carries the new `version`; apply them in version order after
-the snapshot (a gap means: resubscribe). Goal progress counts paid, unrefunded tips.
+when its overlay acks it (connected with the event's overlay credential, or a
+performer, dj, moderator or admin token; a viewer's ack is refused with 4403) or after
+the event's `tip_alert_timeout_ms` (default `HUB_TIP_ALERT_TIMEOUT`, 8 s), whichever
+node scheduled it and whether or not that node is still running. With nobody
+subscribed nothing new is shown: alerts wait and replay on the next subscribe, unless
+older than `HUB_TIP_ALERT_MAX_AGE` (10 min), which expire. Every event carries the new
+`version`; apply them in version order after the snapshot (a gap means: resubscribe).
+Goal progress counts paid, unrefunded tips.
 """,
     methods=(
         Method("paid", PaidParams, paid, server_only=True,
@@ -168,8 +170,8 @@ the snapshot (a gap means: resubscribe). Goal progress counts paid, unrefunded t
                    "makes a later paid a no-op."),
         Method("ack", AckParams, ack, roles=ACKERS,
                doc="The overlay showed this alert: take it down, show the next now"
-                   " (staff only; a viewer gets 4403)."),
-        Method("state", StateParams, current, roles=ANYONE,
+                   " (overlay or staff; a viewer gets 4403)."),
+        Method("state", StateParams, current, roles=ANYONE | OVERLAY,
                doc="The event's goal progress, showing alert and waiting queue."),
     ),
     snapshot=snapshot,
