@@ -26,6 +26,7 @@ from hub.auth import verify_token
 from hub.commands import Commands
 from hub.expiry import ExpiryWheel
 from hub.memberships import NOTICES, Memberships, claims_staff
+from hub.products import parse_hosts
 from hub.session import Limits
 from hub.settings import Parts, Settings
 from integrations import twilio_sms
@@ -53,6 +54,7 @@ class Hub:
     def __init__(self, settings: Settings, parts: Parts | None = None) -> None:
         self.settings = settings
         self.parts = parts or Parts()
+        self.products = parse_hosts(settings.product_hosts)  # host -> product (hub.products)
         s = settings
         broker = broker_from_url(s.redis_url, prefix=s.redis_prefix,
                                  history_size=s.history_size, history_ttl=s.history_ttl)
