@@ -34,7 +34,7 @@ from integrations.http import AnyRequest, BearerDep, PoolDep
 from persistence import members, orgs
 from persistence.audit import audit
 from persistence.members import Conn
-from persistence.tenant import tenant_tx
+from persistence.tenant import Tenant, tenant_tx
 from rooms.principal import Principal
 
 _OWNER_ERRORS: docs.Errors = {
@@ -61,6 +61,12 @@ async def _guard_owners(conn: Conn, who: Principal, org: uuid.UUID, user: uuid.U
     if previous == "owner" and role != "owner" and await members.owners(conn, org) == [user]:
         raise HTTPException("the organization's last owner cannot be demoted or removed",
                             status_code=409)
+
+
+def _tenant(who: Principal, actor_id: uuid.UUID | None) -> Tenant:
+    """The caller's claims; with the platform key the named actor is the user claim, so the
+    audit row can link to their users row (visible to its own claim under RLS)."""
+    return Tenant(who.org, actor_id, "admin") if who.is_server else who.tenant()
 
 
 async def _announce(request: AnyRequest, org: uuid.UUID, user: uuid.UUID,
@@ -99,7 +105,7 @@ async def set_role(request: AnyRequest, org_id: uuid.UUID, user_id: uuid.UUID,
     pool = need_db(pool)
     data = await decode(request, RoleChange)
     actor = data.actor_id if who.is_server else who.sub
-    async with tenant_tx(pool, who.tenant()) as conn:
+    async with tenant_tx(pool, _tenant(who, data.actor_id)) as conn:
         found = await members.member(conn, org_id, user=user_id)
         previous = None if found is None else found["role"]
         await _guard_owners(conn, who, org_id, user_id, previous, data.role)
@@ -126,7 +132,7 @@ async def remove_member(request: AnyRequest, org_id: uuid.UUID, user_id: uuid.UU
                         actor_id: uuid.UUID | None = None) -> None:
     who = await org_caller(request, org_id, bearer)
     pool = need_db(pool)
-    async with tenant_tx(pool, who.tenant()) as conn:
+    async with tenant_tx(pool, _tenant(who, actor_id)) as conn:
         found = await members.member(conn, org_id, user=user_id)
         if found is None:
             raise NotFoundException("no such member")
