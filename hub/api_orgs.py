@@ -10,8 +10,6 @@ matcher). Changes to the tip threshold and the SMS number are audited here.
 
 from __future__ import annotations
 
-import re
-import secrets
 import uuid
 from typing import Any
 
@@ -53,12 +51,6 @@ _ORG_ERRORS: docs.Errors = {409: "The slug or SMS number belongs to another orga
 
 
 
-def _slug_from(name: str) -> str:
-    """A slug for ``name``: lower case words joined by -, padded to 3 characters."""
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:50].strip("-")
-    return slug if len(slug) >= 3 else f"org-{slug}".rstrip("-")
-
-
 def _duplicate(exc: asyncpg.UniqueViolationError) -> HTTPException:
     return HTTPException(_DUPLICATES.get(exc.constraint_name or "", "already exists"),
                          status_code=409)
@@ -83,10 +75,8 @@ async def create_org(request: AnyRequest, pool: PoolDep) -> Org:
     body = await decode(request, OrgCreate)
     extra = {k: v for k in ("tip_priority_cents", "sms_number")
              if (v := getattr(body, k)) is not None}
-    for attempt in range(5):
+    for slug in [body.slug] if body.slug else orgs.slugs_for(body.name):
         org = uuid.uuid4()
-        slug = body.slug or _slug_from(body.name) + ("" if attempt == 0 else
-                                                     f"-{secrets.token_hex(3)}")
         try:
             # Creating an org means claiming its new id first (RLS policy org_create).
             async with tenant_tx(pool, Principal.server(org).tenant()) as conn:

@@ -13,10 +13,11 @@ from typing import Annotated, Literal
 import msgspec
 
 from hub.products import Product
+from persistence.orgs import SLUG_PATTERN
 from rooms.roles import Role
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Slug = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9-]{3,63}$",
+Slug = Annotated[str, msgspec.Meta(pattern=SLUG_PATTERN,
                                    description="lowercase a-z, 0-9 and -, 3..63 characters")]
 Cents = Annotated[int, msgspec.Meta(ge=0, le=2_147_483_647)]
 SmsNumber = Annotated[str, msgspec.Meta(pattern=r"^\+[1-9][0-9]{6,14}$",

@@ -53,6 +53,46 @@ async def add_member(dsn: str, org: uuid.UUID, sub: str, role: str) -> uuid.UUID
     return user
 
 
+async def add_to_org(dsn: str, org_ref: str, user_ref: str, role: str) -> tuple[uuid.UUID,
+                                                                                 uuid.UUID]:
+    """Give a user ``role`` in an existing org (``hub member add``); return (org, user).
+
+    ``org_ref`` is the org's uuid or slug. ``user_ref`` is a users.id, which must exist, or
+    an external id, whose user is created when missing. Runs as the owner (``dsn``).
+
+    Raises:
+        LookupError: no such organization, or no user with that uuid.
+        ValueError: an unknown role.
+    """
+    if role not in MEMBER_ROLES:
+        raise ValueError(f"role must be one of {', '.join(MEMBER_ROLES)}")
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        async with conn.transaction():
+            try:
+                org = await conn.fetchval("SELECT id FROM organizations WHERE id = $1",
+                                          uuid.UUID(org_ref))
+            except ValueError:
+                org = await conn.fetchval("SELECT id FROM organizations WHERE slug = $1",
+                                          org_ref)
+            if org is None:
+                raise LookupError(f"unknown organization {org_ref!r}")
+            try:
+                user = await conn.fetchval("SELECT id FROM users WHERE id = $1",
+                                           uuid.UUID(user_ref))
+            except ValueError:
+                user = await conn.fetchval(
+                    "INSERT INTO users (display_name, external_id) VALUES ($1, $1)"
+                    " ON CONFLICT (external_id) DO UPDATE SET display_name = users.display_name"
+                    " RETURNING id", user_ref)
+            if user is None:
+                raise LookupError(f"unknown user {user_ref}")
+            await put(conn, org, user, role)
+    finally:
+        await conn.close()
+    return org, user
+
+
 # The SQL below runs in the caller's transaction (the HTTP API: tenant_tx as the caller, so
 # RLS lets only the org's owners/admins change memberships).
 

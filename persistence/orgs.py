@@ -9,19 +9,33 @@ answers 409 and 422.
 
 from __future__ import annotations
 
+import re
+import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
+import asyncpg
 from asyncpg import Connection, Record
 from asyncpg.pool import PoolConnectionProxy
 
 Conn = Connection | PoolConnectionProxy
 BlockedAction = Literal["reject", "hold"]  # chat_settings.blocked_action (0006)
 
+SLUG_PATTERN = r"^[a-z0-9-]{3,63}$"  # checked by the API's decoder and the CLI
 # What a caller may change with update(); the rest (Stripe state, owner) has its own paths.
 EDITABLE = ("name", "slug", "product_context", "tip_priority_cents", "sms_number")
 _COLUMNS = "id, name, slug, product_context, tip_priority_cents, sms_number, created_at"
+
+
+def slugs_for(name: str, tries: int = 5) -> Iterator[str]:
+    """Slugs to try for an org called ``name``: its words in lower case joined by -, then
+    the same with a random suffix (for when it is taken)."""
+    base = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:50].strip("-")
+    base = base if len(base) >= 3 else f"org-{base}".rstrip("-")
+    yield base
+    for _ in range(tries - 1):
+        yield f"{base}-{secrets.token_hex(3)}"
 
 
 async def insert(conn: Conn, org: uuid.UUID, name: str, slug: str, product: str,
@@ -75,3 +89,25 @@ async def chat_rules(conn: Conn, org: uuid.UUID) -> tuple[list[str], BlockedActi
                               " WHERE organization_id = $1", org)
     return ([], "reject") if row is None else (list(row["blocked_words"]),
                                                row["blocked_action"])
+
+
+async def create(dsn: str, name: str, product: str, slug: str | None = None) -> uuid.UUID:
+    """Create an organization as the owner role (``hub org create``); return its id.
+
+    Raises:
+        asyncpg.UniqueViolationError: ``slug`` (given) is taken.
+    """
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        for candidate in [slug] if slug else slugs_for(name):
+            org = uuid.uuid4()
+            try:
+                async with conn.transaction():
+                    await insert(conn, org, name, candidate, product)
+                return org
+            except asyncpg.UniqueViolationError:
+                if slug:
+                    raise
+    finally:
+        await conn.close()
+    raise LookupError("no free slug; pass one")
