@@ -17,21 +17,12 @@ import uuid
 from litestar import delete, get, put
 from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
 
+from hub import operator_auth as op
 from hub.memberships import subs_of
-from hub.operator_auth import (
-    BODY_422,
-    KEY_OR_BEARER,
-    KEY_OR_BEARER_ERRORS,
-    UNKNOWN_ORG,
-    decode,
-    hub_of,
-    need_db,
-    org_caller,
-)
 from hub.operator_wire import Member, Members, Membership, RoleChange
 from integrations import http_docs as docs
 from integrations.http import AnyRequest, BearerDep, PoolDep
-from persistence import members, orgs
+from persistence import members
 from persistence.audit import audit
 from persistence.members import Conn
 from persistence.tenant import Tenant, tenant_tx
@@ -71,39 +62,35 @@ def _tenant(who: Principal, actor_id: uuid.UUID | None) -> Tenant:
 
 async def _announce(request: AnyRequest, org: uuid.UUID, user: uuid.UUID,
                     external_id: str | None) -> None:
-    hub = hub_of(request)
+    hub = op.hub_of(request)
     if hub.memberships is not None:
         await hub.memberships.announce(org, subs_of(user, external_id))
 
 
-@get("/api/orgs/{org_id:uuid}/members", security=KEY_OR_BEARER,
+@get("/api/orgs/{org_id:uuid}/members", security=op.KEY_OR_BEARER,
      summary="An organization's members and roles (platform key, or an admin token of the org)",
      operation_class=docs.documented(drop=[400]),  # no body, no query; ids are in the route
-     responses=docs.errors(KEY_OR_BEARER_ERRORS, docs.BACKING, docs.PATH_ID_ERRORS))
+     responses=docs.errors(op.KEY_OR_BEARER_ERRORS, docs.BACKING, docs.PATH_ID_ERRORS))
 async def list_members(request: AnyRequest, org_id: uuid.UUID, pool: PoolDep,
                        bearer: BearerDep) -> Members:
-    who = await org_caller(request, org_id, bearer)
-    pool = need_db(pool)
-    async with tenant_tx(pool, who.tenant()) as conn:
-        if await orgs.fetch(conn, org_id) is None:
-            raise NotFoundException(UNKNOWN_ORG)
+    async with op.org_tx(request, org_id, bearer, pool) as (conn, _):
         rows = await members.roster(conn, org_id)
     return Members(org_id, [Member(**dict(row)) for row in rows])
 
 
 @put("/api/orgs/{org_id:uuid}/members/{user_id:uuid}", status_code=200,
-     security=KEY_OR_BEARER,
+     security=op.KEY_OR_BEARER,
      summary="Set a user's role in an organization (platform key, or an admin token of the"
              " org; audited)",
      operation_class=docs.documented(docs.json_body(
          RoleChange, "The role; with the platform key, actor_id names who made the change")),
-     responses=docs.errors(KEY_OR_BEARER_ERRORS, BODY_422, docs.BACKING, docs.PATH_ID_ERRORS,
+     responses=docs.errors(op.KEY_OR_BEARER_ERRORS, op.BODY_422, docs.BACKING, docs.PATH_ID_ERRORS,
                            _OWNER_ERRORS, {404: "Unknown organization or user"}))
 async def set_role(request: AnyRequest, org_id: uuid.UUID, user_id: uuid.UUID,
                    pool: PoolDep, bearer: BearerDep) -> Membership:
-    who = await org_caller(request, org_id, bearer)
-    pool = need_db(pool)
-    data = await decode(request, RoleChange)
+    who = await op.org_caller(request, org_id, bearer)
+    pool = op.need_db(pool)
+    data = await op.decode(request, RoleChange)
     actor = data.actor_id if who.is_server else who.sub
     async with tenant_tx(pool, _tenant(who, data.actor_id)) as conn:
         found = await members.member(conn, org_id, user=user_id)
@@ -120,18 +107,18 @@ async def set_role(request: AnyRequest, org_id: uuid.UUID, user_id: uuid.UUID,
 
 
 @delete("/api/orgs/{org_id:uuid}/members/{user_id:uuid}", status_code=204,
-        security=KEY_OR_BEARER,
+        security=op.KEY_OR_BEARER,
         summary="Remove a user from an organization (platform key, or an admin token of the"
                 " org; audited)",
-        responses=docs.errors(KEY_OR_BEARER_ERRORS, docs.BACKING, docs.PATH_ID_ERRORS,
+        responses=docs.errors(op.KEY_OR_BEARER_ERRORS, docs.BACKING, docs.PATH_ID_ERRORS,
                               _OWNER_ERRORS, {
             400: "actor_id is not a UUID",
             404: "The user is not a member of the organization"}))
 async def remove_member(request: AnyRequest, org_id: uuid.UUID, user_id: uuid.UUID,
                         pool: PoolDep, bearer: BearerDep,
                         actor_id: uuid.UUID | None = None) -> None:
-    who = await org_caller(request, org_id, bearer)
-    pool = need_db(pool)
+    who = await op.org_caller(request, org_id, bearer)
+    pool = op.need_db(pool)
     async with tenant_tx(pool, _tenant(who, actor_id)) as conn:
         found = await members.member(conn, org_id, user=user_id)
         if found is None:

@@ -18,16 +18,7 @@ import msgspec
 from litestar import get, patch, post
 from litestar.exceptions import HTTPException, NotFoundException
 
-from hub.operator_auth import (
-    BODY_422,
-    KEY_OR_BEARER,
-    KEY_OR_BEARER_ERRORS,
-    UNKNOWN_ORG,
-    decode,
-    hub_of,
-    need_db,
-    org_caller,
-)
+from hub import operator_auth as op
 from hub.operator_wire import Org, OrgCreate, OrgPatch
 from hub.products import product_for
 from integrations import http_docs as docs
@@ -59,7 +50,7 @@ def _duplicate(exc: asyncpg.UniqueViolationError) -> HTTPException:
 async def _view(request: AnyRequest, conn: Any, row: asyncpg.Record) -> Org:
     words, action = await orgs.chat_rules(conn, row["id"])
     host = request.headers.get("host", "")
-    return Org(**dict(row), brand=product_for(hub_of(request).products, host,
+    return Org(**dict(row), brand=product_for(op.hub_of(request).products, host,
                                               row["product_context"]),
                blocked_words=words, blocked_action=action)
 
@@ -68,11 +59,11 @@ async def _view(request: AnyRequest, conn: Any, row: asyncpg.Record) -> Org:
       summary="Create an organization (platform key)", description=_HOST_NOTE,
       operation_class=docs.documented(docs.json_body(
           OrgCreate, "The organization; the slug defaults to one made from the name")),
-      responses=docs.errors(docs.API_KEY_ERRORS, BODY_422, docs.BACKING, _ORG_ERRORS, {
+      responses=docs.errors(docs.API_KEY_ERRORS, op.BODY_422, docs.BACKING, _ORG_ERRORS, {
           503: "Organizations need Postgres"}))
 async def create_org(request: AnyRequest, pool: PoolDep) -> Org:
-    pool = need_db(pool)
-    body = await decode(request, OrgCreate)
+    pool = op.need_db(pool)
+    body = await op.decode(request, OrgCreate)
     extra = {k: v for k in ("tip_priority_cents", "sms_number")
              if (v := getattr(body, k)) is not None}
     for slug in [body.slug] if body.slug else orgs.slugs_for(body.name):
@@ -91,35 +82,30 @@ async def create_org(request: AnyRequest, pool: PoolDep) -> Org:
     raise HTTPException("could not find a free slug; pass one", status_code=409)
 
 
-@get("/api/orgs/{org_id:uuid}", security=KEY_OR_BEARER,
+@get("/api/orgs/{org_id:uuid}", security=op.KEY_OR_BEARER,
      summary="An organization (platform key, or an admin token of the org)",
      description=_HOST_NOTE, operation_class=docs.documented(drop=[400]),
-     responses=docs.errors(KEY_OR_BEARER_ERRORS, docs.BACKING, docs.PATH_ID_ERRORS))
+     responses=docs.errors(op.KEY_OR_BEARER_ERRORS, docs.BACKING, docs.PATH_ID_ERRORS))
 async def read_org(request: AnyRequest, org_id: uuid.UUID, pool: PoolDep,
                    bearer: BearerDep) -> Org:
-    who = await org_caller(request, org_id, bearer)
-    pool = need_db(pool)
-    async with tenant_tx(pool, who.tenant()) as conn:
-        row = await orgs.fetch(conn, org_id)
-        if row is None:
-            raise NotFoundException(UNKNOWN_ORG)
+    async with op.org_tx(request, org_id, bearer, pool) as (conn, row):
         return await _view(request, conn, row)
 
 
-@patch("/api/orgs/{org_id:uuid}", security=KEY_OR_BEARER,
+@patch("/api/orgs/{org_id:uuid}", security=op.KEY_OR_BEARER,
        summary="Change an organization (platform key, or an admin token of the org; audited)",
        description=_HOST_NOTE + " Blocked words go through the moderation service"
                                 " (`moderation.blocked_words`): every node applies them with"
                                 " the next chat message.",
        operation_class=docs.documented(docs.json_body(
            OrgPatch, "The fields to change; absent fields stay as they are")),
-       responses=docs.errors(KEY_OR_BEARER_ERRORS, BODY_422, docs.BACKING, _ORG_ERRORS,
+       responses=docs.errors(op.KEY_OR_BEARER_ERRORS, op.BODY_422, docs.BACKING, _ORG_ERRORS,
                              docs.PATH_ID_ERRORS))
 async def update_org(request: AnyRequest, org_id: uuid.UUID, pool: PoolDep,
                      services: ServicesDep, bearer: BearerDep) -> Org:
-    who = await org_caller(request, org_id, bearer)
-    pool = need_db(pool)
-    body = await decode(request, OrgPatch)
+    who = await op.org_caller(request, org_id, bearer)
+    pool = op.need_db(pool)
+    body = await op.decode(request, OrgPatch)
     if services is None:
         raise HTTPException("the operator API needs Postgres", status_code=503)
     changes = {k: v for k in orgs.EDITABLE
@@ -128,7 +114,7 @@ async def update_org(request: AnyRequest, org_id: uuid.UUID, pool: PoolDep,
         async with services.unit(who) as unit:
             before = await orgs.fetch(unit.conn, org_id, lock=True)
             if before is None:
-                raise NotFoundException(UNKNOWN_ORG)
+                raise NotFoundException(op.UNKNOWN_ORG)
             row = await orgs.update(unit.conn, org_id, changes)
             moved = {k: {"from": before[k], "to": row[k]} for k in _AUDITED
                      if before[k] != row[k]}

@@ -12,7 +12,7 @@ from litestar import get, post
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.response import Response
 
-from hub.operator_auth import BODY_422, decode, need_db
+from hub import operator_auth as op
 from hub.operator_wire import User, UserCreate
 from integrations import http_docs as docs
 from integrations.http import AnyRequest, PoolDep, require_api_key
@@ -28,12 +28,12 @@ _NO_DB: docs.Errors = {503: "Users need Postgres"}
       operation_class=docs.documented(docs.json_body(
           UserCreate, "Who: at least one of external_id (your own id for them, the `sub`"
                       " of their tokens) and email")),
-      responses=docs.errors(docs.API_KEY_ERRORS, BODY_422, docs.BACKING, _NO_DB, {
+      responses=docs.errors(docs.API_KEY_ERRORS, op.BODY_422, docs.BACKING, _NO_DB, {
           409: "external_id and email belong to different users, or the user found has"
                " another one stored"}) | docs.ok(User, "An existing user", status=200))
 async def create_user(request: AnyRequest, pool: PoolDep) -> Response[User]:
-    pool = need_db(pool)
-    body = await decode(request, UserCreate)
+    pool = op.need_db(pool)
+    body = await op.decode(request, UserCreate)
     email = None if body.email is None else body.email.strip().lower()
     if body.external_id is None and email is None:
         raise HTTPException("give external_id or email (or both)", status_code=422)
@@ -50,7 +50,7 @@ async def create_user(request: AnyRequest, pool: PoolDep) -> Response[User]:
      responses=docs.errors(docs.API_KEY_ERRORS, docs.BACKING, _NO_DB, docs.PATH_ID_ERRORS,
                            {404: "Unknown user"}))
 async def read_user(user_id: uuid.UUID, pool: PoolDep) -> User:
-    pool = need_db(pool)
+    pool = op.need_db(pool)
     row = await users.get(pool, user_id)
     if row is None:
         raise NotFoundException("unknown user")

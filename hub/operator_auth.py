@@ -11,10 +11,14 @@ gets 403.
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import TypeVar
 
 import asyncpg
 import msgspec
+from asyncpg import Record
+from asyncpg.pool import PoolConnectionProxy
 from litestar.exceptions import (
     HTTPException,
     NotAuthorizedException,
@@ -26,6 +30,8 @@ from litestar.exceptions import (
 from hub.runtime import Hub
 from integrations import http_docs as docs
 from integrations.http import API_KEY_HEADER, AnyRequest, Bearer, require_api_key
+from persistence import orgs
+from persistence.tenant import tenant_tx
 from rooms.principal import Principal
 from rooms.roles import Role
 
@@ -67,6 +73,23 @@ async def org_caller(request: AnyRequest, org: uuid.UUID, bearer: Bearer) -> Pri
         raise PermissionDeniedException("needs an admin token confirmed by an owner or admin"
                                         " membership of this organization")
     return who
+
+
+@asynccontextmanager
+async def org_tx(request: AnyRequest, org: uuid.UUID, bearer: Bearer, pool: asyncpg.Pool | None,
+                 ) -> AsyncIterator[tuple[PoolConnectionProxy, Record]]:
+    """For a read: the caller admitted to ``org`` (``org_caller``), then a transaction under
+    its claims and the org's row.
+
+    Raises:
+        HTTPException: as ``org_caller``; 503 without Postgres; 404 for an unknown org.
+    """
+    who = await org_caller(request, org, bearer)
+    async with tenant_tx(need_db(pool), who.tenant()) as conn:
+        row = await orgs.fetch(conn, org)
+        if row is None:
+            raise NotFoundException(UNKNOWN_ORG)
+        yield conn, row
 
 
 def hub_of(request: AnyRequest) -> Hub:
