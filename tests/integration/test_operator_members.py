@@ -32,7 +32,7 @@ async def test_users_are_created_once_and_looked_up(hub_factory, owner_dsn):
     assert (await call(hub, "GET", f"/api/users/{other.json()['id']}")).json()["email"] is None
     assert (await call(hub, "GET", f"/api/users/{uuid.uuid4()}")).status_code == 404
     for body in ({}, {"email": "not-an-email"}, {"external_id": ""},
-                 {"external_id": "a", "role": "admin"}):
+                 {"external_id": "a", "role": "admin"}, {"external_id": "nul\u0000"}):
         assert (await call(hub, "POST", "/api/users", json=body)).status_code == 422, body
 
 

@@ -102,7 +102,8 @@ async def test_duplicates_unknowns_and_bad_values_are_4xx(hub_factory, owner_con
            {"name": "", "product_context": "djdash"},
            {"name": "x", "product_context": "djdash", "tip_priority_cents": -1},
            {"name": "x", "product_context": "djdash", "sms_number": "5551234"},
-           {"name": "x", "product_context": "djdash", "owner_id": str(uuid.uuid4())}]
+           {"name": "x", "product_context": "djdash", "owner_id": str(uuid.uuid4())},
+           {"name": "nul\u0000byte", "product_context": "djdash"}]
     for body in bad:
         answer = await call(hub, "POST", "/api/orgs", json=body)
         assert answer.status_code == 422, (body, answer.text)
