@@ -41,7 +41,6 @@ _ORG_ERRORS: docs.Errors = {409: "The slug or SMS number belongs to another orga
                             422: "A value is not allowed (e.g. too many blocked words)"}
 
 
-
 def _duplicate(exc: asyncpg.UniqueViolationError) -> HTTPException:
     return HTTPException(_DUPLICATES.get(exc.constraint_name or "", "already exists"),
                          status_code=409)
