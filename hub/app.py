@@ -26,9 +26,8 @@ from litestar.static_files import create_static_files_router
 from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from hub import metrics
+from hub import admin_api, api_orgs, api_tokens, api_users, metrics
 from hub import protocol as p
-from hub.admin_api import remove_member, set_role
 from hub.auth import TokenError
 from hub.http_errors import handle_exception
 from hub.overlay_api import rotate_overlay
@@ -228,6 +227,10 @@ async def call_service(request: Request, room: str,  # type: ignore[type-arg]
     return Response(result, media_type="application/json")
 
 
+# The operator API: organizations, users, members, tokens (README "Operator API").
+OPERATOR_ROUTES = [*api_orgs.ROUTES, *api_users.ROUTES, *admin_api.ROUTES, *api_tokens.ROUTES]
+
+
 def dependencies(hub: Hub) -> dict[str, Provide]:
     """What routes may ask for by parameter name: the parts they use, never the ``Hub``.
 
@@ -278,10 +281,10 @@ def create_app(settings: Settings, hub: Hub | None = None, parts: Parts | None =
 
     app = Litestar(
         route_handlers=[health, ready, prometheus, publish, register_event, presence,
-                        call_service, set_role, remove_member, rotate_overlay, live_page,
+                        call_service, rotate_overlay, live_page,
                         create_static_files_router(path="/static", directories=[STATIC],
                                                    middleware=[security_headers]),
-                        *ROUTES],
+                        *ROUTES, *OPERATOR_ROUTES],
         lifespan=[lifespan],
         dependencies=dependencies(hub),
         # Routes that take bodies set smaller caps (webhooks, integrations.http).

@@ -1,10 +1,11 @@
-"""``hub`` command line: run the server, mint a development token."""
+"""``hub`` command line: run the server, mint a development token, create orgs and members."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import re
 import signal
 import sys
 import uuid
@@ -13,6 +14,7 @@ from pathlib import Path
 import msgspec
 
 from hub import settings as hub_settings
+from hub.products import PRODUCTS
 from persistence.members import MEMBER_ROLES
 from rooms.roles import Role
 
@@ -110,19 +112,69 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
-def _member(args: argparse.Namespace) -> int:
-    """Give a token subject a role in an org, on DATABASE_URL or the running embedded server."""
+def _owner_dsn(command: str) -> str | None:
+    """DATABASE_URL, else the running embedded server's DSN; None (and why, on stderr)."""
     from persistence import embedded
-    from persistence.members import add_member
 
     settings = hub_settings.load()
     dsn = settings.database_url or embedded.running_dsn(Path(settings.pg_data_dir))
     if not dsn:
-        print("hub member: set DATABASE_URL, or start `hub run` (embedded Postgres) first",
+        print(f"hub {command}: set DATABASE_URL, or start `hub run` (embedded Postgres) first",
+              file=sys.stderr)
+    return dsn
+
+
+def _member(args: argparse.Namespace) -> int:
+    """Give a user a role in an org, on DATABASE_URL or the running embedded server.
+
+    ``hub member --org <uuid> --sub ...`` creates the org and the user when missing (the
+    quick start); ``hub member add`` needs an existing org (uuid or slug).
+    """
+    from persistence.members import add_member, add_to_org
+
+    dsn = _owner_dsn("member")
+    if not dsn:
+        return 2
+    if args.action == "add":
+        try:
+            org, user = asyncio.run(add_to_org(dsn, args.org, args.sub, args.role))
+        except LookupError as exc:
+            print(f"hub member add: {exc}", file=sys.stderr)
+            return 1
+        print(f"{args.sub} (user {user}) is {args.role} in {org}")
+        return 0
+    try:
+        org = _org_id(args.org)
+    except argparse.ArgumentTypeError as exc:
+        print(f"hub member: --org {exc} (or use `hub member add`, which takes a slug)",
               file=sys.stderr)
         return 2
-    user = asyncio.run(add_member(dsn, args.org, args.sub, args.role))
-    print(f"{args.sub} (user {user}) is {args.role} in {args.org}")
+    user = asyncio.run(add_member(dsn, org, args.sub, args.role))
+    print(f"{args.sub} (user {user}) is {args.role} in {org}")
+    return 0
+
+
+def _org(args: argparse.Namespace) -> int:
+    """``hub org create``: a new organization; prints its id."""
+    import asyncpg
+
+    from persistence.orgs import SLUG_PATTERN, create
+
+    if not 0 < len(args.name) <= 200:
+        print("hub org create: --name must be 1..200 characters", file=sys.stderr)
+        return 2
+    if args.slug is not None and not re.fullmatch(SLUG_PATTERN, args.slug):
+        print("hub org create: --slug must be 3..63 of a-z, 0-9 and -", file=sys.stderr)
+        return 2
+    dsn = _owner_dsn("org")
+    if not dsn:
+        return 2
+    try:
+        org = asyncio.run(create(dsn, args.name, args.product, args.slug))
+    except (asyncpg.UniqueViolationError, LookupError):
+        print("hub org create: that slug is taken; pass another --slug", file=sys.stderr)
+        return 1
+    print(org)
     return 0
 
 
@@ -155,13 +207,22 @@ def main(argv: list[str] | None = None) -> int:
     tok.add_argument("--ttl", type=int, default=3600,
                      help="seconds until exp (at most HUB_MAX_TOKEN_TTL)")
     tok.set_defaults(fn=_token)
-    mem = sub.add_parser("member", help="give a token subject a role in an org (owner DSN);"
-                         " creates the org and the user when missing")
-    mem.add_argument("--org", required=True, type=_org_id, help="organization uuid")
-    mem.add_argument("--sub", required=True,
-                     help="the token subject: a user's uuid, or their external_id")
+    mem = sub.add_parser("member", help="give a user a role in an org (owner DSN); without"
+                         " `add`, creates the org and the user when missing")
+    mem.add_argument("action", nargs="?", choices=["add"],
+                     help="add: the org must exist (--org may be its slug)")
+    mem.add_argument("--org", required=True, help="organization uuid (or slug, with add)")
+    mem.add_argument("--sub", "--user", dest="sub", required=True,
+                     help="the user: their uuid, or their external_id (a token's sub)")
     mem.add_argument("--role", required=True, choices=MEMBER_ROLES)
     mem.set_defaults(fn=_member)
+    org = sub.add_parser("org", help="organizations (owner DSN)")
+    org_cmd = org.add_subparsers(dest="org_cmd", required=True)
+    create = org_cmd.add_parser("create", help="create an organization; prints its id")
+    create.add_argument("--name", required=True)
+    create.add_argument("--product", required=True, choices=sorted(PRODUCTS))
+    create.add_argument("--slug", help="a-z, 0-9 and -, 3..63 (default: from the name)")
+    create.set_defaults(fn=_org)
     args = parser.parse_args(argv)
     level = getattr(args, "log_level", "info").upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")

@@ -28,6 +28,7 @@ from hub.expiry import ExpiryWheel
 from hub.memberships import NOTICES, Memberships, claims_staff
 from hub.overlays import NOTICES as OVERLAY_NOTICES
 from hub.overlays import OverlayRefused, Overlays
+from hub.products import parse_hosts
 from hub.session import Limits
 from hub.settings import Parts, Settings
 from integrations import twilio_sms
@@ -55,6 +56,7 @@ class Hub:
     def __init__(self, settings: Settings, parts: Parts | None = None) -> None:
         self.settings = settings
         self.parts = parts or Parts()
+        self.products = parse_hosts(settings.product_hosts)  # host -> product (hub.products)
         s = settings
         broker = broker_from_url(s.redis_url, prefix=s.redis_prefix,
                                  history_size=s.history_size, history_ttl=s.history_ttl)

@@ -15,6 +15,7 @@ from typing import ClassVar
 
 import msgspec
 
+from hub.products import parse_hosts
 from integrations.agents_config import AgentConfig
 from integrations.livekit_config import LiveKitConfig
 from integrations.stripe_config import StripeConfig
@@ -50,6 +51,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "max_body_bytes": "HUB_MAX_BODY_BYTES",
         "max_connections_per_address": "HUB_MAX_CONNECTIONS_PER_ADDRESS",
         "max_token_ttl": "HUB_MAX_TOKEN_TTL", "role_cache_ttl": "HUB_ROLE_CACHE_TTL",
+        "product_hosts": "HUB_PRODUCT_HOSTS",
     }
 
     host: str = "127.0.0.1"
@@ -90,6 +92,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_connections_per_address: int = 256  # HTTP + websocket; 0 = no cap
     max_token_ttl: int = 24 * 3600  # longest exp - iat a connection token may have
     role_cache_ttl: float = 60.0  # seconds a node trusts a cached membership role
+    # host=product,... (hub.products): checked by load(), parsed once into Hub.products
+    product_hosts: str = ""
 
 
 
@@ -122,6 +126,7 @@ def load_parts(env: Mapping[str, str] | None = None) -> Parts:
 def load(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
     """The hub's settings from environment variables, then keyword overrides."""
     settings = from_env(Settings, env)
+    parse_hosts(settings.product_hosts)  # a bad map stops the start, naming its variable
     changed = {k: v for k, v in overrides.items() if v is not None}
     if changed:
         settings = msgspec.convert({**msgspec.structs.asdict(settings), **changed}, Settings,

@@ -23,7 +23,7 @@ async def test_role_change_is_written_to_audit_log(hub_factory, event, owner_con
         assert first.status_code == 200 and first.json()["previous_role"] is None
         promoted = await http.put(url, json={"role": "moderator", "actor_id": str(admin)})
         assert promoted.json()["previous_role"] == "viewer"
-        assert (await http.put(url, json={"role": "root"})).status_code == 400
+        assert (await http.put(url, json={"role": "root"})).status_code == 422
         anonymous = await httpx.AsyncClient(base_url=hub.url).put(url, json={"role": "dj"})
         assert anonymous.status_code == 401
     rows = await owner_conn.fetch(
