@@ -12,8 +12,11 @@ a staff token (e.g. the performer's) until overlays get a secret of their own.
 
 from __future__ import annotations
 
+import uuid
+
 import asyncpg
 
+from persistence import ledger
 from persistence.audit import audit
 from rooms.access import event_of
 from rooms.codes import ErrorCode, ServiceError
@@ -42,7 +45,12 @@ ACKERS = HOSTS  # performer, dj, moderator, admin: never a plain viewer
 
 
 async def paid(ctx: Context, caller: Principal, room: RoomName, params: PaidParams) -> TipResult:
-    """Record a confirmed payment and queue its alert; a repeat changes nothing."""
+    """Record a confirmed payment and queue its alert; a repeat changes nothing.
+
+    Raises:
+        ServiceError: REFUSED when the ledger holds no payment ``payment_id`` of this tip
+            for this amount (a credit is never made up), or the tip is another event's.
+    """
     if params.platform_fee_cents > params.amount_cents:
         raise ServiceError(ErrorCode.INVALID_FIELD, "platform_fee_cents exceeds amount_cents")
     tip_id = params.tip_id
@@ -60,6 +68,7 @@ async def paid(ctx: Context, caller: Principal, room: RoomName, params: PaidPara
             if other is not None:  # the same payment under another tip id: a repeat
                 tip_id = other["id"]
                 return other["status"], False
+        await _ledger_paid(conn, tip_id, params)
         # A refund that came first wins: record the payment, count nothing, show nothing.
         refunded = tip is None and await store.refund_recorded(conn, tip_id)
         status = "refunded" if refunded else "paid"
@@ -85,11 +94,42 @@ async def paid(ctx: Context, caller: Principal, room: RoomName, params: PaidPara
                      changed=changed, state=state)
 
 
+async def _ledger_paid(conn: store.Conn, tip_id: uuid.UUID, params: PaidParams) -> None:
+    """A tip is credited only against its payment in the ledger, for the same amount.
+
+    Raises:
+        ServiceError: REFUSED, no such ledger payment or another amount.
+    """
+    cents = await ledger.amount(conn, "payment", "tip", tip_id, params.payment_id)
+    if cents is None:
+        raise ServiceError(ErrorCode.REFUSED, f"no ledger payment for tip {tip_id} with"
+                           f" payment_id {params.payment_id!r}")
+    if cents != params.amount_cents:
+        raise ServiceError(ErrorCode.REFUSED, f"amount_cents {params.amount_cents} is not"
+                           f" the ledger payment's {cents}")
+
+
+async def _partly_refunded(conn: store.Conn, batch: Batch, caller: Principal,
+                           tip_id: uuid.UUID) -> bool:
+    """Part of a paid tip went back: it stays paid and on screen; the goal moves."""
+    tip = await store.tip_for_update(conn, tip_id)
+    if tip is None or tip["event_id"] not in (None, batch.q.event_id):
+        raise ServiceError(ErrorCode.REFUSED, "no such tip in this event")
+    if tip["status"] != "paid":
+        return False
+    await audit(conn, caller.sub, "tip.partially_refunded", str(tip_id), {"by": caller.sub})
+    await batch.goal(conn)
+    return True
+
+
 async def refunded(ctx: Context, caller: Principal, room: RoomName,
                    params: RefundedParams) -> TipResult:
-    """Reverse a tip: out of the goal, out of the waiting queue; before payment, a tombstone."""
+    """Reverse a tip: out of the goal, out of the waiting queue; before payment, a tombstone.
+    A partial refund only moves the goal (the ledger has the refunded amount)."""
 
     async def body(conn: store.Conn, batch: Batch) -> bool:
+        if params.partial:
+            return await _partly_refunded(conn, batch, caller, params.tip_id)
         q = batch.q
         tip = await store.tip_for_update(conn, params.tip_id)
         if tip is None:  # refund first: a later tips.paid for this tip becomes a no-op
@@ -158,14 +198,17 @@ a viewer's ack is refused with 4403) or after the event's `tip_alert_timeout_ms`
 that node is still running. With nobody subscribed nothing new is shown: alerts wait
 and replay on the next subscribe, unless older than `HUB_TIP_ALERT_MAX_AGE` (10 min),
 which expire. Every event carries the new `version`; apply them in version order after
-the snapshot (a gap means: resubscribe). Goal progress counts paid, unrefunded tips.
+the snapshot (a gap means: resubscribe). Goal progress is read from the money ledger:
+paid tips' payments less their refunds (a partial refund lowers it by the refunded
+amount). `tips.paid` credits only a payment the ledger holds (4422 otherwise).
 """,
     methods=(
         Method("paid", PaidParams, paid, server_only=True,
-               doc="Payment confirmed: record the tip paid, queue its alert (idempotent)."),
+               doc="Payment confirmed: record the tip paid, queue its alert (idempotent;"
+                   " needs the payment in the ledger)."),
         Method("refunded", RefundedParams, refunded, server_only=True,
                doc="Refund: uncount the tip, drop its waiting alert; before payment, "
-                   "makes a later paid a no-op."),
+                   "makes a later paid a no-op; partial: only the goal moves."),
         Method("ack", AckParams, ack, roles=ACKERS,
                doc="The overlay showed this alert: take it down, show the next now"
                    " (staff only; a viewer gets 4403)."),
