@@ -87,7 +87,7 @@ async def amount(conn: Conn, kind: Kind, target: Target, target_id: uuid.UUID,
 async def counted(conn: Conn, target: Target, target_id: uuid.UUID) -> int:
     """What the target still counts for: its payments less its refunds."""
     total: int = await conn.fetchval(
-        "SELECT coalesce(sum(amount_cents), 0) FROM ledger_entries"
+        "SELECT coalesce(sum(amount_cents), 0)::bigint FROM ledger_entries"
         " WHERE organization_id = app_org_id() AND target = $1 AND target_id = $2"
         " AND kind IN ('payment', 'refund')", target, target_id)
     return total
@@ -107,7 +107,7 @@ async def refunded(conn: Conn, payment_ref: str) -> tuple[int, int]:
 async def tips_goal(conn: Conn, event_id: uuid.UUID) -> int:
     """Goal progress: what the event's paid tips still count for (refunds taken off)."""
     total: int = await conn.fetchval(
-        "SELECT coalesce(sum(l.amount_cents), 0) FROM ledger_entries l"
+        "SELECT coalesce(sum(l.amount_cents), 0)::bigint FROM ledger_entries l"
         " JOIN tips t ON t.organization_id = l.organization_id AND t.id = l.target_id"
         " WHERE l.organization_id = app_org_id() AND l.event_id = $1 AND l.target = 'tip'"
         " AND l.kind IN ('payment', 'refund') AND t.status = 'paid'", event_id)
