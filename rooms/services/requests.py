@@ -38,6 +38,7 @@ from rooms.codes import ErrorCode, ServiceError
 from rooms.names import RoomKind, RoomName
 from rooms.principal import Principal
 from rooms.roles import STAFF
+from rooms.services import credits
 from rooms.services import requests_store as store
 from rooms.services.base import Context, Method, Service
 from rooms.services.requests_normalize import same_song, song_key
@@ -276,25 +277,6 @@ async def move_to(ctx: Context, caller: Principal, room: RoomName, params: Move)
 # -- server (payment provider) -------------------------------------------------------------
 
 
-async def _in_ledger(conn: store.Conn, kind: ledger.Kind, request_id: uuid.UUID,
-                     params: Payment) -> int:
-    """The cents of the ledger row this call credits (a payment) or takes back (a refund,
-    by its refund id), which must match ``amount_cents``.
-
-    Raises:
-        ServiceError: REFUSED, no such ledger row for this request, or another amount.
-    """
-    cents = None if params.payment_id is None else await ledger.amount(
-        conn, kind, "bump", request_id, params.payment_id)
-    if cents is None:
-        raise ServiceError(ErrorCode.REFUSED, f"no ledger {kind} for request {request_id}"
-                           f" with payment_id {params.payment_id!r}")
-    if cents != params.amount_cents:
-        raise ServiceError(ErrorCode.REFUSED, f"amount_cents {params.amount_cents} is not"
-                           f" the ledger {kind}'s {cents}")
-    return cents
-
-
 async def _payment(ctx: Context, caller: Principal, room: RoomName, params: Payment,
                    refund: bool) -> PaymentApplied:
     event_id = event_of(room, "requests")
@@ -309,7 +291,8 @@ async def _payment(ctx: Context, caller: Principal, room: RoomName, params: Paym
             state = _state(await store.live_rows(conn, event_id), queue.version)
             item = _in_state(state, row.id) or _item(row, None)
             return PaymentApplied(item, applied=False, version=queue.version)
-        cents = await _in_ledger(conn, kind, row.id, params)
+        cents = await credits.require(conn, kind, "bump", row.id, params.payment_id,
+                                      params.amount_cents)
         await store.record_payment(conn, row.id, kind, params.payment_id, cents)
         paid = await ledger.counted(conn, "bump", row.id)  # the ranking reads the ledger
         await store.set_paid(conn, row.id, paid, "paid" if paid else "refunded")

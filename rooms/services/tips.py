@@ -16,13 +16,13 @@ import uuid
 
 import asyncpg
 
-from persistence import ledger
 from persistence.audit import audit
 from rooms.access import event_of
 from rooms.codes import ErrorCode, ServiceError
 from rooms.names import RoomName
 from rooms.principal import Principal
 from rooms.roles import ANYONE, HOSTS
+from rooms.services import credits
 from rooms.services import tips_store as store
 from rooms.services.base import Context, Method, Service
 from rooms.services.tips_queue import Batch, change, snapshot
@@ -68,7 +68,8 @@ async def paid(ctx: Context, caller: Principal, room: RoomName, params: PaidPara
             if other is not None:  # the same payment under another tip id: a repeat
                 tip_id = other["id"]
                 return other["status"], False
-        await _ledger_paid(conn, tip_id, params)
+        await credits.require(conn, "payment", "tip", tip_id, params.payment_id,
+                              params.amount_cents)
         # A refund that came first wins: record the payment, count nothing, show nothing.
         refunded = tip is None and await store.refund_recorded(conn, tip_id)
         status = "refunded" if refunded else "paid"
@@ -92,21 +93,6 @@ async def paid(ctx: Context, caller: Principal, room: RoomName, params: PaidPara
         raise ServiceError(ErrorCode.REFUSED, "tip_id or payment_id is already used") from None
     return TipResult(tip_id=tip_id, tip_status="paid" if status == "paid" else "refunded",
                      changed=changed, state=state)
-
-
-async def _ledger_paid(conn: store.Conn, tip_id: uuid.UUID, params: PaidParams) -> None:
-    """A tip is credited only against its payment in the ledger, for the same amount.
-
-    Raises:
-        ServiceError: REFUSED, no such ledger payment or another amount.
-    """
-    cents = await ledger.amount(conn, "payment", "tip", tip_id, params.payment_id)
-    if cents is None:
-        raise ServiceError(ErrorCode.REFUSED, f"no ledger payment for tip {tip_id} with"
-                           f" payment_id {params.payment_id!r}")
-    if cents != params.amount_cents:
-        raise ServiceError(ErrorCode.REFUSED, f"amount_cents {params.amount_cents} is not"
-                           f" the ledger payment's {cents}")
 
 
 async def _partly_refunded(conn: store.Conn, batch: Batch, caller: Principal,

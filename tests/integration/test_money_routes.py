@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 
 from tests.support.client import Client, token
 from tests.support.hubproc import API_KEY, HubProcess
@@ -34,13 +36,29 @@ async def money(hub: HubProcess, ev: uuid.UUID | str,
         return await asyncio.wait_for(http.get(f"/api/events/{ev}/money", headers=headers), 15)
 
 
-async def other_org(owner: asyncpg.Connection) -> Event:
-    org, ev = uuid.uuid4(), uuid.uuid4()
-    await owner.execute("INSERT INTO organizations (id, name, slug, product_context)"
-                        " VALUES ($1, $2, $2, 'djdash')", org, f"other-{org.hex}")
-    await owner.execute("INSERT INTO events (id, organization_id, title, status)"
-                        " VALUES ($1, $2, 'Other', 'live')", ev, org)
-    return org, ev
+@dataclass(frozen=True)
+class Two:
+    """A hub, our org's event and a dj of it, and another org's event and dj."""
+
+    hub: HubProcess
+    org: uuid.UUID
+    ev: uuid.UUID
+    dj: str
+    foreign_ev: uuid.UUID
+    foreign_dj: str
+
+
+@pytest.fixture
+async def two(hub_factory: Any, event: Event, owner_conn: asyncpg.Connection) -> Two:
+    org, ev = event
+    other, other_ev = uuid.uuid4(), uuid.uuid4()
+    await owner_conn.execute("INSERT INTO organizations (id, name, slug, product_context)"
+                             " VALUES ($1, $2, $2, 'djdash')", other, f"other-{other.hex}")
+    await owner_conn.execute("INSERT INTO events (id, organization_id, title, status)"
+                             " VALUES ($1, $2, 'Other', 'live')", other_ev, other)
+    hub = hub_factory(db=True)
+    return Two(hub, org, ev, await staff_token(hub, org, "dj-1", "dj"), other_ev,
+               await staff_token(hub, other, "dj-2", "dj"))
 
 
 async def test_cash_tip_is_credited_audited_and_in_the_totals(
@@ -101,13 +119,10 @@ async def test_cash_bump_ranks_the_request_first(
 
 
 async def test_manual_entries_refused_without_changing_anything(
-        hub_factory: Any, event: Event, owner_conn: asyncpg.Connection) -> None:
-    """Wrong roles, bad values, other orgs' ids: 401/403/404/409/422 and no ledger row."""
-    org, ev = event
-    _, foreign_ev = await other_org(owner_conn)
-    hub = hub_factory(db=True)
+        two: Two, owner_conn: asyncpg.Connection) -> None:
+    """Wrong roles, bad values, other orgs' ids: 401/403/404/422 and no ledger row."""
+    hub, org, ev, dj, foreign_ev = two.hub, two.org, two.ev, two.dj, two.foreign_ev
     admin = await staff_token(hub, org, "boss", "admin")
-    dj = await staff_token(hub, org, "dj-1", "dj")
     ok = {"kind": "tip", "amount_cents": 500, "note": "cash"}
     cases: list[tuple[str | None, Any, Any, int, str]] = [
         (None, ev, ok, 401, "Bearer"),
@@ -133,14 +148,10 @@ async def test_manual_entries_refused_without_changing_anything(
                                      " organization_id = $1", org) == 0
 
 
-async def test_money_totals_need_the_key_or_a_dashboard_role(
-        hub_factory: Any, event: Event, owner_conn: asyncpg.Connection) -> None:
+async def test_money_totals_need_the_key_or_a_dashboard_role(two: Two) -> None:
     """The API key or a dj/admin token of the event's org; others get 401, 403 or 404."""
-    org, ev = event
-    foreign_org, foreign_ev = await other_org(owner_conn)
-    hub = hub_factory(db=True)
-    dj = await staff_token(hub, org, "dj-1", "dj")
-    foreign_dj = await staff_token(hub, foreign_org, "dj-2", "dj")
+    hub, org, ev, dj, foreign_ev = two.hub, two.org, two.ev, two.dj, two.foreign_ev
+    foreign_dj = two.foreign_dj
     assert (await money(hub, ev, {"X-API-Key": API_KEY})).json()["net_cents"] == 0
     cases = [({}, 401), ({"X-API-Key": "wrong"}, 401),
              ({"Authorization": f"Bearer {token(org, sub='fan')}"}, 403),
