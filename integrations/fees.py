@@ -40,3 +40,12 @@ def platform_fee(amount_cents: int, *, min_cents: int = DEFAULT_MIN_CENTS) -> in
     fee = (amount_cents * PERCENT_TENTHS + 500) // 1000 + FIXED_CENTS
     assert fee < amount_cents  # holds for every amount >= FLOOR_CENTS
     return fee
+
+
+def fee_refunded(fee_cents: int, amount_cents: int, refunded_cents: int) -> int:
+    """Of the fee on ``amount_cents``, the part given back once ``refunded_cents`` of it
+    are refunded: pro rata, rounded half up, so a full refund gives back the whole fee
+    and the parts of several partial refunds add up to what one refund of their sum would.
+    """
+    refunded = min(max(refunded_cents, 0), amount_cents)
+    return (2 * fee_cents * refunded + amount_cents) // (2 * amount_cents)

@@ -30,17 +30,22 @@ async def event(conn: Conn, event_id: uuid.UUID, *, lock: bool = False) -> Event
 
 
 async def has_ppv_access(conn: Conn, event_id: uuid.UUID, user_id: uuid.UUID) -> bool:
-    """An unexpired access row exists and, when a Stripe checkout bought it, that checkout
-    is still paid: checked on every mint, so a refunded purchase mints nothing even if
-    its access row outlived the refund. FOR SHARE: a concurrent revoke waits for this
-    grant to commit, so it then kicks a participant who already holds the token."""
+    """An unexpired access row exists and, when a Stripe checkout bought it, the money
+    ledger says that purchase still counts (its payment less refunds is above zero):
+    checked on every mint, so a fully refunded purchase mints nothing even if its access
+    row outlived the refund, while a partly refunded one keeps access. A row with no
+    checkout (granted by hand) needs no payment. FOR SHARE: a concurrent revoke waits
+    for this grant to commit, so it then kicks a participant who already holds the token."""
     found = await conn.fetchval(
         "SELECT true FROM ppv_access p WHERE p.event_id = $1 AND p.user_id = $2"
         " AND p.organization_id = app_org_id()"
         " AND (p.expires_at IS NULL OR p.expires_at > now())"
-        " AND NOT EXISTS (SELECT 1 FROM stripe_checkouts c"
+        " AND (p.stripe_checkout_session_id IS NULL OR (SELECT coalesce(sum(l.amount_cents), 0)"
+        "  FROM stripe_checkouts c JOIN ledger_entries l ON l.organization_id ="
+        "  c.organization_id AND l.target = 'ppv' AND l.target_id = c.id"
+        "  AND l.kind IN ('payment', 'refund')"
         "  WHERE c.organization_id = app_org_id() AND c.kind = 'ppv'"
-        "  AND c.session_id = p.stripe_checkout_session_id AND c.status <> 'paid')"
+        "  AND c.session_id = p.stripe_checkout_session_id) > 0)"
         " FOR SHARE OF p", event_id, user_id)
     return bool(found)
 

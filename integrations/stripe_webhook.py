@@ -18,13 +18,20 @@ before we answer; a LiveKit kick after a pay-per-view refund likewise.
 
 Events:
 * checkout.session.completed (only when ``payment_status`` is 'paid'; card payments) and
-  checkout.session.async_payment_succeeded (bank debits): tip -> ``tips.paid``,
-  request -> ``requests.payment_confirmed``, ppv -> a ``ppv_access`` row.
+  checkout.session.async_payment_succeeded (bank debits): the payment and its platform
+  fee go into the money ledger (``integrations.stripe_ledger``), then tip ->
+  ``tips.paid``, request -> ``requests.payment_confirmed``, ppv -> a ``ppv_access`` row.
+  The services credit only what the ledger holds.
 * checkout.session.async_payment_failed: the checkout is 'failed'.
-* charge.refunded (full refunds only; a partial refund is recorded and changes
-  nothing): tip -> ``tips.refunded``, request -> ``requests.payment_refunded``,
-  ppv -> ``integrations.livekit.revoke_ppv``. A refund that arrives before its
-  completion marks the checkout 'refunded', and the completion then does nothing.
+* charge.refunded: each new refund and its fee refund go into the ledger. A partial
+  refund lowers what the payment counts for by the refunded amount: a paid tip stays on
+  screen and the goal drops (``tips.refunded`` with ``partial``), a bump's paid_cents
+  drop (``requests.payment_refunded`` per refund), pay-per-view access stays. Once
+  nothing is left (a full refund, or partial ones adding up): tip -> ``tips.refunded``,
+  request -> ``requests.payment_refunded``, ppv -> ``integrations.livekit.revoke_ppv``.
+  A full refund that arrives before its completion marks the checkout 'refunded', and
+  the completion then does nothing; a partial one leaves it open, and the completion
+  credits what is left.
 * account.updated: the org's ``charges_enabled`` / ``payouts_enabled``, unless a newer
   account.updated was applied already.
 Anything else, or an event for an org or checkout we do not know, answers 200 "ignored".
@@ -42,6 +49,7 @@ import asyncpg
 import msgspec
 import stripe
 
+from integrations import stripe_ledger as ledger
 from integrations import stripe_store as store
 from integrations.stripe_config import StripeConfig
 from integrations.stripe_wire import (
@@ -52,6 +60,7 @@ from integrations.stripe_wire import (
     WebhookResult,
     data_object,
 )
+from persistence import ledger as persisted
 from persistence import webhook_events
 from rooms.codes import ServiceError
 from rooms.names import RoomKind, RoomName
@@ -178,11 +187,13 @@ async def _paid(w: Webhooks, event: StripeEvent, body: bytes) -> WebhookResult:
     if ids is None:
         return WebhookResult("ignored", "not a livehub checkout")
     org = ids[0]
-    payment_id = session.payment_intent or session.id
+    payment_id = ledger.payment_ref(session.payment_intent, session.id)
 
     async def work(unit: Unit, c: store.Checkout) -> str:
         if c.status in ("paid", "refunded"):
             return f"already {c.status}"  # paid twice, or refunded before it completed
+        await ledger.record_payment(unit.conn, c, payment_id, session_id=session.id,
+                                    payment_intent=session.payment_intent)
         await store.mark(unit.conn, c.id, "paid", session.payment_intent)
         if c.kind == "tip":
             assert c.tip_id is not None
@@ -217,8 +228,8 @@ async def _failed(w: Webhooks, event: StripeEvent, body: bytes) -> WebhookResult
 
 async def _refunded(w: Webhooks, event: StripeEvent, body: bytes) -> WebhookResult:
     charge: Charge = data_object(event, Charge)
-    if not charge.refunded:
-        return WebhookResult("ignored", "partial refund: the payment still counts")
+    if charge.amount_refunded <= 0 and not charge.refunded:
+        return WebhookResult("ignored", "nothing refunded")
     ids = _ids(charge.metadata)
     if ids is None and charge.payment_intent:
         found = await store.checkout_org(w.pool, None, charge.payment_intent)
@@ -226,8 +237,15 @@ async def _refunded(w: Webhooks, event: StripeEvent, body: bytes) -> WebhookResu
     if ids is None:
         return WebhookResult("ignored", "not a livehub payment")
     org = ids[0]
+    ref = ledger.payment_ref(charge.payment_intent, charge.id)
 
     async def work(unit: Unit, c: store.Checkout) -> str:
+        # The refund proves the payment: recorded here too if its completion is late.
+        await ledger.record_payment(unit.conn, c, ref, session_id=None,
+                                    payment_intent=charge.payment_intent, charge_id=charge.id)
+        new = await ledger.record_refunds(unit.conn, c, ref, charge)
+        if await persisted.counted(unit.conn, *ledger.target_of(c)) > 0:
+            return await _partial(w, unit, org, c, new)
         if c.status == "refunded":
             return "already refunded"
         was_paid = c.status == "paid"
@@ -236,15 +254,36 @@ async def _refunded(w: Webhooks, event: StripeEvent, body: bytes) -> WebhookResu
             assert c.tip_id is not None
             await _service(w, unit, org, c, "tips.refunded", RefundedParams(tip_id=c.tip_id))
         elif c.kind == "request" and was_paid:
-            assert c.request_id is not None
-            await _service(w, unit, org, c, "requests.payment_refunded", Payment(
-                request_id=c.request_id, amount_cents=c.amount_cents,
-                payment_id=charge.payment_intent or charge.id))
+            await _refund_bump(w, unit, org, c, new)
         elif c.kind == "ppv" and was_paid and c.user_id is not None:
             unit.effects.append(await w.revoke_ppv(unit.conn, c.event_id, c.user_id))
         return "refunded" if was_paid else "refunded before payment"
 
     return await _on_checkout(w, org, ids[1], event, body, work)
+
+
+async def _partial(w: Webhooks, unit: Unit, org: uuid.UUID, c: store.Checkout,
+                   new: list[ledger.NewRefund]) -> str:
+    """Part of the payment went back: the ledger has it; a paid tip's goal and a paid
+    bump's rank follow, pay-per-view access stays. Before the completion the ledger alone
+    holds it, and the completion credits what is left."""
+    if not new:
+        return "no new refund"
+    if c.status == "paid" and c.kind == "tip":
+        assert c.tip_id is not None
+        await _service(w, unit, org, c, "tips.refunded",
+                       RefundedParams(tip_id=c.tip_id, partial=True))
+    elif c.status == "paid" and c.kind == "request":
+        await _refund_bump(w, unit, org, c, new)
+    return "partially refunded"
+
+
+async def _refund_bump(w: Webhooks, unit: Unit, org: uuid.UUID, c: store.Checkout,
+                       new: list[ledger.NewRefund]) -> None:
+    assert c.request_id is not None
+    for refund in new:
+        await _service(w, unit, org, c, "requests.payment_refunded", Payment(
+            request_id=c.request_id, amount_cents=refund.cents, payment_id=refund.refund_id))
 
 
 async def _account(w: Webhooks, event: StripeEvent, body: bytes) -> WebhookResult:

@@ -82,13 +82,25 @@ class Session(msgspec.Struct, frozen=True):
     metadata: dict[str, str] = {}
 
 
+class Refund(msgspec.Struct, frozen=True):
+    id: str
+    amount: int
+    created: int = 0
+
+
+class RefundList(msgspec.Struct, frozen=True):
+    data: list[Refund] = []
+
+
 class Charge(msgspec.Struct, frozen=True):
     id: str
     payment_intent: str | None = None
     refunded: bool = False  # fully refunded
     amount: int = 0
-    amount_refunded: int = 0
+    amount_refunded: int = 0  # all refunds so far, in cents
     metadata: dict[str, str] = {}
+    # Only when the API version or an expand includes them; newest first.
+    refunds: RefundList | None = None
 
 
 class Account(msgspec.Struct, frozen=True):

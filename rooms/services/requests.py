@@ -11,7 +11,10 @@ Rules (what a user sees):
   * Order: the DJ's line-up first, then paid by amount, votes, age (``requests_order``).
     A request submitted with an amount is ``pending_payment`` and ranks as unpaid until
     the server confirms payment; each confirmed payment (a "bump") adds to ``paid_cents``,
-    a refund takes its credit back. Repeated ``payment_id``s are ignored.
+    a refund takes its credit back. Repeated ``payment_id``s are ignored. Both need their
+    row in the money ledger (``persistence.ledger``: the payment by its payment_ref, a
+    refund by its refund id, same amount), else REFUSED; ``paid_cents`` is then what the
+    ledger says the request still counts for (payments less refunds, partial ones too).
   * DJ actions (accept, play_now, played, decline, move) carry the ``version`` the DJ saw;
     any other version is refused with 4412 and the current queue, so no update is lost.
     play_now marks the song playing now as played; played closes a queued or playing
@@ -28,12 +31,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 
+from persistence import ledger
 from persistence.audit import audit
 from rooms.access import event_of
 from rooms.codes import ErrorCode, ServiceError
 from rooms.names import RoomKind, RoomName
 from rooms.principal import Principal
 from rooms.roles import STAFF
+from rooms.services import credits
 from rooms.services import requests_store as store
 from rooms.services.base import Context, Method, Service
 from rooms.services.requests_normalize import same_song, song_key
@@ -281,20 +286,18 @@ async def _payment(ctx: Context, caller: Principal, room: RoomName, params: Paym
         row = await store.get(conn, event_id, params.request_id)
         if row is None:
             raise ServiceError(ErrorCode.INVALID_FIELD, f"no request {params.request_id}")
-        kind = "refund" if refund else "payment"
+        kind: ledger.Kind = "refund" if refund else "payment"
         if await store.payment_seen(conn, kind, params.payment_id):
             state = _state(await store.live_rows(conn, event_id), queue.version)
             item = _in_state(state, row.id) or _item(row, None)
             return PaymentApplied(item, applied=False, version=queue.version)
-        if refund and row.paid_cents == 0:
-            raise ServiceError(ErrorCode.REFUSED, "nothing paid on this request to refund")
-        # A refund takes back at most what was credited: paid_cents never goes negative.
-        amount = min(params.amount_cents, row.paid_cents) if refund else params.amount_cents
-        await store.record_payment(conn, row.id, kind, params.payment_id, amount)
-        paid = row.paid_cents - amount if refund else row.paid_cents + amount
+        cents = await credits.require(conn, kind, "bump", row.id, params.payment_id,
+                                      params.amount_cents)
+        await store.record_payment(conn, row.id, kind, params.payment_id, cents)
+        paid = await ledger.counted(conn, "bump", row.id)  # the ranking reads the ledger
         await store.set_paid(conn, row.id, paid, "paid" if paid else "refunded")
         await audit(conn, caller.sub, f"requests.{op}", str(row.id),
-                    {"amount_cents": amount, "payment_id": params.payment_id})
+                    {"amount_cents": cents, "payment_id": params.payment_id})
         state, item = await _commit(conn, event_id, row.id)
     await _broadcast(ctx, room, op, state, item)
     return PaymentApplied(item, applied=True, version=state.version)
@@ -330,8 +333,10 @@ SERVICE = Service(
         Method("move", Move, move_to, roles=STAFF,
                doc="Move to a 1-based position; the requests above it are lined up as is"),
         Method("payment_confirmed", Payment, payment_confirmed, server_only=True,
-               doc="Credit a confirmed payment (a bump); repeated payment_id ignored"),
+               doc="Credit a confirmed payment (a bump) held by the ledger;"
+                   " repeated payment_id ignored"),
         Method("payment_refunded", Payment, payment_refunded, server_only=True,
-               doc="Take back a refunded payment's credit; repeated payment_id ignored"),
+               doc="Take back a refund held by the ledger (payment_id: the refund id);"
+                   " repeated payment_id ignored"),
     ),
 )

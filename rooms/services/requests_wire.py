@@ -109,7 +109,9 @@ class Move(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class Payment(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     request_id: uuid.UUID
     amount_cents: Cents
-    payment_id: str | None = None  # the provider's id: a repeat with the same id is ignored
+    # The ledger's payment_ref (a refund: its refund id); required in effect: without a
+    # ledger row it is refused. A repeat with the same id is ignored.
+    payment_id: str | None = None
 
 
 # -- results ------------------------------------------------------------------------------

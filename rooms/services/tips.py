@@ -13,6 +13,8 @@ overlay. An overlay page connects with its own credential (``POST
 
 from __future__ import annotations
 
+import uuid
+
 import asyncpg
 
 from persistence.audit import audit
@@ -21,6 +23,7 @@ from rooms.codes import ErrorCode, ServiceError
 from rooms.names import RoomName
 from rooms.principal import Principal
 from rooms.roles import ANYONE, HOSTS, OVERLAY
+from rooms.services import credits
 from rooms.services import tips_store as store
 from rooms.services.base import Context, Method, Service
 from rooms.services.tips_queue import Batch, change, snapshot
@@ -43,7 +46,12 @@ ACKERS = HOSTS | OVERLAY  # performer, dj, moderator, admin, overlay: never a pl
 
 
 async def paid(ctx: Context, caller: Principal, room: RoomName, params: PaidParams) -> TipResult:
-    """Record a confirmed payment and queue its alert; a repeat changes nothing."""
+    """Record a confirmed payment and queue its alert; a repeat changes nothing.
+
+    Raises:
+        ServiceError: REFUSED when the ledger holds no payment ``payment_id`` of this tip
+            for this amount (a credit is never made up), or the tip is another event's.
+    """
     if params.platform_fee_cents > params.amount_cents:
         raise ServiceError(ErrorCode.INVALID_FIELD, "platform_fee_cents exceeds amount_cents")
     tip_id = params.tip_id
@@ -61,6 +69,8 @@ async def paid(ctx: Context, caller: Principal, room: RoomName, params: PaidPara
             if other is not None:  # the same payment under another tip id: a repeat
                 tip_id = other["id"]
                 return other["status"], False
+        await credits.require(conn, "payment", "tip", tip_id, params.payment_id,
+                              params.amount_cents)
         # A refund that came first wins: record the payment, count nothing, show nothing.
         refunded = tip is None and await store.refund_recorded(conn, tip_id)
         status = "refunded" if refunded else "paid"
@@ -86,11 +96,27 @@ async def paid(ctx: Context, caller: Principal, room: RoomName, params: PaidPara
                      changed=changed, state=state)
 
 
+async def _partly_refunded(conn: store.Conn, batch: Batch, caller: Principal,
+                           tip_id: uuid.UUID) -> bool:
+    """Part of a paid tip went back: it stays paid and on screen; the goal moves."""
+    tip = await store.tip_for_update(conn, tip_id)
+    if tip is None or tip["event_id"] not in (None, batch.q.event_id):
+        raise ServiceError(ErrorCode.REFUSED, "no such tip in this event")
+    if tip["status"] != "paid":
+        return False
+    await audit(conn, caller.sub, "tip.partially_refunded", str(tip_id), {"by": caller.sub})
+    await batch.goal(conn)
+    return True
+
+
 async def refunded(ctx: Context, caller: Principal, room: RoomName,
                    params: RefundedParams) -> TipResult:
-    """Reverse a tip: out of the goal, out of the waiting queue; before payment, a tombstone."""
+    """Reverse a tip: out of the goal, out of the waiting queue; before payment, a tombstone.
+    A partial refund only moves the goal (the ledger has the refunded amount)."""
 
     async def body(conn: store.Conn, batch: Batch) -> bool:
+        if params.partial:
+            return await _partly_refunded(conn, batch, caller, params.tip_id)
         q = batch.q
         tip = await store.tip_for_update(conn, params.tip_id)
         if tip is None:  # refund first: a later tips.paid for this tip becomes a no-op
@@ -160,14 +186,17 @@ node scheduled it and whether or not that node is still running. With nobody
 subscribed nothing new is shown: alerts wait and replay on the next subscribe, unless
 older than `HUB_TIP_ALERT_MAX_AGE` (10 min), which expire. Every event carries the new
 `version`; apply them in version order after the snapshot (a gap means: resubscribe).
-Goal progress counts paid, unrefunded tips.
+Goal progress is read from the money ledger: paid tips' payments less their refunds (a
+partial refund lowers it by the refunded amount). `tips.paid` credits only a payment the
+ledger holds (4422 otherwise).
 """,
     methods=(
         Method("paid", PaidParams, paid, server_only=True,
-               doc="Payment confirmed: record the tip paid, queue its alert (idempotent)."),
+               doc="Payment confirmed: record the tip paid, queue its alert (idempotent;"
+                   " needs the payment in the ledger)."),
         Method("refunded", RefundedParams, refunded, server_only=True,
                doc="Refund: uncount the tip, drop its waiting alert; before payment, "
-                   "makes a later paid a no-op."),
+                   "makes a later paid a no-op; partial: only the goal moves."),
         Method("ack", AckParams, ack, roles=ACKERS,
                doc="The overlay showed this alert: take it down, show the next now"
                    " (overlay or staff; a viewer gets 4403)."),

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from persistence import ledger
 from rooms.services.tips_wire import Alert
 
 Conn = asyncpg.Connection | PoolConnectionProxy
@@ -79,11 +80,8 @@ async def save_queue(conn: Conn, q: Queue) -> None:
 
 
 async def paid_cents(conn: Conn, event_id: uuid.UUID) -> int:
-    total: int = await conn.fetchval(
-        "SELECT coalesce(sum(amount_cents), 0) FROM tips"
-        " WHERE organization_id = app_org_id() AND event_id = $1 AND status = 'paid'",
-        event_id)
-    return total
+    """Goal progress, from the ledger: paid tips' payments less their (partial) refunds."""
+    return await ledger.tips_goal(conn, event_id)
 
 
 # -- alerts -----------------------------------------------------------------------------

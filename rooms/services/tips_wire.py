@@ -90,7 +90,11 @@ class PaidParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class RefundedParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``partial``: part of the payment went back (already in the ledger): the tip stays
+    paid and on screen, only the goal moves. Otherwise the tip is reversed."""
+
     tip_id: uuid.UUID
+    partial: bool = False
 
 
 class AckParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

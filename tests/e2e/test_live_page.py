@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tests.e2e.browser import chromium, needs_chromium
 from tests.support.client import Client, api_call, token
+from tests.support.ledger import ledger_row
 from tests.support.members import add_member
 
 pytestmark = needs_chromium
@@ -40,6 +41,8 @@ async def test_fan_request_reaches_the_dj_page_and_the_dj_can_play_it(hub_factor
         await fan.locator("#now-playing", has_text="Mr. Brightside").wait_for(timeout=10_000)
         tipper = await Client.open(hub.ws_url, token(org, sub="priya"))
         await tipper.close()
+        await ledger_row(hub, room, "tip", "00000000-0000-4000-8000-00000000c0de", 2500,
+                         "pi_e2e")
         resp = await api_call(hub.url, room, "tips.paid", {
             "tip_id": "00000000-0000-4000-8000-00000000c0de", "amount_cents": 2500,
             "payment_id": "pi_e2e", "from_name": "Priya", "message": "encore!"})

@@ -7,6 +7,7 @@ from typing import Any
 
 from tests.e2e.browser import chromium, needs_chromium
 from tests.support.client import Client, api_call, token
+from tests.support.ledger import ledger_row
 from tests.support.members import staff_token
 
 pytestmark = needs_chromium
@@ -76,8 +77,10 @@ async def test_script_in_every_rendered_field_is_shown_as_text_and_never_runs(
         await fan.send({"type": "chat", "room": room, "text": xss_long("chat"),
                         "client_msg_id": str(uuid.uuid4())})
         assert (await fan.recv("chat_sent"))["status"] == "visible"
+        xss_tip = uuid.uuid4()
+        await ledger_row(hub, room, "tip", xss_tip, 700, "pi_xss")
         resp = await api_call(hub.url, room, "tips.paid", {
-            "tip_id": str(uuid.uuid4()), "amount_cents": 700, "payment_id": "pi_xss",
+            "tip_id": str(xss_tip), "amount_cents": 700, "payment_id": "pi_xss",
             "from_name": xss("from_name"), "message": xss_long("message")})
         assert resp.status_code == 200, resp.text
 

@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from tests.support.client import Client, api_call, token
+from tests.support.ledger import ledger_row
 from tests.support.members import add_member
 
 
@@ -96,6 +97,7 @@ async def test_paid_request_outranks_older_unpaid_ones_until_refunded(hub_factor
     assert titles(added) == ["Old One", "Old Two", "Paid"]
 
     confirm = {"request_id": request_id, "amount_cents": 500, "payment_id": "pi_1"}
+    await ledger_row(hub, room, "bump", request_id, 500, "pi_1")
     resp = await api_call(hub.url, room, "requests.payment_confirmed", confirm)
     assert resp.status_code == 200, resp.text
     assert resp.json()["applied"] is True
@@ -109,6 +111,8 @@ async def test_paid_request_outranks_older_unpaid_ones_until_refunded(hub_factor
     assert again.json()["request"]["paid_cents"] == 500
     assert again.json()["version"] == after_pay["version"]
 
+    await ledger_row(hub, room, "bump", request_id, 500, "pi_1", kind="refund",
+                     refund_id="re_1")
     resp = await api_call(hub.url, room, "requests.payment_refunded",
                           {"request_id": request_id, "amount_cents": 500, "payment_id": "re_1"})
     assert resp.status_code == 200, resp.text
@@ -178,8 +182,9 @@ async def test_late_joiners_snapshot_equals_the_state_watchers_built_live(hub_fa
                            {"title": f"Song {n}", "artist": "Band", "note": f"for table {n}"})
         ids.append(r["request"]["id"])
     await fans[0].call(room, "requests.vote", {"request_id": ids[3]})
+    await ledger_row(hubs[0], room, "bump", ids[2], 300, "pi_late")
     resp = await api_call(hubs[0].url, room, "requests.payment_confirmed",
-                          {"request_id": ids[2], "amount_cents": 300})
+                          {"request_id": ids[2], "amount_cents": 300, "payment_id": "pi_late"})
     v = resp.json()["version"]
     for method, params in (("accept", {"request_id": ids[1]}),
                            ("move", {"request_id": ids[0], "position": 2}),

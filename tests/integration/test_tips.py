@@ -13,6 +13,7 @@ import httpx
 
 from tests.support.client import Client, api_call, token
 from tests.support.hubproc import API_KEY, HubProcess
+from tests.support.ledger import ledger_row
 from tests.support.members import staff_token
 
 HubFactory = Callable[..., HubProcess]
@@ -114,9 +115,11 @@ async def pay(hub: HubProcess, room: str, cents: int, name: str, *,
               tip_id: uuid.UUID | None = None, payment_id: str | None = None) -> dict[str, Any]:
     """Confirm a payment as the server would; return the result."""
     tip = tip_id or uuid.uuid4()
+    payment_id = payment_id or f"pi_{tip.hex}"
+    await ledger_row(hub, room, "tip", tip, cents, payment_id)  # as the webhook records it
     resp = await api_call(hub.url, room, "tips.paid", {
         "tip_id": str(tip), "amount_cents": cents, "from_name": name, "message": f"{name}!",
-        "payment_id": payment_id or f"pi_{tip.hex}", "platform_fee_cents": cents // 10})
+        "payment_id": payment_id, "platform_fee_cents": cents // 10})
     assert resp.status_code == 200, resp.text
     result: dict[str, Any] = resp.json()
     return result

@@ -82,6 +82,7 @@ class FakeStripe:
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
     url: str = ""
     _replay: dict[str, tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=dict)
+    _refunds_of: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # newest first
     _runner: web.AppRunner | None = None
 
     async def start(self) -> FakeStripe:
@@ -135,14 +136,27 @@ class FakeStripe:
             session["payment_intent"] = self.payment_intent(session_id)
         return self.event(type_, session, livemode=livemode)
 
-    def refunded(self, session_id: str) -> str:
-        """charge.refunded for the session's payment, fully refunded."""
+    def refunded(self, session_id: str, amount: int | None = None, *,
+                 listed: bool = True) -> str:
+        """charge.refunded after one more refund of ``amount`` cents (default: all that is
+        left), the charge as Stripe shows it then: cumulative ``amount_refunded``,
+        ``refunded`` once nothing is left and, when ``listed``, its refunds newest first
+        (API versions that do not expand them leave the list out)."""
         session = self.sessions[session_id]
-        amount = int(session["amount_total"])
-        charge = {"id": f"ch_{session_id[3:]}", "object": "charge", "amount": amount,
-                  "amount_refunded": amount, "refunded": True, "paid": True,
-                  "payment_intent": self.payment_intent(session_id),
-                  "metadata": session["_payment_intent_data"].get("metadata", {})}
+        total = int(session["amount_total"])
+        refunds = self._refunds_of.setdefault(session_id, [])
+        done = sum(int(r["amount"]) for r in refunds)
+        cents = total - done if amount is None else amount
+        refunds.insert(0, {"id": f"re_{secrets.token_hex(12)}", "object": "refund",
+                           "amount": cents, "created": int(time.time()) + len(refunds),
+                           "status": "succeeded"})
+        charge: dict[str, Any] = {
+            "id": f"ch_{session_id[3:]}", "object": "charge", "amount": total,
+            "amount_refunded": done + cents, "refunded": done + cents >= total, "paid": True,
+            "payment_intent": self.payment_intent(session_id),
+            "metadata": session["_payment_intent_data"].get("metadata", {})}
+        if listed:
+            charge["refunds"] = {"object": "list", "data": [dict(r) for r in refunds]}
         return self.event("charge.refunded", charge)
 
     def account_updated(self, account_id: str, *, charges_enabled: bool,

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from integrations.fees import FLOOR_CENTS, MAX_CENTS, AmountRefused, platform_fee
+from integrations.fees import (
+    FLOOR_CENTS,
+    MAX_CENTS,
+    AmountRefused,
+    fee_refunded,
+    platform_fee,
+)
 
 
 def test_minimum_tip_pays_fee_below_amount() -> None:
@@ -42,3 +48,22 @@ def test_large_tip_is_exact() -> None:
 def test_fee_stays_below_amount_everywhere_allowed() -> None:
     """From the floor to ten dollars, the fee is always strictly below the amount."""
     assert all(platform_fee(a, min_cents=FLOOR_CENTS) < a for a in range(FLOOR_CENTS, 1001))
+
+
+def test_fee_refund_is_pro_rata_and_whole_on_a_full_refund() -> None:
+    """A refund gives back the fee's share, half up; all of it for a full refund."""
+    fee = platform_fee(1000)  # 35 + 30 = 65
+    assert fee_refunded(fee, 1000, 0) == 0
+    assert fee_refunded(fee, 1000, 300) == 20  # 19.5 rounds up
+    assert fee_refunded(fee, 1000, 1000) == fee
+    assert fee_refunded(fee, 1000, 5000) == fee  # never more than the fee
+
+
+def test_partial_fee_refunds_add_up_to_the_whole_fee() -> None:
+    """Cumulative shares: the steps of several partial refunds sum to the fee exactly."""
+    for amount in (100, 333, 1000, 99_999):
+        fee, given, refunded = platform_fee(amount), 0, 0
+        for part in (amount // 3, amount // 3, amount - 2 * (amount // 3)):
+            refunded += part
+            given += fee_refunded(fee, amount, refunded) - given
+        assert given == fee, amount
