@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 
 import msgspec
@@ -16,6 +17,8 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     ``roles`` are the roles in effect; ``claimed`` the ones the token names. They differ
     once memberships have been consulted (``hub.memberships``). ``exp`` is the token's
     expiry (0 for the server); ``client_id`` names the websocket connection, if any.
+    ``name`` is a display name from the token (guests'), already cleaned by
+    ``display_name``: shown to others as text, never trusted as an identity.
     """
 
     sub: str
@@ -25,6 +28,7 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     claimed: frozenset[Role] = frozenset()
     client_id: str = ""
     is_server: bool = False
+    name: str = ""
 
     def has(self, roles: frozenset[Role]) -> bool:
         return not self.roles.isdisjoint(roles)
@@ -45,3 +49,15 @@ def user_uuid(sub: str) -> uuid.UUID | None:
         return uuid.UUID(sub)
     except ValueError:
         return None
+
+
+MAX_NAME_CHARS = 40
+
+
+def display_name(raw: object) -> str:
+    """A name others may see: control and format characters dropped, whitespace folded,
+    at most ``MAX_NAME_CHARS``. Markup stays text (clients render it as text)."""
+    if not isinstance(raw, str):
+        return ""
+    kept = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in raw)
+    return " ".join(kept.split())[:MAX_NAME_CHARS].strip()

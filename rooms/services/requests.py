@@ -19,6 +19,8 @@ Rules (what a user sees):
     their requester sees the reason (room event and ``requests.mine``).
   * ``requests.mine``: your requests with position and ``eta_seconds`` = position x the
     event's average song length (``request_queues.song_seconds``, default 210 s).
+  * An event with requests off refuses submit, vote and the DJ's actions; an ended or
+    cancelled one refuses new requests (``event_gate``). Payments are still credited.
   * Every change commits, bumps the queue version, then publishes one ``requests`` event
     carrying the whole queue (small, and clients need only "take the newest version").
 """
@@ -36,6 +38,7 @@ from rooms.principal import Principal
 from rooms.roles import STAFF
 from rooms.services import requests_store as store
 from rooms.services.base import Context, Method, Service
+from rooms.services.event_gate import require_open
 from rooms.services.requests_normalize import same_song, song_key
 from rooms.services.requests_order import OPEN, Entry, line_up, move, order
 from rooms.services.requests_wire import (
@@ -135,6 +138,7 @@ async def submit(ctx: Context, caller: Principal, room: RoomName, params: Submit
     op: Op = "added"
     async with ctx.tx(caller) as conn:
         queue = await store.lock(conn, event_id)
+        await require_open(conn, event_id, "requests", new_entry=True)
         rows = await store.live_rows(conn, event_id)
         same = next((r for r in rows if r.status in OPEN
                      and same_song((r.title_key, r.artist_key), key)), None)
@@ -163,6 +167,7 @@ async def vote(ctx: Context, caller: Principal, room: RoomName, params: Vote) ->
     event_id = event_of(room, "requests")
     async with ctx.tx(caller) as conn:
         queue = await store.lock(conn, event_id)
+        await require_open(conn, event_id, "requests", new_entry=False)
         rows = await store.live_rows(conn, event_id)
         row = await _find(conn, event_id, params.request_id, rows)
         if row.status not in OPEN:
@@ -203,6 +208,7 @@ async def _dj(ctx: Context, caller: Principal, room: RoomName, request_id: uuid.
     event_id = event_of(room, "requests")
     async with ctx.tx(caller) as conn:
         queue = await store.lock(conn, event_id)
+        await require_open(conn, event_id, "requests", new_entry=False)
         rows = await store.live_rows(conn, event_id)
         if version != queue.version:
             raise ServiceError(ErrorCode.STALE_VERSION, f"the queue is at version"
