@@ -1,4 +1,5 @@
-"""``hub`` command line: run the server, mint a development token."""
+"""``hub`` command line: run the server, mint a development token; events, the demo and
+load-test seeding are in ``hub.cli_demo``."""
 
 from __future__ import annotations
 
@@ -162,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
                      help="the token subject: a user's uuid, or their external_id")
     mem.add_argument("--role", required=True, choices=MEMBER_ROLES)
     mem.set_defaults(fn=_member)
+    from hub import cli_demo
+
+    cli_demo.add_parsers(sub, _org_id)
     args = parser.parse_args(argv)
     level = getattr(args, "log_level", "info").upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
