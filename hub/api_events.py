@@ -66,6 +66,10 @@ _AUTH_ERRORS: docs.Errors = {
     401: "Neither a valid X-API-Key nor a valid Authorization: Bearer <hub token>",
     503: "Events need Postgres, or the X-API-Key given but HUB_API_KEY is unset"}
 _UNKNOWN_EVENT: docs.Errors = {404: "Unknown event, or another organization's"}
+_NOT_RUNNER: docs.Errors = {403: "The token's confirmed roles include none of owner, admin, dj"}
+# A change of an existing event (PATCH, status): a JSON body, run by a room service.
+_CHANGE_ERRORS = (_AUTH_ERRORS, docs.BODY_ERRORS, docs.BACKING, docs.PATH_ID_ERRORS,
+                  _UNKNOWN_EVENT, _NOT_RUNNER, {400: "The body is not JSON"})
 
 
 def _hub(request: AnyRequest) -> Hub:
@@ -147,9 +151,8 @@ async def create_event(request: AnyRequest, org_id: uuid.UUID, bearer: BearerDep
 
 @get("/api/orgs/{org_id:uuid}/events", security=_AUTH,
      summary="An organization's events, newest first (owner, admin, dj)",
-     responses=docs.errors(_AUTH_ERRORS, docs.BACKING, docs.PATH_ID_ERRORS, {
+     responses=docs.errors(_AUTH_ERRORS, docs.BACKING, docs.PATH_ID_ERRORS, _NOT_RUNNER, {
          400: "limit is not an integer",
-         403: "The token's confirmed roles include none of owner, admin, dj",
          404: "Unknown organization, or another organization",
          422: "status is not scheduled, live, ended or cancelled, or limit is out of range"}))
 async def list_events(request: AnyRequest, org_id: uuid.UUID, bearer: BearerDep,
@@ -165,9 +168,8 @@ async def list_events(request: AnyRequest, org_id: uuid.UUID, bearer: BearerDep,
 
 @get("/api/events/{event_id:uuid}", security=_AUTH,
      summary="An event and all its settings (owner, admin, dj)",
-     responses=docs.errors(_AUTH_ERRORS, docs.BACKING, docs.PATH_ID_ERRORS, _UNKNOWN_EVENT, {
-         400: "A parameter is malformed",
-         403: "The token's confirmed roles include none of owner, admin, dj"}))
+     responses=docs.errors(_AUTH_ERRORS, docs.BACKING, docs.PATH_ID_ERRORS, _UNKNOWN_EVENT,
+                           _NOT_RUNNER, {400: "A parameter is malformed"}))
 async def read_event(request: AnyRequest, event_id: uuid.UUID, bearer: BearerDep) -> store.Event:
     who = await _event_caller(request, bearer, event_id, RUNNERS)
     async with tenant_tx(_hub(request).db, who.tenant()) as conn:  # type: ignore[arg-type]
@@ -181,10 +183,7 @@ async def read_event(request: AnyRequest, event_id: uuid.UUID, bearer: BearerDep
        summary="Change an event's settings (owner, admin, dj); absent fields stay",
        operation_class=docs.documented(docs.json_body(
            EventSettings, "The settings to change; null clears a nullable one")),
-       responses=docs.errors(_AUTH_ERRORS, docs.BODY_ERRORS, docs.BACKING, docs.PATH_ID_ERRORS,
-                             _UNKNOWN_EVENT, {
-           400: "The body is not JSON",
-           403: "The token's confirmed roles include none of owner, admin, dj",
+       responses=docs.errors(*_CHANGE_ERRORS, {
            422: "A field is unknown, blank or out of range, or a bad enum value"}))
 async def update_event(request: AnyRequest, event_id: uuid.UUID,
                        bearer: BearerDep) -> store.Event:
@@ -197,10 +196,7 @@ async def update_event(request: AnyRequest, event_id: uuid.UUID,
       summary="Move an event along its lifecycle (owner, admin, dj): scheduled -> live ->"
               " ended, scheduled -> cancelled; live and ended broadcast event_status",
       operation_class=docs.documented(docs.json_body(StatusChange, "The status to move to")),
-      responses=docs.errors(_AUTH_ERRORS, docs.BODY_ERRORS, docs.BACKING, docs.PATH_ID_ERRORS,
-                            _UNKNOWN_EVENT, {
-          400: "The body is not JSON",
-          403: "The token's confirmed roles include none of owner, admin, dj",
+      responses=docs.errors(*_CHANGE_ERRORS, {
           409: "The event cannot go from its status to that one (both named)",
           422: "status is not live, ended or cancelled"}))
 async def change_status(request: AnyRequest, event_id: uuid.UUID,
