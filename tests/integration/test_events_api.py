@@ -293,3 +293,16 @@ async def test_guest_refusals(hub, owner_conn):
     assert (await guest(uuid.uuid4())).status_code == 404
     assert (await guest(await event(), "\x01\x02 ")).status_code == 422
     assert (await guest(await event(), "x" * 201)).status_code == 422
+
+
+async def test_livekit_go_live_never_revives_an_ended_event(hub_factory, livekit, owner_conn):
+    """POST /api/events/{id}/live on an ended or cancelled event is 409, status unchanged."""
+    hub = hub_factory(db=True, **livekit.env())
+    org = await make_org(owner_conn)
+    dj = await staff_token(hub, org, "dj-1", "dj")
+    for final in ("ended", "cancelled"):
+        ev = await owner_conn.fetchval("INSERT INTO events (organization_id, title, status)"
+                                       " VALUES ($1, 'Over', $2) RETURNING id", org, final)
+        resp = await http(hub, "POST", f"/api/events/{ev}/live", bearer=dj)
+        assert resp.status_code == 409 and f"from {final} to live" in resp.json()["detail"]
+        assert await owner_conn.fetchval("SELECT status FROM events WHERE id = $1", ev) == final
