@@ -1,6 +1,8 @@
 """The one check of whether an event still takes part in a feature.
 
-Requests and karaoke call it in the transaction where they lock their queue row:
+Requests and karaoke call it in the transaction where they lock their queue row, just
+before locking it (event row first, then the queue row, as ``event.update`` does, so the
+two never deadlock):
 a disabled feature refuses every change of its queue; an ended or cancelled event also
 refuses new entries (a request, a signup). The event row is share-locked, so ending an
 event waits for a submit already under way and every later one is refused.

@@ -107,10 +107,11 @@ async def _change(ctx: Context, caller: Principal, room: RoomName, change: str,
     actions), apply ``action``, bump the version, commit; then broadcast and notify."""
     event_id = event_of(room, "karaoke")
     async with ctx.tx(caller) as conn:
+        # The event row before the queue row: the lock order of event.update.
+        await require_open(conn, event_id, "karaoke", new_entry=change == "signup")
         q = await store.lock(conn, event_id)
         if q is None:
             raise _unknown_event()
-        await require_open(conn, event_id, "karaoke", new_entry=change == "signup")
         if version is not None and version != q.version:
             raise ServiceError(ErrorCode.STALE_VERSION, f"the queue is at version {q.version},"
                                f" not {version}", state=state_of(q))

@@ -137,8 +137,8 @@ async def submit(ctx: Context, caller: Principal, room: RoomName, params: Submit
         raise ServiceError(ErrorCode.INVALID_FIELD, "the title needs letters or digits")
     op: Op = "added"
     async with ctx.tx(caller) as conn:
-        queue = await store.lock(conn, event_id)
         await require_open(conn, event_id, "requests", new_entry=True)
+        queue = await store.lock(conn, event_id)
         rows = await store.live_rows(conn, event_id)
         same = next((r for r in rows if r.status in OPEN
                      and same_song((r.title_key, r.artist_key), key)), None)
@@ -166,8 +166,8 @@ async def submit(ctx: Context, caller: Principal, room: RoomName, params: Submit
 async def vote(ctx: Context, caller: Principal, room: RoomName, params: Vote) -> Voted:
     event_id = event_of(room, "requests")
     async with ctx.tx(caller) as conn:
-        queue = await store.lock(conn, event_id)
         await require_open(conn, event_id, "requests", new_entry=False)
+        queue = await store.lock(conn, event_id)
         rows = await store.live_rows(conn, event_id)
         row = await _find(conn, event_id, params.request_id, rows)
         if row.status not in OPEN:
@@ -207,8 +207,8 @@ async def _dj(ctx: Context, caller: Principal, room: RoomName, request_id: uuid.
     """Run one DJ action at the version the DJ saw, then commit and broadcast."""
     event_id = event_of(room, "requests")
     async with ctx.tx(caller) as conn:
-        queue = await store.lock(conn, event_id)
         await require_open(conn, event_id, "requests", new_entry=False)
+        queue = await store.lock(conn, event_id)
         rows = await store.live_rows(conn, event_id)
         if version != queue.version:
             raise ServiceError(ErrorCode.STALE_VERSION, f"the queue is at version"
