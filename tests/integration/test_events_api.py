@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import jwt
 import pytest
 
 from tests.support.client import Client, token
@@ -217,6 +218,9 @@ async def test_lifecycle_walk_with_a_guest(hub, owner_conn):
         assert minted.status_code == 201, minted.text
         body = minted.json()
         assert body["name"] == "Ann <b>B</b>" and body["sub"].startswith("guest:")
+        claims = jwt.decode(body["token"], options={"verify_signature": False})
+        assert (claims["roles"], claims["exp"] - claims["iat"]) == (["viewer"], 7200)
+        assert abs(body["expires_at"] - claims["exp"] * 1000) < 2000
         assert body["room"] == room and body["url"] == f"/live#token={body['token']}&room={room}"
         guest = await Client.open(hub.ws_url, body["token"])
         try:
@@ -306,3 +310,19 @@ async def test_livekit_go_live_never_revives_an_ended_event(hub_factory, livekit
         resp = await http(hub, "POST", f"/api/events/{ev}/live", bearer=dj)
         assert resp.status_code == 409 and f"from {final} to live" in resp.json()["detail"]
         assert await owner_conn.fetchval("SELECT status FROM events WHERE id = $1", ev) == final
+
+
+async def test_two_djs_ending_at_once_end_it_once(hub, owner_conn):
+    """Concurrent ends: one 200, one 409, one audit row, one status change."""
+    org = await make_org(owner_conn)
+    ev = (await http(hub, "POST", f"/api/orgs/{org}/events", api_key=True,
+                     body={"title": "x"})).json()["id"]
+    await http(hub, "POST", f"/api/events/{ev}/status", api_key=True, body={"status": "live"})
+    djs = [await staff_token(hub, org, f"dj-{n}", "dj") for n in range(2)]
+    answers = await asyncio.gather(*(
+        http(hub, "POST", f"/api/events/{ev}/status", bearer=dj, body={"status": "ended"})
+        for dj in djs))
+    assert sorted(a.status_code for a in answers) == [200, 409]
+    assert await owner_conn.fetchval(
+        "SELECT count(*) FROM audit_log WHERE action = 'event.status' AND target = $1"
+        " AND detail->>'to' = 'ended'", ev) == 1
