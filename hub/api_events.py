@@ -163,6 +163,8 @@ async def list_events(request: AnyRequest, org_id: uuid.UUID, bearer: BearerDep,
         raise HTTPException(f"status must be one of {', '.join(_STATUS_VALUES)}",
                             status_code=422)
     async with tenant_tx(_hub(request).db, who.tenant()) as conn:  # type: ignore[arg-type]
+        if await store.product_of(conn, org_id) is None:
+            raise HTTPException("unknown organization", status_code=404)
         return EventList(await store.list_for(conn, org_id, status, limit))  # type: ignore[arg-type]
 
 

@@ -127,9 +127,10 @@ async def test_bad_input_is_named(hub, owner_conn):
         resp = await http(hub, method, f"/api/events/{unknown}{suffix}", bearer=admin,
                           body={"status": "live"} if suffix else {})
         assert resp.status_code == 404, (method, suffix, resp.text)
-    resp = await http(hub, "POST", f"/api/orgs/{uuid.uuid4()}/events", api_key=True,
-                      body={"title": "x"})
-    assert resp.status_code == 404 and resp.json()["detail"] == "unknown organization"
+    for method in ("POST", "GET"):
+        resp = await http(hub, method, f"/api/orgs/{uuid.uuid4()}/events", api_key=True,
+                          body={"title": "x"} if method == "POST" else None)
+        assert resp.status_code == 404 and resp.json()["detail"] == "unknown organization"
 
 
 async def test_roles(hub, owner_conn):
