@@ -28,7 +28,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hub import admin_api, api_orgs, api_tokens, api_users, metrics
 from hub import protocol as p
+from hub.api_events import ROUTES as EVENT_ROUTES
 from hub.auth import TokenError
+from hub.guests import GuestConfig, GuestLimiter
 from hub.http_errors import handle_exception
 from hub.overlay_api import rotate_overlay
 from hub.runtime import Hub
@@ -41,6 +43,7 @@ from integrations import livekit
 from integrations.http import API_KEY_HEADER, AnyRequest, require_api_key
 from integrations.routes import ROUTES
 from rooms.codes import ServiceError
+from rooms.env import from_env
 from rooms.names import RoomKind, parse_room
 from rooms.principal import Principal
 
@@ -284,7 +287,7 @@ def create_app(settings: Settings, hub: Hub | None = None, parts: Parts | None =
                         call_service, rotate_overlay, live_page,
                         create_static_files_router(path="/static", directories=[STATIC],
                                                    middleware=[security_headers]),
-                        *ROUTES, *OPERATOR_ROUTES],
+                        *EVENT_ROUTES, *ROUTES, *OPERATOR_ROUTES],
         lifespan=[lifespan],
         dependencies=dependencies(hub),
         # Routes that take bodies set smaller caps (webhooks, integrations.http).
@@ -304,4 +307,6 @@ def create_app(settings: Settings, hub: Hub | None = None, parts: Parts | None =
     )
     app.state.hub = hub  # the hub's own routes (health, publish, members...)
     app.state.api_key = settings.api_key  # integrations.http.require_api_key
+    app.state.guest_config = guest = from_env(GuestConfig)  # hub.api_events' guest links
+    app.state.guest_limiter = GuestLimiter(guest.per_minute)
     return app

@@ -1,7 +1,8 @@
 """Connection tokens (HS256 JWT): minting and verifying.
 
 A token carries ``sub`` (user id), ``org`` (organization uuid), ``roles``,
-``exp`` and usually ``iat``. Only HS256 is accepted, so ``alg=none`` and RS/HS
+``exp``, usually ``iat``, and optionally ``name`` (a guest's display name, cleaned by
+``rooms.principal.display_name``). Only HS256 is accepted, so ``alg=none`` and RS/HS
 confusion fail. A token may live at most ``max_ttl`` seconds (``HUB_MAX_TOKEN_TTL``):
 ``exp - iat``, or ``exp - now`` when ``iat`` is absent, so a leaked year-3000 token
 is worthless.
@@ -16,7 +17,7 @@ from typing import Final
 
 import jwt
 
-from rooms.principal import Principal
+from rooms.principal import Principal, display_name
 from rooms.roles import Role
 
 ALGORITHM: Final = "HS256"
@@ -38,13 +39,20 @@ class TokenError(Exception):
 
 
 def mint_token(
-    secret: str, *, sub: str, org: str | uuid.UUID, roles: list[str], ttl: int = 3600
+    secret: str, *, sub: str, org: str | uuid.UUID, roles: list[str], ttl: int = 3600,
+    name: str = "",
 ) -> str:
-    """Mint a connection token (used by ``hub token`` and by tests)."""
+    """Mint a connection token (``hub token``, guest links, the demo and tests).
+
+    ``name``, when given, is a display name claim (guests'), shown to others as text.
+    """
     for role in roles:
         _token_role(role)  # refuse typos early
     now = int(time.time())
-    claims = {"sub": sub, "org": str(org), "roles": roles, "iat": now, "exp": now + ttl}
+    claims: dict[str, object] = {"sub": sub, "org": str(org), "roles": roles, "iat": now,
+                                 "exp": now + ttl}
+    if name:
+        claims["name"] = name
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
@@ -90,7 +98,7 @@ def verify_token(secret: str, token: str, *, leeway: int = 5,
         roles = frozenset(_token_role(r) for r in claims.get("roles", []))
         principal = Principal(
             sub=str(claims["sub"]), org=uuid.UUID(str(claims["org"])), roles=roles,
-            exp=exp, claimed=roles,
+            exp=exp, claimed=roles, name=display_name(claims.get("name")),
         )
     except (ValueError, TypeError):
         raise TokenError("invalid token claims") from None

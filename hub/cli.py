@@ -1,4 +1,5 @@
-"""``hub`` command line: run the server, mint a development token, create orgs and members."""
+"""``hub`` command line: run the server, mint a development token, create orgs and
+members; events, the demo and load-test seeding are in ``hub.cli_demo``."""
 
 from __future__ import annotations
 
@@ -223,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--product", required=True, choices=sorted(PRODUCTS))
     create.add_argument("--slug", help="a-z, 0-9 and -, 3..63 (default: from the name)")
     create.set_defaults(fn=_org)
+    from hub import cli_demo
+
+    cli_demo.add_parsers(sub, _org_id)
     args = parser.parse_args(argv)
     level = getattr(args, "log_level", "info").upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")

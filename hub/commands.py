@@ -127,7 +127,8 @@ class Commands:
                 except ServiceError:
                     session.subscribe_failed(str(room))
                     raise
-                member = p.Member(client=who.client_id, user=who.sub, roles=sorted(who.roles))
+                member = p.Member(client=who.client_id, user=who.sub, roles=sorted(who.roles),
+                                  name=who.name)
                 recovered = await node.subscribe(
                     peer, str(room), member, recover=command.recover,
                     presence_events=command.presence_events, request_id=command.id)

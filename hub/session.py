@@ -139,6 +139,10 @@ class TokenBucket:
             return True
         return False
 
+    def wait(self) -> float:
+        """Seconds until ``take`` would succeed, as of its last call."""
+        return max(0.0, (1.0 - self._tokens) / self._rate)
+
 
 _PONG = p.encode(p.Pong())
 

@@ -58,12 +58,13 @@ def require_api_key(connection: ASGIConnection, _: BaseRouteHandler) -> None:  #
         raise NotAuthorizedException("missing or wrong X-API-Key")
 
 
-async def json_body(request: AnyRequest, type_: type[T]) -> T:
-    """Decode and validate a JSON body with msgspec; 400 with the reason otherwise."""
+async def json_body(request: AnyRequest, type_: type[T], invalid: int = 400) -> T:
+    """Decode and validate a JSON body with msgspec; 400 with the reason otherwise
+    (``invalid``, e.g. 422, for JSON whose fields or values are refused)."""
     try:
         return msgspec.json.decode(await request.body(), type=type_)
     except msgspec.ValidationError as exc:
-        raise HTTPException(str(exc), status_code=400) from None
+        raise HTTPException(str(exc), status_code=invalid) from None
     except msgspec.DecodeError:
         raise HTTPException("body must be JSON", status_code=400) from None
 

@@ -77,6 +77,7 @@ from integrations.livekit_wire import (
     WebhookResult,
 )
 from persistence.audit import audit
+from persistence.events import CLOSED
 from persistence.tenant import Tenant, tenant_tx
 from rooms.principal import Principal
 from rooms.roles import Role
@@ -140,6 +141,8 @@ async def go_live(pool: asyncpg.Pool, node: NodeDep, cfg: LiveKitConfig, who: Pr
         event = await store.event(conn, event_id)
     if event is None:
         raise HTTPException("no such event in your organization", status_code=404)
+    if event.status in CLOSED:  # the lifecycle never leads back (persistence.events)
+        raise HTTPException(f"an event cannot go from {event.status} to live", status_code=409)
     # LiveKit first, outside any transaction: no row lock is held across the network,
     # and a failure leaves the event as it was. CreateRoom is idempotent.
     try:
@@ -148,6 +151,8 @@ async def go_live(pool: asyncpg.Pool, node: NodeDep, cfg: LiveKitConfig, who: Pr
         raise _video_failed(exc) from None
     async with tenant_tx(pool, tenant) as conn:
         room = await store.set_live(conn, event_id, room_name(event_id, event.livekit_room))
+        if room is None:  # ended or cancelled meanwhile
+            raise HTTPException("the event has ended meanwhile", status_code=409)
         await audit(conn, who.sub, "livekit.live",
                     str(event_id), {"room": room, "sub": who.sub})
     status = EventStatus("live", room)
@@ -243,7 +248,8 @@ async def livekit_token(request: AnyRequest, event_id: uuid.UUID, pool: PoolDep,
       operation_class=docs.documented(drop=[400]),
       responses=docs.errors(_READY_ERRORS, docs.BEARER_ERRORS, docs.BACKING, _EVENT_ERRORS,
                             docs.PATH_ID_ERRORS,
-                            _VIDEO_ERRORS, {403: "Going live needs the dj or admin role"}))
+                            _VIDEO_ERRORS, {403: "Going live needs the dj or admin role",
+                                            409: "The event has ended or was cancelled"}))
 async def livekit_live(request: AnyRequest, event_id: uuid.UUID, pool: PoolDep,
                        node: NodeDep, livekit_cfg: NamedDependency[LiveKitConfig],
                        bearer: BearerDep) -> EventStatus:

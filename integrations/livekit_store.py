@@ -58,11 +58,13 @@ async def known_user(conn: Conn, user_id: uuid.UUID | None) -> uuid.UUID | None:
     return found
 
 
-async def set_live(conn: Conn, event_id: uuid.UUID, room: str) -> str:
-    """Status 'live'; keep an existing livekit_room, else store ``room``. Returns the room."""
-    stored: str = await conn.fetchval(
+async def set_live(conn: Conn, event_id: uuid.UUID, room: str) -> str | None:
+    """Status 'live'; keep an existing livekit_room, else store ``room``. Returns the room,
+    or None when the event has ended or was cancelled (it never goes live again)."""
+    stored: str | None = await conn.fetchval(
         "UPDATE events SET status = 'live', livekit_room = coalesce(livekit_room, $2)"
-        " WHERE id = $1 AND organization_id = app_org_id() RETURNING livekit_room",
+        " WHERE id = $1 AND organization_id = app_org_id()"
+        " AND status IN ('scheduled', 'live') RETURNING livekit_room",
         event_id, room)
     return stored
 

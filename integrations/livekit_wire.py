@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal
 
 import msgspec
 
 from integrations.livekit_grants import Kind
+from rooms.event_status import EventStatus, EventStatusValue
 
-EventStatusValue = Literal["scheduled", "live", "ended"]  # events.status
+__all__ = ["EventStatus", "EventStatusValue", "RevokeRequest", "TokenRequest", "TokenResponse",
+           "Viewers", "WebhookResult"]
 
 
 class TokenRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -33,13 +34,6 @@ class WebhookResult(msgspec.Struct, frozen=True):
 
 
 # -- room events (broadcast to event:<uuid>) ----------------------------------------------
-
-
-class EventStatus(msgspec.Struct, frozen=True, tag="event_status"):
-    """The event went live or ended; ``livekit_room`` is the room to join for video."""
-
-    status: EventStatusValue
-    livekit_room: str | None
 
 
 class Viewers(msgspec.Struct, frozen=True, tag="viewers"):

@@ -63,6 +63,7 @@ class Member(Struct, frozen=True):
     client: str
     user: str
     roles: list[str]
+    name: str = ""  # display name from the token (guests); text, never markup
 
 
 class Join(Struct, tag="join", frozen=True):

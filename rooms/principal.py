@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 
 import msgspec
@@ -18,6 +19,8 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     expiry (0 for the server); ``client_id`` names the websocket connection, if any.
     ``event`` is set for an overlay credential: the one event room it may act in
     (``rooms.access``), at the credential's ``version`` (a rotation past it revokes it).
+    ``name`` is a display name from the token (guests'), already cleaned by
+    ``display_name``: shown to others as text, never trusted as an identity.
     """
 
     sub: str
@@ -29,6 +32,7 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     is_server: bool = False
     event: uuid.UUID | None = None
     version: int = 0
+    name: str = ""
 
     def has(self, roles: frozenset[Role]) -> bool:
         return not self.roles.isdisjoint(roles)
@@ -49,3 +53,15 @@ def user_uuid(sub: str) -> uuid.UUID | None:
         return uuid.UUID(sub)
     except ValueError:
         return None
+
+
+MAX_NAME_CHARS = 40
+
+
+def display_name(raw: object) -> str:
+    """A name others may see: control and format characters dropped, whitespace folded,
+    at most ``MAX_NAME_CHARS``. Markup stays text (clients render it as text)."""
+    if not isinstance(raw, str):
+        return ""
+    kept = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in raw)
+    return " ".join(kept.split())[:MAX_NAME_CHARS].strip()

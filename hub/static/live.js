@@ -68,7 +68,7 @@ function onFrame(f) {
     case "welcome":
       backoff = 500;
       status(true, "live");
-      $("room").textContent = `${room} · you are ${overlaySecret ? "the overlay" : text(claims.sub)}`;
+      $("room").textContent = `${room} · you are ${overlaySecret ? "the overlay" : text(claims.name || claims.sub)}`;
       send({ type: "subscribe", room, recover: position, presence_events: true, id: 0 });
       break;
     case "subscribed":
@@ -97,7 +97,7 @@ function onMessage(offset, data) {
   if (position && offset > position.offset) position.offset = offset;
   if (!isObj(data)) return;
   switch (data.type) {
-    case "chat": addChat(data.user, data.text, data.message_id); break;
+    case "chat": addChat(data.name || data.user, data.text, data.message_id); break;  // guests' names, as text
     case "chat_removed": removeChat(data.message_id); break;
     case "sanction": addSystem(`${text(data.user)}: ${text(data.kind)}`); break;
     case "requests": if (num(data.version) > versions.requests) renderRequests(data); break;

@@ -70,16 +70,16 @@ async def post(ctx: Context, who: Principal, room: RoomName, params: Post) -> Po
         async with ctx.tx(who) as conn:
             stored = (await store.insert(conn, [message]))[0]
     if stored.inserted and stored.status == "visible":
-        await published(ctx, room, stored.id, who.sub, params.text, time.time())
+        await published(ctx, room, stored.id, who.sub, params.text, time.time(), who.name)
     return Posted(str(stored.id), _ACK_STATUS[stored.status])
 
 
 async def published(ctx: Context, room: RoomName, message_id: int, author: str, text: str,
-                    at: float | dt.datetime) -> None:
+                    at: float | dt.datetime, name: str = "") -> None:
     """Broadcast a stored, visible message (a new post, or a held one approved)."""
     seconds = at.timestamp() if isinstance(at, dt.datetime) else at
     await ctx.publish(room, ChatPosted(message_id=str(message_id), user=author, text=text,
-                                       time=int(seconds * 1000)))
+                                       time=int(seconds * 1000), name=name))
 
 
 async def history(ctx: Context, who: Principal, room: RoomName,

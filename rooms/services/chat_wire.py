@@ -81,6 +81,7 @@ class ChatPosted(msgspec.Struct, tag="chat", frozen=True):
     user: str
     text: str
     time: int  # milliseconds since the Unix epoch
+    name: str = ""  # the author's display name from their token (guests), as text
 
 
 class ChatRemoved(msgspec.Struct, tag="chat_removed", frozen=True):

@@ -22,6 +22,9 @@ Rules, as a singer or host sees them:
   advance one singer, not two.
 * Each song's ``wait_seconds`` estimates its start from ``slot_seconds`` (default 240).
 
+An event with karaoke off refuses every change; an ended or cancelled one refuses
+signups (``event_gate``).
+
 Every change locks the event's queue row, bumps ``version``, commits, then broadcasts
 one ``karaoke`` room event with the full new state (the queue is short; a full state
 is simpler for clients than diffs and a missed event is repaired by the next one).
@@ -55,6 +58,7 @@ from rooms.roles import ANYONE, HOSTS
 from rooms.services import karaoke_rotation as rotation
 from rooms.services import karaoke_store as store
 from rooms.services.base import Context, Method, Service
+from rooms.services.event_gate import require_open
 from rooms.services.karaoke_aliases import alias, resolve
 from rooms.services.karaoke_store import Queue, Row
 from rooms.services.karaoke_wire import (
@@ -109,10 +113,12 @@ def _unknown_event() -> ServiceError:
 async def _change(ctx: Context, caller: Principal, room: RoomName, change: str,
                   action: Action[T], target: str | None = None,
                   version: int | None = None) -> tuple[KaraokeState, T]:
-    """Lock, check ``version`` (host actions), apply ``action``, bump the version, commit;
-    then broadcast and notify."""
+    """Lock, check the event (karaoke on; open for signups), check ``version`` (host
+    actions), apply ``action``, bump the version, commit; then broadcast and notify."""
     event_id = event_of(room, "karaoke")
     async with ctx.tx(caller) as conn:
+        # The event row before the queue row: the lock order of event.update.
+        await require_open(conn, event_id, "karaoke", new_entry=change == "signup")
         q = await store.lock(conn, event_id)
         if q is None:
             raise _unknown_event()

@@ -22,6 +22,8 @@ Rules (what a user sees):
     their requester sees the reason (room event and ``requests.mine``).
   * ``requests.mine``: your requests with position and ``eta_seconds`` = position x the
     event's average song length (``request_queues.song_seconds``, default 210 s).
+  * An event with requests off refuses submit, vote and the DJ's actions; an ended or
+    cancelled one refuses new requests (``event_gate``). Payments are still credited.
   * Every change commits, bumps the queue version, then publishes one ``requests`` event
     carrying the whole queue (small, and clients need only "take the newest version").
 """
@@ -41,6 +43,7 @@ from rooms.roles import STAFF
 from rooms.services import credits
 from rooms.services import requests_store as store
 from rooms.services.base import Context, Method, Service
+from rooms.services.event_gate import require_open
 from rooms.services.requests_normalize import same_song, song_key
 from rooms.services.requests_order import OPEN, Entry, line_up, move, order
 from rooms.services.requests_wire import (
@@ -139,6 +142,7 @@ async def submit(ctx: Context, caller: Principal, room: RoomName, params: Submit
         raise ServiceError(ErrorCode.INVALID_FIELD, "the title needs letters or digits")
     op: Op = "added"
     async with ctx.tx(caller) as conn:
+        await require_open(conn, event_id, "requests", new_entry=True)
         queue = await store.lock(conn, event_id)
         rows = await store.live_rows(conn, event_id)
         same = next((r for r in rows if r.status in OPEN
@@ -167,6 +171,7 @@ async def submit(ctx: Context, caller: Principal, room: RoomName, params: Submit
 async def vote(ctx: Context, caller: Principal, room: RoomName, params: Vote) -> Voted:
     event_id = event_of(room, "requests")
     async with ctx.tx(caller) as conn:
+        await require_open(conn, event_id, "requests", new_entry=False)
         queue = await store.lock(conn, event_id)
         rows = await store.live_rows(conn, event_id)
         row = await _find(conn, event_id, params.request_id, rows)
@@ -207,6 +212,7 @@ async def _dj(ctx: Context, caller: Principal, room: RoomName, request_id: uuid.
     """Run one DJ action at the version the DJ saw, then commit and broadcast."""
     event_id = event_of(room, "requests")
     async with ctx.tx(caller) as conn:
+        await require_open(conn, event_id, "requests", new_entry=False)
         queue = await store.lock(conn, event_id)
         rows = await store.live_rows(conn, event_id)
         if version != queue.version:
