@@ -28,7 +28,7 @@ from hub.auth import mint_token
 from hub.guests import GuestLimiter
 from hub.runtime import Hub
 from integrations import http_docs as docs
-from integrations.http import API_KEY_HEADER, AnyRequest, BearerDep, json_body, require_api_key
+from integrations.http import AnyRequest, BearerDep, caller_for, json_body
 from persistence import events as store
 from persistence.tenant import tenant_tx
 from rooms.codes import ErrorCode, ServiceError
@@ -83,30 +83,15 @@ async def _caller(request: AnyRequest, bearer: BearerDep, org: uuid.UUID | None,
                   roles: frozenset[Role]) -> Principal:
     """The server (API key) acting for ``org``, or the bearer's confirmed principal; 404
     for another org (or an unknown one), 403 without one of ``roles``."""
-    if request.headers.get(API_KEY_HEADER) is not None:
-        require_api_key(request, None)  # type: ignore[arg-type]  # the guard, called directly
-        if org is None:
-            raise HTTPException("unknown event", status_code=404)
-        return Principal.server(org)
-    who = await bearer(request)
-    if org != who.org:
-        raise HTTPException("unknown event" if org is None else "unknown organization",
-                            status_code=404)
-    if not who.has(roles):
-        raise HTTPException(f"needs one of the roles {', '.join(sorted(roles))}",
-                            status_code=403)
-    return who
+    return await caller_for(request, bearer, org, roles, unknown="unknown organization",
+                            refusal=f"needs one of the roles {', '.join(sorted(roles))}")
 
 
 async def _event_caller(request: AnyRequest, bearer: BearerDep, event_id: uuid.UUID,
                         roles: frozenset[Role]) -> Principal:
     owner = await _hub(request).directory.event_org(event_id)
-    try:
-        return await _caller(request, bearer, owner, roles)
-    except HTTPException as exc:  # another org's event is as unknown as a missing one
-        if exc.status_code == 404:
-            raise HTTPException("unknown event", status_code=404) from None
-        raise
+    return await caller_for(request, bearer, owner, roles, unknown="unknown event",
+                            refusal=f"needs one of the roles {', '.join(sorted(roles))}")
 
 
 _SERVICE_STATUS = {ErrorCode.UNKNOWN_ROOM: 404, ErrorCode.FORBIDDEN: 403,

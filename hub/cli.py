@@ -15,6 +15,7 @@ from pathlib import Path
 import msgspec
 
 from hub import settings as hub_settings
+from hub.cli_db import owner_dsn
 from hub.products import PRODUCTS
 from persistence.members import MEMBER_ROLES
 from rooms.roles import Role
@@ -113,18 +114,6 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
-def _owner_dsn(command: str) -> str | None:
-    """DATABASE_URL, else the running embedded server's DSN; None (and why, on stderr)."""
-    from persistence import embedded
-
-    settings = hub_settings.load()
-    dsn = settings.database_url or embedded.running_dsn(Path(settings.pg_data_dir))
-    if not dsn:
-        print(f"hub {command}: set DATABASE_URL, or start `hub run` (embedded Postgres) first",
-              file=sys.stderr)
-    return dsn
-
-
 def _member(args: argparse.Namespace) -> int:
     """Give a user a role in an org, on DATABASE_URL or the running embedded server.
 
@@ -133,7 +122,7 @@ def _member(args: argparse.Namespace) -> int:
     """
     from persistence.members import add_member, add_to_org
 
-    dsn = _owner_dsn("member")
+    dsn = owner_dsn("member")
     if not dsn:
         return 2
     if args.action == "add":
@@ -167,7 +156,7 @@ def _org(args: argparse.Namespace) -> int:
     if args.slug is not None and not re.fullmatch(SLUG_PATTERN, args.slug):
         print("hub org create: --slug must be 3..63 of a-z, 0-9 and -", file=sys.stderr)
         return 2
-    dsn = _owner_dsn("org")
+    dsn = owner_dsn("org")
     if not dsn:
         return 2
     try:

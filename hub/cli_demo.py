@@ -22,19 +22,11 @@ import asyncpg
 
 from hub import settings as hub_settings
 from hub.auth import mint_token
-from persistence import embedded
+from hub.cli_db import owner_dsn
 from persistence import events as store
 from persistence.members import add_member
 
 DJ_SUB = "demo-dj"
-
-
-def _dsn(settings: hub_settings.Settings, cmd: str) -> str | None:
-    dsn = settings.database_url or embedded.running_dsn(Path(settings.pg_data_dir))
-    if not dsn:
-        print(f"hub {cmd}: set DATABASE_URL, or start `hub run` (embedded Postgres) first",
-              file=sys.stderr)
-    return dsn
 
 
 def _base_url(settings: hub_settings.Settings) -> str:
@@ -68,8 +60,7 @@ async def _create_event(dsn: str, org: uuid.UUID, title: str, live: bool,
 
 def event_create(args: argparse.Namespace) -> int:
     """``hub event create``: print the new event's id."""
-    settings = hub_settings.load()
-    dsn = _dsn(settings, "event create")
+    dsn = owner_dsn("event create")
     if not dsn:
         return 2
     if not args.title.strip() or len(args.title) > 200:
@@ -87,7 +78,7 @@ def event_create(args: argparse.Namespace) -> int:
 def demo(args: argparse.Namespace) -> int:
     """``hub demo``: an org, its DJ, a live public event, and the URLs to open."""
     settings = hub_settings.load()
-    dsn = _dsn(settings, "demo")
+    dsn = owner_dsn("demo")
     if not dsn:
         return 2
 
@@ -143,7 +134,7 @@ async def _seed(dsn: str, secret: str, ttl: int, orgs: int, events: int,
 def seed(args: argparse.Namespace) -> int:
     """``hub seed``: load-test tenants, their live events and tokens, as JSON."""
     settings = hub_settings.load()
-    dsn = _dsn(settings, "seed")
+    dsn = owner_dsn("seed")
     if not dsn:
         return 2
     for flag in ("orgs", "events", "fans"):

@@ -21,7 +21,6 @@ from asyncpg import Record
 from asyncpg.pool import PoolConnectionProxy
 from litestar.exceptions import (
     HTTPException,
-    NotAuthorizedException,
     NotFoundException,
     PermissionDeniedException,
     ServiceUnavailableException,
@@ -29,7 +28,7 @@ from litestar.exceptions import (
 
 from hub.runtime import Hub
 from integrations import http_docs as docs
-from integrations.http import API_KEY_HEADER, AnyRequest, Bearer, require_api_key
+from integrations.http import API_KEY_HEADER, AnyRequest, Bearer, caller_for
 from persistence import orgs
 from persistence.tenant import tenant_tx
 from rooms.principal import Principal
@@ -57,22 +56,12 @@ async def org_caller(request: AnyRequest, org: uuid.UUID, bearer: Bearer) -> Pri
     token's, which must be of ``org`` and carry a confirmed admin role.
 
     Raises:
-        NotAuthorizedException: neither credential is valid (401).
-        NotFoundException: the token is of another organization (404).
-        PermissionDeniedException: the token's admin role is not confirmed (403).
+        HTTPException: 401 neither credential is valid, 404 another organization's token,
+            403 the token's admin role is not confirmed.
     """
-    if API_KEY_HEADER in request.headers:
-        require_api_key(request, request.route_handler)
-        return Principal.server(org)
-    if "Authorization" not in request.headers:
-        raise NotAuthorizedException(f"{API_KEY_HEADER} or Authorization: Bearer required")
-    who = await bearer(request)
-    if who.org != org:
-        raise NotFoundException(UNKNOWN_ORG)
-    if Role.ADMIN not in who.roles:
-        raise PermissionDeniedException("needs an admin token confirmed by an owner or admin"
-                                        " membership of this organization")
-    return who
+    return await caller_for(request, bearer, org, frozenset({Role.ADMIN}), unknown=UNKNOWN_ORG,
+                            refusal="needs an admin token confirmed by an owner or admin"
+                                    " membership of this organization")
 
 
 @asynccontextmanager

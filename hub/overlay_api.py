@@ -18,9 +18,9 @@ from litestar.exceptions import HTTPException, NotFoundException
 
 from hub.runtime import Hub
 from integrations import http_docs as docs
-from integrations.http import API_KEY_HEADER, AnyRequest, BearerDep, require_api_key
+from integrations.http import AnyRequest, BearerDep, caller_for
 from persistence import overlays as store
-from persistence.tenant import Tenant, tenant_tx
+from persistence.tenant import tenant_tx
 from rooms.principal import Principal
 from rooms.roles import Role
 
@@ -34,21 +34,14 @@ class OverlayLink(msgspec.Struct, frozen=True):
     expires_at: int | None = None  # never, for now: a secret lives until rotated
 
 
-async def _rotate(hub: Hub, who: Principal | None, event_id: uuid.UUID) -> OverlayLink:
-    """Rotate as ``who`` (None: the server API, for whichever org owns the event)."""
-    if hub.db is None:
-        raise HTTPException("overlay secrets need Postgres", status_code=503)
-    if who is None:
-        org = await hub.db.fetchval("SELECT app_event_org($1)", event_id)
-        if org is None:
-            raise NotFoundException("unknown event")
-        tenant = Tenant(org, None, "admin")
-    else:
-        org, tenant = who.org, who.tenant()
+async def _rotate(hub: Hub, who: Principal, event_id: uuid.UUID) -> OverlayLink:
+    """Rotate as ``who``, admitted to the event's organization."""
+    assert hub.db is not None
     secret = store.new_secret()
-    async with tenant_tx(hub.db, tenant) as conn:
-        version = await store.rotate(conn, event_id, secret, None if who is None else who.sub)
-    if version is None:  # RLS hides another org's events: the same answer as none
+    async with tenant_tx(hub.db, who.tenant()) as conn:
+        version = await store.rotate(conn, event_id, secret,
+                                     None if who.is_server else who.sub)
+    if version is None:  # deleted meanwhile, or RLS hides it: the same answer as none
         raise NotFoundException("no such event in your organization")
     if hub.overlays is not None:
         await hub.overlays.announce(event_id, version)
@@ -75,11 +68,10 @@ async def _rotate(hub: Hub, who: Principal | None, event_id: uuid.UUID) -> Overl
 async def rotate_overlay(request: AnyRequest, event_id: uuid.UUID,
                          bearer: BearerDep) -> OverlayLink:
     hub: Hub = request.app.state.hub
-    if request.headers.get(API_KEY_HEADER) is not None:
-        require_api_key(request, request.route_handler)
-        return await _rotate(hub, None, event_id)
-    who = await bearer(request)
-    if not who.has(ROTATORS):
-        raise HTTPException("rotating the overlay secret needs the dj or admin role",
-                            status_code=403)
+    if hub.db is None:
+        raise HTTPException("overlay secrets need Postgres", status_code=503)
+    owner = await hub.directory.event_org(event_id)
+    who = await caller_for(request, bearer, owner, ROTATORS,
+                           unknown="no such event in your organization",
+                           refusal="rotating the overlay secret needs the dj or admin role")
     return await _rotate(hub, who, event_id)

@@ -8,6 +8,7 @@ turns ``Authorization: Bearer <hub token>`` into a confirmed ``Principal`` (401 
 from __future__ import annotations
 
 import hmac
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -19,12 +20,15 @@ from litestar.di import NamedDependency
 from litestar.exceptions import (
     HTTPException,
     NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
     ServiceUnavailableException,
 )
 from litestar.handlers.base import BaseRouteHandler
 
 from rooms.node import Node
 from rooms.principal import Principal
+from rooms.roles import Role
 from rooms.services.dispatch import Dispatcher
 
 T = TypeVar("T")
@@ -68,3 +72,26 @@ async def json_body(request: AnyRequest, type_: type[T], invalid: int = 400) -> 
     except msgspec.DecodeError:
         raise HTTPException("body must be JSON", status_code=400) from None
 
+
+async def caller_for(request: AnyRequest, bearer: Bearer, owner: uuid.UUID | None,
+                     roles: frozenset[Role], *, unknown: str, refusal: str) -> Principal:
+    """Who acts on a resource of org ``owner`` (None: no such resource): the server for
+    the platform key (``X-API-Key``, the only credential checked when sent), else the
+    bearer token's confirmed principal, which must be of ``owner`` and hold one of
+    ``roles``. Another org's resource answers as an unknown one, so ids cannot be probed.
+
+    Raises:
+        HTTPException: 401 (bad key or token), 404 ``unknown``, 403 ``refusal``; 503 when a
+            key is sent and the server API is disabled.
+    """
+    if API_KEY_HEADER in request.headers:
+        require_api_key(request, request.route_handler)
+        if owner is None:
+            raise NotFoundException(unknown)
+        return Principal.server(owner)
+    who = await bearer(request)
+    if owner is None or who.org != owner:
+        raise NotFoundException(unknown)
+    if not who.has(roles):
+        raise PermissionDeniedException(refusal)
+    return who

@@ -31,7 +31,7 @@ from integrations.http import (
     BearerDep,
     PoolDep,
     ServicesDep,
-    require_api_key,
+    caller_for,
 )
 from integrations.money_wire import ManualEntry, ManualResult, MoneySummary
 from persistence import ledger
@@ -186,15 +186,9 @@ _AUTH = [docs.API_KEY_SECURITY[0], docs.BEARER_SECURITY[0]]
 async def event_money(request: AnyRequest, event_id: uuid.UUID, pool: PoolDep,
                       bearer: BearerDep) -> MoneySummary:
     db = _ready(pool)
-    if request.headers.get("X-API-Key") is not None:
-        require_api_key(request, None)  # type: ignore[arg-type]
-        org = await db.fetchval("SELECT app_event_org($1)", event_id)
-        if org is None:
-            raise HTTPException("no such event", status_code=404)
-        return await summary(db, Tenant(org, None, "admin"), event_id)
-    who = await bearer(request)
-    if not who.has(DASHBOARD):
-        raise HTTPException("the money dashboard needs the dj or admin role", status_code=403)
+    owner = await db.fetchval("SELECT app_event_org($1)", event_id)
+    who = await caller_for(request, bearer, owner, DASHBOARD, unknown="no such event",
+                           refusal="the money dashboard needs the dj or admin role")
     return await summary(db, who.tenant(), event_id)
 
 
