@@ -39,3 +39,10 @@ def sms_sub(phone: str) -> str:
 def phone_of(sub: str) -> str | None:
     """The phone in an ``sms:<phone>`` sub, or None for any other sub."""
     return sub.removeprefix(SMS_SUB_PREFIX) if sub.startswith(SMS_SUB_PREFIX) else None
+
+
+def shown(sub: str) -> str:
+    """``sub`` as other fans may see it: a texting fan's number cut to its last four
+    digits (``sms:…1234``), like a receipt shows a card; any other sub as it is."""
+    phone = phone_of(sub)
+    return sub if phone is None else f"{SMS_SUB_PREFIX}…{phone[-4:]}"

@@ -41,6 +41,7 @@ from rooms.names import RoomKind, RoomName
 from rooms.principal import Principal
 from rooms.roles import STAFF
 from rooms.services import credits
+from rooms.phones import shown
 from rooms.services import requests_store as store
 from rooms.services.base import Context, Method, Service
 from rooms.services.event_gate import require_open
@@ -70,7 +71,7 @@ from rooms.services.requests_wire import (
 
 def _item(r: store.Row, position: int | None) -> RequestItem:
     return RequestItem(
-        id=r.id, title=r.title, artist=r.artist, note=r.note, requester=r.requester,
+        id=r.id, title=r.title, artist=r.artist, note=r.note, requester=shown(r.requester),
         status=r.status, payment=r.payment, paid_cents=r.paid_cents,
         offered_cents=r.offered_cents, votes=r.votes, position=position,
         lined_up=r.lineup_rank is not None, decline_reason=r.decline_reason, time=r.time_ms)

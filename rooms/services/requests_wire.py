@@ -25,6 +25,8 @@ class RequestItem(msgspec.Struct, frozen=True):
     pending_payment (submitted as paid, not confirmed yet: ranks as unpaid), paid or
     refunded. ``position``: 1-based place in the queue, 0 while playing, null once closed.
     ``lined_up``: the DJ placed it (accept or move), so votes and payments don't move it.
+    ``requester``: the requester's sub; a fan who texted shows as ``sms:…`` and the last
+    four digits of the number, never the number.
     """
 
     id: uuid.UUID

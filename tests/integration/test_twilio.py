@@ -70,7 +70,7 @@ async def test_sms_request_goes_through_the_agent_to_the_djs_socket(
     assert change["op"] == "added"
     assert (change["request"]["title"], change["request"]["artist"],
             change["request"]["requester"], change["request"]["position"]) == (
-        "Mr. Brightside", "The Killers", f"sms:{fan_phone}", 2)
+        "Mr. Brightside", "The Killers", f"sms:…{fan_phone[-4:]}", 2)  # never the number
     # The model saw the SMS, the classifier was forced to route, the agent got its tools,
     # and the tool's result went back to it.
     route, agent, final = openai_fake.requests
@@ -129,7 +129,7 @@ async def test_without_openai_key_the_rules_answer(
     assert replies(resp) == ['Got it! "Mr. Brightside" by The Killers is #1 in the queue.']
     change = await dj.next_event("requests")
     assert (change["request"]["title"], change["request"]["requester"]) == (
-        "Mr. Brightside", f"sms:{fan_phone}")
+        "Mr. Brightside", f"sms:…{fan_phone[-4:]}")
     price = await text_hub(hub, twilio, inbound(number, fan_phone, "how much do you charge?"))
     assert replies(price) == ["Our rates: Wedding: $300/hour (min 3h)."]
     await dj.close()

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from rooms.phones import normalize, phone_of, sms_sub
+from rooms.phones import normalize, phone_of, shown, sms_sub
 from rooms.services.karaoke_aliases import alias, resolve
 
 
@@ -42,3 +42,9 @@ def test_sms_subs_are_aliased_per_event_and_resolvable():
     assert resolve(key, shown, ["web-fan", sub]) == sub
     assert resolve(key, "web-fan", ["web-fan", sub]) == "web-fan"
     assert resolve(other_key, shown, [sub]) == shown  # another event's alias names nobody
+
+
+def test_others_see_a_texting_fan_by_the_last_four_digits_only() -> None:
+    """Room events never carry a texting fan's number; web subs show as they are."""
+    assert shown("sms:+15551234567") == "sms:…4567"
+    assert shown("web-fan") == "web-fan"
