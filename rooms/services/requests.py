@@ -38,10 +38,10 @@ from persistence.audit import audit
 from rooms.access import event_of
 from rooms.codes import ErrorCode, ServiceError
 from rooms.names import RoomKind, RoomName
+from rooms.phones import shown
 from rooms.principal import Principal
 from rooms.roles import STAFF
 from rooms.services import credits
-from rooms.phones import shown
 from rooms.services import requests_store as store
 from rooms.services.base import Context, Method, Service
 from rooms.services.event_gate import require_open
