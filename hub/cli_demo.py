@@ -24,7 +24,9 @@ from hub import settings as hub_settings
 from hub.auth import mint_token
 from hub.cli_db import owner_dsn
 from persistence import events as store
+from persistence import overlays
 from persistence.members import add_member
+from persistence.tenant import Tenant, tenant_tx
 
 DJ_SUB = "demo-dj"
 
@@ -82,16 +84,24 @@ def demo(args: argparse.Namespace) -> int:
     if not dsn:
         return 2
 
-    async def build() -> tuple[uuid.UUID, store.Event]:
+    async def build() -> tuple[uuid.UUID, store.Event, str]:
         conn = await asyncpg.connect(dsn, timeout=10)
         try:
             org = await _create_org(conn, "Demo night", "m10dj")
         finally:
             await conn.close()
         await add_member(dsn, org, DJ_SUB, "dj")
-        return org, await _create_event(dsn, org, "Demo night", live=True)
+        event = await _create_event(dsn, org, "Demo night", live=True)
+        overlay = overlays.new_secret()  # the OBS overlay's own credential
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
+        try:
+            async with tenant_tx(pool, Tenant(org, None, "admin")) as tx:
+                await overlays.rotate(tx, event.id, overlay, None)
+        finally:
+            await pool.close()
+        return org, event, overlay
 
-    org, event = asyncio.run(build())
+    org, event, overlay = asyncio.run(build())
     ttl = settings.max_token_ttl
     dj = mint_token(settings.secret, sub=DJ_SUB, org=org, roles=["dj"], ttl=ttl)
     guest = mint_token(settings.secret, sub=f"guest:{secrets.token_urlsafe(12)}", org=org,
@@ -101,7 +111,7 @@ def demo(args: argparse.Namespace) -> int:
           f"DJ token:     {dj}\n"
           f"viewer URL:   {base}/live#token={guest}&room={room}\n"
           f"DJ URL:       {base}/live#token={dj}&room={room}\n"
-          f"overlay URL:  {base}/live#token={dj}&room={room}&overlay=1\n"
+          f"overlay URL:  {base}/live#overlay={overlay}&room={room}\n"
           f"guest links:  POST {base}/api/events/{event.id}/guest"
           ' {"display_name": "..."}')
     return 0

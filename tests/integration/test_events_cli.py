@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from tests.integration.test_overlay_secret import open_overlay
 from tests.support.client import Client
 from tests.support.hubproc import ROOT, SECRET, HubProcess
 
@@ -39,7 +40,7 @@ async def test_demo_prints_urls_that_work(hub_factory: Any, owner_conn: asyncpg.
     dj_token = re.search(r"^DJ token:\s+(\S+)$", done.stdout, re.M)
     viewer = re.search(r"^viewer URL:\s+\S+/live#token=(\S+)&room=(event:\S+)$",
                        done.stdout, re.M)
-    overlay = re.search(r"^overlay URL:\s+\S+/live#token=(\S+)&room=(\S+)&overlay=1$",
+    overlay = re.search(r"^overlay URL:\s+\S+/live#overlay=(\S+)&room=(\S+)$",
                         done.stdout, re.M)
     assert event and dj_token and viewer and overlay, done.stdout
     room = viewer.group(2)
@@ -49,7 +50,9 @@ async def test_demo_prints_urls_that_work(hub_factory: Any, owner_conn: asyncpg.
     assert dict(row) == {"status": "live", "visibility": "public"}
     dj = await Client.open(hub.ws_url, dj_token.group(1))
     fan = await Client.open(hub.ws_url, viewer.group(1))
+    obs = await open_overlay(hub, overlay.group(1))  # the overlay's own secret
     try:
+        assert (await obs.subscribe(room))["room"] == room
         await dj.subscribe(room)
         await fan.subscribe(room)
         await fan.send({"type": "chat", "room": room, "text": "hi", "id": 1})
@@ -58,6 +61,7 @@ async def test_demo_prints_urls_that_work(hub_factory: Any, owner_conn: asyncpg.
         karaoke = await dj.call(room, "karaoke.settings", {"version": 0, "max_active": 2})
         assert karaoke["settings"]["max_active"] == 2
     finally:
+        await obs.close()
         await fan.close()
         await dj.close()
 
