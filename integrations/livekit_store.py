@@ -69,12 +69,18 @@ async def set_live(conn: Conn, event_id: uuid.UUID, room: str) -> str | None:
     return stored
 
 
-async def set_status(conn: Conn, event_id: uuid.UUID, status: str) -> str | None:
-    """Set the event's status; return its livekit_room."""
-    room: str | None = await conn.fetchval(
+# The lifecycle a LiveKit room may move an event along: a room that starts again never
+# revives an ended or cancelled event (the operator's word is final).
+_FROM = {"live": ("scheduled", "live"), "ended": ("scheduled", "live")}
+
+
+async def set_status(conn: Conn, event_id: uuid.UUID, status: str) -> tuple[bool, str | None]:
+    """Move the event to ``status`` when its lifecycle allows; (moved, its livekit_room)."""
+    row = await conn.fetchrow(
         "UPDATE events SET status = $2 WHERE id = $1 AND organization_id = app_org_id()"
-        " RETURNING livekit_room", event_id, status)
-    return room
+        " AND status = ANY($3::text[]) RETURNING livekit_room", event_id, status,
+        list(_FROM[status]))
+    return row is not None, None if row is None else row[0]
 
 
 async def delete_ppv(conn: Conn, event_id: uuid.UUID, user_id: uuid.UUID) -> bool:

@@ -99,11 +99,15 @@ async def apply(pool: asyncpg.Pool, node: Node, event: WebhookEvent,
                 await store.set_presence(conn, event_id, who.identity, _PRESENCE[kind], at)
                 out.append(Viewers(await store.recount(conn, event_id)))
         elif kind == "room_started":
-            out.append(EventStatus("live", await store.set_status(conn, event_id, "live")))
+            moved, room = await store.set_status(conn, event_id, "live")
+            if moved:  # an ended or cancelled event stays so
+                out.append(EventStatus("live", room))
         elif kind == "room_finished":
-            room = await store.set_status(conn, event_id, "ended")
+            moved, room = await store.set_status(conn, event_id, "ended")
             await store.clear_presence(conn, event_id, at)
-            out += [EventStatus("ended", room), Viewers(await store.recount(conn, event_id))]
+            if moved:
+                out.append(EventStatus("ended", room))
+            out.append(Viewers(await store.recount(conn, event_id)))
     await _broadcast(node, event_id, out)
     return WebhookResult("applied")
 

@@ -55,9 +55,15 @@ async def start(pool: asyncpg.Pool, cfg: StripeConfig, who: Principal, event_id:
     """Create (or, for a repeated ``checkout_id``, find again) the checkout and its session."""
     tenant = who.tenant()
     async with tenant_tx(pool, tenant) as conn:
-        exists, price = await store.event_price(conn, event_id)
-        if not exists:
+        event = await store.payable_event(conn, event_id)
+        if event is None:
             raise _refuse(404, "no such event in your organization")
+        if event.status in ("ended", "cancelled"):
+            raise _refuse(409, f"the event is {event.status}")
+        if (req.kind == "tip" and not event.tips) or (req.kind == "request"
+                                                       and not event.requests):
+            raise _refuse(409, f"{req.kind}s are off for this event")
+        price = event.ppv_price_cents
         org = await store.org_payments(conn)
         if org is None or org.account_id is None or not org.charges_enabled:
             raise _refuse(409, NOT_ENABLED)

@@ -80,11 +80,22 @@ async def account_org(pool: asyncpg.Pool, account_id: str) -> uuid.UUID | None:
 # -- checkout -----------------------------------------------------------------------------
 
 
-async def event_price(conn: Conn, event_id: uuid.UUID) -> tuple[bool, int | None]:
-    """(the event exists in the caller's org, its pay-per-view price)."""
-    row = await conn.fetchrow("SELECT ppv_price_cents FROM events"
-                              " WHERE organization_id = app_org_id() AND id = $1", event_id)
-    return (row is not None, None if row is None else row[0])
+@dataclass(frozen=True)
+class PayableEvent:
+    """What a checkout needs to know of its event."""
+
+    ppv_price_cents: int | None
+    status: str
+    tips: bool
+    requests: bool
+
+
+async def payable_event(conn: Conn, event_id: uuid.UUID) -> PayableEvent | None:
+    """The event in the caller's org, or None."""
+    row = await conn.fetchrow("SELECT ppv_price_cents, status, tips_enabled, requests_enabled"
+                              " FROM events WHERE organization_id = app_org_id() AND id = $1",
+                              event_id)
+    return None if row is None else PayableEvent(*row)
 
 
 async def request_in_event(conn: Conn, event_id: uuid.UUID, request_id: uuid.UUID) -> bool:

@@ -267,3 +267,25 @@ async def test_routes_answer_503_without_livekit(hub_factory, event):
     resp = await lk_token(hub, ev, token(org), "viewer")
     assert resp.status_code == 503 and "streaming not configured" in resp.text
     assert (await post(hub, "/webhooks/livekit", content="{}")).status_code == 503
+
+
+async def test_a_room_starting_again_never_revives_an_ended_event(hub, livekit, event,
+                                                                   owner_conn):
+    """room_started after the operator ended the event changes nothing and says nothing;
+    a cancelled event is not ended by room_finished either."""
+    org, ev = event
+    room = f"event-{ev}"
+    watcher = await Client.open(hub.ws_url, token(org, sub="watcher"))
+    await watcher.subscribe(f"event:{ev}")
+    await owner_conn.execute("UPDATE events SET status = 'ended' WHERE id = $1", ev)
+    resp = await webhook(hub, livekit, webhook_body("room_started", room, created_at=300))
+    assert resp.json() == {"outcome": "applied"}
+    with pytest.raises(TimeoutError):
+        await watcher.next_event("event_status", 0.5)
+    assert await owner_conn.fetchval("SELECT status FROM events WHERE id = $1", ev) == "ended"
+    await owner_conn.execute("UPDATE events SET status = 'cancelled' WHERE id = $1", ev)
+    await webhook(hub, livekit, webhook_body("room_finished", room, created_at=400))
+    assert (await watcher.next_event("viewers"))["count"] == 0
+    assert await owner_conn.fetchval("SELECT status FROM events WHERE id = $1",
+                                     ev) == "cancelled"
+    await watcher.close()

@@ -328,3 +328,19 @@ async def test_unconfigured_stripe_answers_503_and_hub_runs(
     assert "STRIPE_SECRET_KEY" in started.text
     async with httpx.AsyncClient(base_url=bare.url, timeout=10) as http:
         assert (await http.get("/ready")).status_code == 200
+
+
+async def test_checkout_follows_the_events_features_and_lifecycle(
+        hub: HubProcess, fake: FakeStripe, event: Event, owner_conn: asyncpg.Connection) -> None:
+    """Tips off refuses a tip checkout, requests off a paid request, and an ended or
+    cancelled event any checkout (409 naming why); nothing reaches Stripe."""
+    org, ev = event
+    await enable(owner_conn, fake, org)
+    await owner_conn.execute("UPDATE events SET tips_enabled = false WHERE id = $1", ev)
+    off = await checkout(hub, org, ev, kind="tip", amount_cents=500)
+    assert (off.status_code, off.json()["detail"]) == (409, "tips are off for this event")
+    await owner_conn.execute(
+        "UPDATE events SET tips_enabled = true, status = 'ended' WHERE id = $1", ev)
+    ended = await checkout(hub, org, ev, kind="tip", amount_cents=500)
+    assert (ended.status_code, ended.json()["detail"]) == (409, "the event is ended")
+    assert fake.calls_to("/v1/checkout/sessions") == []
