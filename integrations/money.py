@@ -130,23 +130,32 @@ async def record_manual(services: Dispatcher, who: Principal,
     if entry.kind == "bump" and entry.target is None:
         raise HTTPException("target (the request id) is required for a bump",
                             status_code=422)
-    target_id = entry.target or uuid.uuid4()
-    ref = f"{ledger.MANUAL_PREFIX}{uuid.uuid4().hex}"
+    key = entry.entry_id or uuid.uuid4()
+    # A new tip takes the retry key as its id, so a retry names the same tip.
+    target_id = entry.target or key
+    ref = f"{ledger.MANUAL_PREFIX}{key.hex}"
     async with services.unit(Principal.server(who.org)) as unit:
         conn = unit.conn
         if not await _event_exists(conn, event_id):
             raise HTTPException(_NO_EVENT, status_code=404)
-        if entry.kind == "tip":
-            await _tip_target(conn, event_id, target_id)
-        else:
-            await _bump_target(conn, event_id, target_id)
-        await ledger.record(conn, ledger.Entry(
-            event_id=event_id, kind="payment", cents=entry.amount_cents, target=entry.kind,
-            target_id=target_id, payment_ref=ref, source="manual", created_by=who.sub,
-            note=entry.note))
-        await audit(conn, who.sub, "money.manual", str(target_id), {
-            "kind": entry.kind, "amount_cents": entry.amount_cents, "payment_ref": ref,
-            "note": entry.note, "event_id": str(event_id), "by": who.sub})
+        earlier = await ledger.amount(conn, "payment", entry.kind, target_id, ref)
+        if earlier is None:
+            if entry.kind == "tip":
+                await _tip_target(conn, event_id, target_id)
+            else:
+                await _bump_target(conn, event_id, target_id)
+            if not await ledger.record(conn, ledger.Entry(
+                    event_id=event_id, kind="payment", cents=entry.amount_cents,
+                    target=entry.kind, target_id=target_id, payment_ref=ref, source="manual",
+                    created_by=who.sub, note=entry.note)):
+                raise HTTPException("entry_id was already used for another entry",
+                                    status_code=409)
+            await audit(conn, who.sub, "money.manual", str(target_id), {
+                "kind": entry.kind, "amount_cents": entry.amount_cents, "payment_ref": ref,
+                "note": entry.note, "event_id": str(event_id), "by": who.sub})
+        elif earlier != entry.amount_cents:
+            raise HTTPException("entry_id was already used for another amount", status_code=409)
+        # A retry credits again, which the services ignore (same payment id): same answer.
         credited = await _credit(services, unit, who.org, event_id, entry, target_id, ref)
     tip = credited if isinstance(credited, TipResult) else None
     bump = credited if isinstance(credited, PaymentApplied) else None

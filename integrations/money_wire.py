@@ -18,7 +18,8 @@ class ManualEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     ``target``: for a bump, the request's id (required); for a tip, the tip's id (a new
     tip when omitted or unknown; an existing one must still be pending). ``note`` says
-    what it was (kept in the ledger and the audit log).
+    what it was (kept in the ledger and the audit log). ``entry_id`` makes a retry safe:
+    the same id records and credits once, and answers the same again.
     """
 
     kind: Literal["tip", "bump"]
@@ -27,6 +28,7 @@ class ManualEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     target: uuid.UUID | None = None
     from_name: Annotated[str, msgspec.Meta(max_length=80)] | None = None
     message: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    entry_id: uuid.UUID | None = None  # the client's retry key
 
 
 class ManualResult(msgspec.Struct, frozen=True):

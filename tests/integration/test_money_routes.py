@@ -118,6 +118,35 @@ async def test_cash_bump_ranks_the_request_first(
     await fan.close()
 
 
+async def test_a_retried_entry_records_and_credits_once(
+        hub_factory: Any, event: Event, owner_conn: asyncpg.Connection) -> None:
+    """The same entry_id sent again (a flaky bar Wi-Fi) answers the same and credits once,
+    for a tip and for a bump; the same id with another amount is 409."""
+    org, ev = event
+    hub = hub_factory(db=True)
+    fan = await Client.open(hub.ws_url, token(org, sub="fan"))
+    request = (await fan.call(f"event:{ev}", "requests.submit", {"title": "Song"}))["request"]
+    admin = await staff_token(hub, org, "boss", "admin")
+    tip = {"kind": "tip", "amount_cents": 700, "note": "cash", "entry_id": str(uuid.uuid4())}
+    bump = {"kind": "bump", "amount_cents": 300, "note": "cash",
+            "entry_id": str(uuid.uuid4()), "target": request["id"]}
+    for body in (tip, bump):
+        first, again = [await manual(hub, ev, admin, body) for _ in range(2)]
+        assert first.status_code == again.status_code == 200, (first.text, again.text)
+        assert first.json()["payment_ref"] == again.json()["payment_ref"]
+        assert first.json()["target_id"] == again.json()["target_id"]
+    assert (await manual(hub, ev, admin, {**tip, "amount_cents": 900})).status_code == 409
+    rows = await owner_conn.fetch("SELECT target, amount_cents FROM ledger_entries"
+                                  " WHERE event_id = $1 ORDER BY target", ev)
+    assert [tuple(r) for r in rows] == [("bump", 300), ("tip", 700)]
+    paid = await owner_conn.fetchval("SELECT paid_cents FROM song_requests WHERE id = $1",
+                                     uuid.UUID(request["id"]))
+    assert paid == 300
+    totals = (await money(hub, ev, {"X-API-Key": API_KEY})).json()
+    assert (totals["gross_cents"], totals["payments"]) == (1000, 2)
+    await fan.close()
+
+
 async def test_manual_entries_refused_without_changing_anything(
         two: Two, owner_conn: asyncpg.Connection) -> None:
     """Wrong roles, bad values, other orgs' ids: 401/403/404/422 and no ledger row."""
