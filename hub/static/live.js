@@ -138,7 +138,7 @@ function renderRequests(s) {
     const li = el("li", null,
       el("span", "pos", i + 1),
       el("span", "song", el("b", null, text(r.title)),
-        el("span", null, `${text(r.artist) || "—"} · by ${text(r.requester)}`)),
+        el("span", null, `${text(r.artist) || "—"} · by ${text(r.requester_name || r.requester)}`)),
       num(r.paid_cents) ? el("span", "paid", dollars(r.paid_cents, 2)) : null,
       el("span", "votes", `▲ ${text(r.votes)}`),
       button("vote", "+1"),

@@ -72,8 +72,8 @@ from rooms.services.requests_wire import (
 def _item(r: store.Row, position: int | None) -> RequestItem:
     return RequestItem(
         id=r.id, title=r.title, artist=r.artist, note=r.note, requester=shown(r.requester),
-        status=r.status, payment=r.payment, paid_cents=r.paid_cents,
-        offered_cents=r.offered_cents, votes=r.votes, position=position,
+        requester_name=r.requester_name, status=r.status, payment=r.payment,
+        paid_cents=r.paid_cents, offered_cents=r.offered_cents, votes=r.votes, position=position,
         lined_up=r.lineup_rank is not None, decline_reason=r.decline_reason, time=r.time_ms)
 
 
@@ -162,7 +162,7 @@ async def submit(ctx: Context, caller: Principal, room: RoomName, params: Submit
                                    " the queue; wait until one is played")
             request_id = await store.insert(
                 conn, event_id, caller.sub, params.title.strip(), params.artist.strip(),
-                params.note.strip(), key, params.amount_cents)
+                params.note.strip(), key, params.amount_cents, caller.name or None)
             await store.add_vote(conn, request_id, caller.sub)
         state, item = await _commit(conn, event_id, request_id)
     await _broadcast(ctx, room, op, state, item)

@@ -29,6 +29,7 @@ class Row:
     artist: str
     note: str
     requester: str
+    requester_name: str | None
     status: str
     payment: str
     paid_cents: int
@@ -43,7 +44,8 @@ class Row:
 
 _SELECT = """
 SELECT r.id, r.song_title AS title, coalesce(r.artist, '') AS artist,
-       coalesce(r.note, '') AS note, r.requester, r.status, r.payment, r.paid_cents,
+       coalesce(r.note, '') AS note, r.requester, r.requester_name, r.status, r.payment,
+       r.paid_cents,
        r.offered_cents, r.lineup_rank, r.decline_reason, r.title_key, r.artist_key,
        (extract(epoch FROM r.created_at) * 1000)::bigint AS time_ms,
        (SELECT count(*) FROM request_votes v
@@ -113,13 +115,14 @@ async def of_requester(conn: Conn, event_id: uuid.UUID, requester: str) -> list[
 
 
 async def insert(conn: Conn, event_id: uuid.UUID, requester: str, title: str, artist: str,
-                 note: str, key: tuple[str, str], offered_cents: int) -> uuid.UUID:
+                 note: str, key: tuple[str, str], offered_cents: int,
+                 requester_name: str | None = None) -> uuid.UUID:
     request_id: uuid.UUID = await conn.fetchval(
         "INSERT INTO song_requests (organization_id, event_id, requester, song_title, artist,"
-        " note, title_key, artist_key, offered_cents, payment)"
-        " VALUES (app_org_id(), $1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+        " note, title_key, artist_key, offered_cents, payment, requester_name)"
+        " VALUES (app_org_id(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
         event_id, requester, title, artist, note or None, key[0], key[1], offered_cents,
-        "pending_payment" if offered_cents else "none")
+        "pending_payment" if offered_cents else "none", requester_name)
     return request_id
 
 

@@ -26,7 +26,8 @@ class RequestItem(msgspec.Struct, frozen=True):
     refunded. ``position``: 1-based place in the queue, 0 while playing, null once closed.
     ``lined_up``: the DJ placed it (accept or move), so votes and payments don't move it.
     ``requester``: the requester's sub; a fan who texted shows as ``sms:…`` and the last
-    four digits of the number, never the number.
+    four digits of the number, never the number. ``requester_name``: the display name the
+    requester joined with (guests), else null; untrusted text, shown as text.
     """
 
     id: uuid.UUID
@@ -43,6 +44,7 @@ class RequestItem(msgspec.Struct, frozen=True):
     lined_up: bool
     decline_reason: str | None
     time: int  # submitted, ms since the Unix epoch
+    requester_name: str | None = None
 
 
 class QueueState(msgspec.Struct, frozen=True):

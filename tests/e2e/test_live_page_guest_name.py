@@ -18,7 +18,8 @@ NAME = "\"><img src=x onerror=__pwned=1>"  # fits the 40-character name limit
 
 
 async def test_guest_name_is_text_on_the_page(hub_factory, event):
-    """A guest named with markup chats; the DJ's page shows the name as typed, runs nothing."""
+    """A guest named with markup chats and requests a song; the DJ's page shows the name as
+    typed beside both, and runs nothing."""
     org, ev = event
     room = f"event:{ev}"
     hub = hub_factory(db=True)
@@ -37,7 +38,9 @@ async def test_guest_name_is_text_on_the_page(hub_factory, event):
             await guest.subscribe(room)
             await guest.send({"type": "chat", "room": room, "text": "hello from a guest"})
             line = await text_of(page, "#chat li", "hello from a guest")
+            await guest.call(room, "requests.submit", {"title": "Guest song"})
+            queued = await text_of(page, "#requests li", "Guest song")
         finally:
             await guest.close()
-        assert NAME in line
+        assert NAME in line and f"by {NAME}" in queued
         await assert_nothing_ran(page)

@@ -58,7 +58,8 @@ async def test_a_night_from_signup_to_the_end(hub: HubProcess) -> None:
     guest = await Client.open(hub.ws_url, guest_token)
     await guest.subscribe(room)
     await guest.call(room, "requests.submit", {"title": "Freebird", "artist": "Skynyrd"})
-    assert (await dj.next_event("requests"))["request"]["title"] == "Freebird"
+    added = (await dj.next_event("requests"))["request"]
+    assert (added["title"], added["requester_name"]) == ("Freebird", "Ann")  # not a sub
 
     first = secret_of(await api(hub, "POST", f"/api/events/{ev}/overlay", 200,
                                 bearer=dj_token))
