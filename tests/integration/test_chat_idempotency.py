@@ -96,11 +96,15 @@ async def test_retry_answers_the_original_ack_and_broadcasts_once(
     assert len({a["message_id"] for a in dj_acks}) == 1
     await chat(fan, room, "end")
     seen = await chats_until(watcher, "end")
+    # The two sockets race: either text may be the one stored, but only one is, and the
+    # room is shown exactly what was stored.
+    first = seen[0]["text"]
+    assert first in ("hi", "hi again (a retry with other text)")
     assert [(m["message_id"], m["text"]) for m in seen[:-1]] == [
-        (acks[0]["message_id"], "hi"), (dj_acks[0]["message_id"], "dj here")]
+        (acks[0]["message_id"], first), (dj_acks[0]["message_id"], "dj here")]
     rows = await stored(owner_conn, room)
     assert [(r["id"], r["body"]) for r in rows] == [
-        (acks[0]["message_id"], "hi"), (dj_acks[0]["message_id"], "dj here"),
+        (acks[0]["message_id"], first), (dj_acks[0]["message_id"], "dj here"),
         (seen[-1]["message_id"], "end")]
     await asyncio.gather(fan.close(), phone.close(), dj.close(), watcher.close())
 
