@@ -7,7 +7,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -23,10 +23,8 @@ Event = tuple[uuid.UUID, uuid.UUID]
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeStripe]:
-    stripe = await asyncio.wait_for(FakeStripe().start(), 10)
-    yield stripe
-    await stripe.stop()
+def fake(stripe_fake: FakeStripe) -> FakeStripe:
+    return stripe_fake  # the shared fixture (tests/integration/conftest.py)
 
 
 @pytest.fixture

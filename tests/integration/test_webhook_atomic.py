@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
-import pytest
 
 from tests.integration.test_stripe import (
     HubFactory,
@@ -22,13 +19,6 @@ from tests.integration.test_stripe import (
 from tests.support.fake_stripe import FakeStripe
 
 Event = tuple[uuid.UUID, uuid.UUID]
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeStripe]:
-    stripe = await asyncio.wait_for(FakeStripe().start(), 10)
-    yield stripe
-    await stripe.stop()
 
 
 async def _fail_commit_of(owner: asyncpg.Connection, event_id: str) -> str:
@@ -52,11 +42,11 @@ async def _fail_commit_of(owner: asyncpg.Connection, event_id: str) -> str:
 
 
 async def test_failure_after_the_effect_rolls_back_the_claim_and_redelivery_applies(
-        hub_factory: HubFactory, fake: FakeStripe, event: Event,
+        hub_factory: HubFactory, stripe_fake: FakeStripe, event: Event,
         owner_conn: asyncpg.Connection) -> None:
     """Commit fails after the claim and tips.paid ran: no claim, no paid tip, no alert on
     screen, a 500 so Stripe retries; the redelivery then applies it, once."""
-    org, ev = event
+    org, ev, fake = *event, stripe_fake
     hub = hub_factory(db=True, **fake.env())
     await enable(owner_conn, fake, org)
     screen = await overlay(hub, org, ev)
