@@ -8,6 +8,10 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | cksum | cut -d
 # Swagger UI assets for /schema, from the npm lock, served by the hub itself (no CDN).
 UI     := hub/static/swagger-ui
 UI_STAMP := $(UI)/.installed-$(shell cat package-lock.json | cksum | cut -d' ' -f1)
+# The pages' bundles (hub/web -> hub/static/app), rebuilt when a source changes.
+APP    := hub/static/app
+PAGES  := $(wildcard hub/web/pages/*.page.js)
+WEB    := $(shell find hub/web -type f \( -name '*.js' -o -name '*.css' \) -not -path '*/test/*')
 
 .PHONY: run test lint docs bench lock ui clean
 
@@ -27,9 +31,15 @@ $(UI_STAMP): package.json package-lock.json
 	   node_modules/swagger-ui-dist/LICENSE $(UI)/
 	touch $(UI_STAMP)
 
-ui: $(UI_STAMP)
+$(APP)/.built: $(UI_STAMP) $(WEB)
+	rm -rf $(APP)
+	node_modules/.bin/esbuild $(PAGES) --bundle --format=esm --minify --sourcemap \
+	  --target=es2022 --entry-names=[name] --outdir=$(APP) --log-level=warning
+	touch $@
 
-run: $(STAMP) $(UI_STAMP)
+ui: $(UI_STAMP) $(APP)/.built
+
+run: $(STAMP) ui
 	$(BIN)/python -m hub run
 
 lint: $(STAMP)
@@ -37,7 +47,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint $(UI_STAMP)
+test: lint ui
 	$(BIN)/python -m pytest -q
 
 docs: $(STAMP)
@@ -54,4 +64,4 @@ lock:
 	      --generate-hashes --quiet -o $(LOCK)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache node_modules $(UI)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache node_modules $(UI) $(APP)

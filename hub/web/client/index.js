@@ -1,0 +1,2 @@
+// @livehub/client: placeholder until the client lands (see docs/client.md).
+export {};
