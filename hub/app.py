@@ -33,9 +33,10 @@ from hub.auth import TokenError
 from hub.guests import GuestConfig, GuestLimiter
 from hub.http_errors import handle_exception
 from hub.overlay_api import rotate_overlay
+from hub.pages import ROUTES as PAGE_ROUTES
 from hub.runtime import Hub
 from hub.schema_ui import render_plugins
-from hub.security_headers import security_headers
+from hub.security_headers import security_headers, stream_origins
 from hub.service_events import reserved_type
 from hub.settings import Parts, Settings
 from integrations import http_docs as docs
@@ -284,7 +285,7 @@ def create_app(settings: Settings, hub: Hub | None = None, parts: Parts | None =
 
     app = Litestar(
         route_handlers=[health, ready, prometheus, publish, register_event, presence,
-                        call_service, rotate_overlay, live_page,
+                        call_service, rotate_overlay, live_page, *PAGE_ROUTES,
                         create_static_files_router(path="/static", directories=[STATIC],
                                                    middleware=[security_headers]),
                         *EVENT_ROUTES, *ROUTES, *OPERATOR_ROUTES],
@@ -309,4 +310,6 @@ def create_app(settings: Settings, hub: Hub | None = None, parts: Parts | None =
     app.state.api_key = settings.api_key  # integrations.http.require_api_key
     app.state.guest_config = guest = from_env(GuestConfig)  # hub.api_events' guest links
     app.state.guest_limiter = GuestLimiter(guest.per_minute)
+    # The pages' CSP lets them reach LiveKit for the video (hub.security_headers).
+    app.state.page_connect = stream_origins(hub.parts.livekit.browser_url)
     return app

@@ -24,8 +24,20 @@ _HOST = re.compile(r"(?:[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*|\[[0-9A-Fa-f
                    r"(?::[0-9]{1,5})?")
 
 
-def content_security_policy(host: str | None) -> str:
-    """The page CSP; ``host`` (the request's Host header) names the hub's ws/wss origin.
+def stream_origins(url: str) -> tuple[str, ...]:
+    """The origins a page may reach for LiveKit at ``url`` (its ws and http forms), or none
+    for a URL that is not a plain ws(s)/http(s) origin."""
+    scheme, sep, rest = url.partition("://")
+    host = rest.split("/", 1)[0]
+    if not sep or scheme not in ("ws", "wss", "http", "https") or not _HOST.fullmatch(host):
+        return ()
+    secure = scheme in ("wss", "https")
+    return (f"{'wss' if secure else 'ws'}://{host}", f"{'https' if secure else 'http'}://{host}")
+
+
+def content_security_policy(host: str | None, extra_connect: tuple[str, ...] = ()) -> str:
+    """The page CSP; ``host`` (the request's Host header) names the hub's ws/wss origin,
+    ``extra_connect`` other origins the pages talk to (LiveKit, for the video).
 
     ``'self'`` already covers ws/wss in CSP3 browsers; the explicit origins are for older
     ones. A Host that is not a plain host[:port] is left out rather than echoed.
@@ -33,6 +45,7 @@ def content_security_policy(host: str | None) -> str:
     connect = ["'self'"]
     if host is not None and _HOST.fullmatch(host):
         connect += [f"ws://{host}", f"wss://{host}"]
+    connect += extra_connect
     return "; ".join([
         "default-src 'none'",
         "script-src 'self'",
@@ -48,10 +61,10 @@ def content_security_policy(host: str | None) -> str:
     ])
 
 
-def page_headers(host: str | None) -> dict[str, str]:
+def page_headers(host: str | None, extra_connect: tuple[str, ...] = ()) -> dict[str, str]:
     """Every header a page or static file is sent with."""
     return {
-        "Content-Security-Policy": content_security_policy(host),
+        "Content-Security-Policy": content_security_policy(host, extra_connect),
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",  # the token lives in the fragment; be strict anyway
         "X-Frame-Options": "DENY",  # frame-ancestors for browsers without CSP2
@@ -67,7 +80,9 @@ def security_headers(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         raw = dict(scope["headers"]).get(b"host")
-        extra = page_headers(raw.decode("latin-1") if raw is not None else None)
+        # hub.app sets the LiveKit origins once at start (app.state.page_connect).
+        origins: tuple[str, ...] = scope["app"].state.get("page_connect", ())
+        extra = page_headers(raw.decode("latin-1") if raw is not None else None, origins)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -1,2 +1,3 @@
-// Placeholder entry so the build has something to bundle; replaced by the overlay page.
+// Placeholder: the overlay page lands with its own commit.
+import "./base.css";
 import "./overlay.css";

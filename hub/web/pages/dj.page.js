@@ -1,0 +1,3 @@
+// Placeholder: the dj page lands with its own commit.
+import "./base.css";
+import "./dj.css";

@@ -1,0 +1,75 @@
+// Helpers every page shares: its config, sign-in from the URL fragment, safe DOM building,
+// announcements for screen readers, and money. Untrusted text only ever goes in as text.
+
+/** @returns {Record<string, any>} the page's config from <meta name="livehub"> (hub/pages.py) */
+export function pageConfig() {
+  const meta = document.querySelector('meta[name="livehub"]');
+  try { return JSON.parse(meta?.getAttribute("content") || "{}"); } catch { return {}; }
+}
+
+/**
+ * The credentials in the URL fragment (`#token=...`, `#overlay=...`), removed from the
+ * address bar at once so they are neither bookmarked nor shown. They live in memory only.
+ * @returns {URLSearchParams}
+ */
+export function takeFragment() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  if (location.hash) history.replaceState(null, "", location.pathname + location.search);
+  return params;
+}
+
+/** The claims of a JWT, for display and scheduling only (the hub verifies tokens). */
+export function claimsOf(token) {
+  try {
+    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const claims = JSON.parse(atob(part));
+    return claims && typeof claims === "object" ? claims : {};
+  } catch { return {}; }
+}
+
+/**
+ * An element with attributes and children; strings and numbers become text nodes.
+ * @param {string} tag
+ * @param {Record<string, any> | null} [attrs] className, dataset entries as data-*, aria-*, on* handlers
+ * @param {...any} children
+ */
+export function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "className") node.className = value;
+    else if (key.startsWith("on") && typeof value === "function") node.addEventListener(key.slice(2), value);
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else node.setAttribute(key, value === true ? "" : String(value));
+  }
+  node.append(...children.flat().filter((c) => c !== null && c !== undefined && c !== false)
+    .map((c) => (c instanceof Node ? c : String(c))));
+  return node;
+}
+
+/** Text for display: null and undefined become "". */
+export const text = (v) => (v === null || v === undefined ? "" : String(v));
+
+/** $12.50 (or $12 with digits = 0). */
+export function money(cents, digits = 2) {
+  return typeof cents === "number" && Number.isFinite(cents) ? `$${(cents / 100).toFixed(digits)}` : "";
+}
+
+/** "about 4 min" for a wait in seconds. */
+export function wait(seconds) {
+  if (typeof seconds !== "number" || !Number.isFinite(seconds)) return "";
+  if (seconds < 60) return "under a minute";
+  return `about ${Math.round(seconds / 60)} min`;
+}
+
+let live = null;
+/** Say `message` to screen readers (polite) and show it as a toast for a few seconds. */
+export function announce(message, { error = false, ms = 5000 } = {}) {
+  if (!live) {
+    live = el("div", { className: "toasts", role: error ? "alert" : "status", "aria-live": "polite" });
+    document.body.append(live);
+  }
+  const toast = el("div", { className: error ? "toast error" : "toast" }, message);
+  live.append(toast);
+  setTimeout(() => toast.remove(), ms);
+}

@@ -1,0 +1,3 @@
+// Placeholder: the viewer page lands with its own commit.
+import "./base.css";
+import "./viewer.css";
