@@ -36,9 +36,10 @@ class HubProcess:
                 if attempt == 4:
                     raise
 
-    def _start(self, env: dict[str, str]) -> None:
+    def _start(self, env: dict[str, str], port: int | None = None) -> None:
+        self._env = env
         self.database_url = env.get("DATABASE_URL", "")  # the owner DSN, when it has one
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/ws"
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
@@ -77,6 +78,22 @@ class HubProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def restart(self, down_seconds: float = 0.0, kill: bool = False) -> None:
+        """Stop the process (SIGKILL with ``kill``, else SIGTERM), stay down for
+        ``down_seconds``, then start it again on the same port with the same settings:
+        to its clients it is the same hub coming back."""
+        if kill and self.proc.poll() is None:
+            self.proc.kill()
+        self.stop()
+        time.sleep(down_seconds)
+        for _ in range(50):  # the port may linger for a moment after the old process
+            try:
+                self._start(self._env, self.port)
+                return
+            except PortTaken:
+                time.sleep(0.2)
+        raise PortTaken(self.port)
 
     def terminate(self) -> None:
         if self.proc.poll() is None:
