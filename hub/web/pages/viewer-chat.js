@@ -11,8 +11,9 @@ export class Chat {
     this.me = me;
     this.onRefused = onRefused || (() => {});
     this.shown = new Map();  // message_id -> <li>
-    this.log = el("ol", { className: "chat-log plain", role: "log", "aria-live": "polite",
-      "aria-label": "Chat messages", tabindex: "0" });
+    this.log = el("ol", { className: "plain chat-list" });
+    this.scroller = el("div", { className: "chat-log", role: "log", "aria-live": "polite",
+      "aria-label": "Chat messages", tabindex: "0" }, this.log);
     this.empty = el("p", { className: "muted chat-empty" }, "No messages yet. Say hello!");
     this.input = el("input", { id: "chat-text", name: "text", autocomplete: "off", maxlength: "500",
       enterkeyhint: "send", "aria-describedby": "chat-note" });
@@ -22,7 +23,7 @@ export class Chat {
       el("label", { for: "chat-text", className: "visually-hidden" }, "Message"),
       el("div", { className: "row" }, el("div", { className: "grow" }, this.input), this.send));
     this.node = el("section", { className: "card chat", id: "chat", "aria-labelledby": "chat-h" },
-      el("h2", { id: "chat-h" }, "Chat"), this.empty, this.log, this.form, this.note);
+      el("h2", { id: "chat-h" }, "Chat"), this.empty, this.scroller, this.form, this.note);
     this.blocked = null;
     this.offlineNote = "";
     room.on("chat", (m) => this.add(m));
@@ -47,7 +48,7 @@ export class Chat {
     if (!m || typeof m.message_id !== "string" || this.shown.has(m.message_id)) return;
     const mine = m.user === this.me.sub;
     const li = el("li", { className: mine ? "msg mine" : "msg", dataset: { id: m.message_id } },
-      el("span", { className: "who" }, m.name || (mine ? this.me.name : "") || "Fan"), " ",
+      el("span", { className: "who" }, m.name || (mine ? this.me.name || "You" : "Fan")), " ",
       el("span", { className: "what" }, String(m.text ?? "")));
     li.dataset.time = String(m.time || 0);
     let before = null;  // keep time order: history may arrive after live messages
@@ -66,7 +67,7 @@ export class Chat {
     this.shown.delete(id);
   }
 
-  scroll() { this.log.scrollTop = this.log.scrollHeight; }
+  scroll() { this.scroller.scrollTop = this.scroller.scrollHeight; }
 
   submit() {
     const value = this.input.value.trim();

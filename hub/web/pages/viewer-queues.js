@@ -69,8 +69,9 @@ export class Requests {
       el("span", { className: "grow" }, el("span", { className: "title" }, song(r)),
         who ? el("span", { className: "muted small" }, ` ${who}`) : null),
       el("button", { type: "button", className: "secondary vote", disabled: mine || undefined,
-        "aria-label": mine ? `Your request: ${song(r)}, ${r.votes} votes` : `Vote for ${song(r)} (${r.votes} votes)`,
-        onclick: (e) => this.vote(r, e.currentTarget) }, `▲ ${r.votes}`));
+        onclick: (e) => this.vote(r, e.currentTarget) },
+      el("span", { "aria-hidden": "true" }, "▲ "), `${r.votes}`,
+      el("span", { className: "visually-hidden" }, ` votes. ${mine ? "Your request" : "Vote for this song"}`)));
   }
 
   async vote(r, button) {

@@ -21,7 +21,7 @@ const statusPill = el("span", { className: "pill status-pill", id: "event-status
 const countPill = el("span", { className: "pill", id: "viewers", hidden: true });
 const connDot = el("span", { className: "dot", "aria-hidden": "true" });
 const connText = el("span", {}, "Not connected");
-const connPill = el("span", { className: "pill", id: "connection", role: "status" }, connDot, connText);
+const connPill = el("span", { className: "pill", id: "connection", role: "status", hidden: true }, connDot, connText);
 const header = el("header", { className: "topbar" },
   el("span", { className: "brandmark" }, config.brand_name || "Live"),
   el("h1", { className: "title grow" }, config.title || "Live event"),
@@ -32,7 +32,7 @@ const player = new Player(() => {});
 const stage = el("section", { className: "stage", "aria-label": "Stream" }, player.frame);
 const side = el("div", { className: "side" });
 const extras = el("div", { className: "extras" });
-app.append(header, el("div", { className: "layout" }, el("div", { className: "main-col" }, banner, stage, extras), side));
+app.append(header, el("div", { className: "layout" }, banner, stage, side, extras));
 
 let status = config.status || "scheduled";
 function showStatus() {
@@ -128,6 +128,7 @@ function signIn() {
 // -- signed in ---------------------------------------------------------------------------
 function start(initial, guestName) {
   let token = initial;
+  connPill.hidden = false;
   const claims = claimsOf(token);
   const me = { sub: claims.sub, name: claims.name || guestName || "" };
   guestName = guestName || (String(claims.sub || "").startsWith("guest:") ? me.name : null);
