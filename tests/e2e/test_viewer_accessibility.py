@@ -27,8 +27,8 @@ async def audited(page: Any, name: str, viewport: dict[str, int]) -> None:
 
 
 @pytest.mark.parametrize("viewport", SIZES)
-async def test_viewer_page_is_accessible_and_fits(hub_factory: Any, event: Any,
-                                                  owner_conn: Any, viewport: dict[str, int]) -> None:
+async def test_viewer_page_is_accessible_and_fits(
+        hub_factory: Any, event: Any, owner_conn: Any, viewport: dict[str, int]) -> None:
     org, ev = event
     room = f"event:{ev}"
     size = "desktop" if viewport == DESKTOP else "phone"
@@ -70,8 +70,8 @@ async def test_viewer_page_is_accessible_and_fits(hub_factory: Any, event: Any,
 
 
 @pytest.mark.parametrize("viewport", SIZES)
-async def test_overlay_page_is_accessible_and_fits(hub_factory: Any, event: Any,
-                                                   owner_conn: Any, viewport: dict[str, int]) -> None:
+async def test_overlay_page_is_accessible_and_fits(
+        hub_factory: Any, event: Any, owner_conn: Any, viewport: dict[str, int]) -> None:
     _, ev = event
     size = "desktop" if viewport == DESKTOP else "phone"
     await owner_conn.execute("UPDATE events SET tip_goal_cents = 10000 WHERE id = $1", ev)

@@ -30,7 +30,8 @@ async def test_the_page_rides_out_a_hub_restart_without_losing_or_repeating_chat
         await mc.subscribe(room)
         await chat(mc, room, "before the break")
         for w in (ann, bo):
-            await w.page.locator("#chat li.msg", has_text="before the break").wait_for(timeout=10_000)
+            await w.page.locator("#chat li.msg", has_text="before the break").wait_for(
+                timeout=10_000)
         await mc.close()
 
         # Down for 3 s: both pages say so politely; Ann types anyway.

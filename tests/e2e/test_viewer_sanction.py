@@ -13,7 +13,8 @@ from tests.support.members import staff_token
 pytestmark = needs_chromium
 
 
-async def test_a_banned_viewer_is_told_and_their_input_is_off(hub_factory: Any, event: Any) -> None:
+async def test_a_banned_viewer_is_told_and_their_input_is_off(
+        hub_factory: Any, event: Any) -> None:
     org, ev = event
     room = f"event:{ev}"
     hub = hub_factory(db=True)
@@ -38,7 +39,8 @@ async def test_a_banned_viewer_is_told_and_their_input_is_off(hub_factory: Any, 
         assert not await other.page.is_disabled("#chat-text")
 
         await send_chat(quiet.page, "can I talk?")
-        await quiet.page.locator("#chat-note", has_text="can no longer post").wait_for(timeout=10_000)
+        refused = quiet.page.locator("#chat-note", has_text="can no longer post")
+        await refused.wait_for(timeout=10_000)
         assert await quiet.page.is_disabled("#chat-text")
         assert "not sent" in await quiet.page.locator("#chat li.failed").inner_text()
 

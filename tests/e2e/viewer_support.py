@@ -21,12 +21,15 @@ class Watched:
         self.page = page
         self.errors: list[str] = []
         self.dialogs: list[str] = []
+        self._pending: set[asyncio.Future[Any]] = set()
         page.on("pageerror", lambda exc: self.errors.append(str(exc)))
         page.on("dialog", self._dialog)
 
     def _dialog(self, dialog: Any) -> None:
         self.dialogs.append(dialog.message)
-        asyncio.ensure_future(dialog.dismiss())
+        task = asyncio.ensure_future(dialog.dismiss())
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     def assert_clean(self) -> None:
         assert self.errors == [] and self.dialogs == [], (self.errors, self.dialogs)
@@ -38,7 +41,8 @@ async def open_page(context: Any, url: str) -> Watched:
     return watched
 
 
-async def viewer(context: Any, hub: HubProcess, event: uuid.UUID, tok: str | None = None) -> Watched:
+async def viewer(context: Any, hub: HubProcess, event: uuid.UUID,
+                 tok: str | None = None) -> Watched:
     """The viewer page signed in with ``tok`` (or not), connected when a token is given."""
     watched = await open_page(context, f"{hub.url}/e/{event}" + (f"#token={tok}" if tok else ""))
     if tok:
@@ -66,7 +70,8 @@ async def send_chat(page: Page, text: str) -> None:
 
 async def chat_texts(page: Page) -> list[str]:
     """The confirmed messages' texts, in order (not the ones still sending)."""
-    texts: list[str] = await page.locator("#chat .chat-log li.msg:not(.pending) .what").all_inner_texts()
+    confirmed = page.locator("#chat .chat-log li.msg:not(.pending) .what")
+    texts: list[str] = await confirmed.all_inner_texts()
     return texts
 
 
