@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.e2e.browser import chromium, needs_chromium
+from tests.e2e.checks import shoot
 from tests.e2e.viewer_support import jwt_claims, viewer
 from tests.integration.test_livekit import add_user
 from tests.integration.test_stripe import deliver, enable
@@ -78,6 +79,18 @@ async def test_the_player_gets_the_livekit_url_and_a_viewer_grant(
         await placeholder.filter(has_text="isn't available right now").wait_for(timeout=15_000)
         text = await placeholder.inner_text()
         assert "Error" not in text and "1006" not in text and "undefined" not in text
+        # Vertical video (9:16) on a phone: the frame takes the video's shape and fits the
+        # screen whole. A canvas stream stands in for the performer's camera.
+        await page.evaluate("""() => {
+            const c = document.createElement('canvas'); c.width = 360; c.height = 640;
+            const g = c.getContext('2d'); g.fillStyle = '#3a6'; g.fillRect(0, 0, 360, 640);
+            document.querySelector('.player video').srcObject = c.captureStream(5);
+        }""")
+        await page.locator(".player.portrait").wait_for(timeout=10_000)
+        box = await page.locator(".player").bounding_box()
+        assert box is not None and box["height"] <= 844 * 0.8 and box["width"] <= 390
+        assert abs(box["width"] / box["height"] - 9 / 16) < 0.02
+        await shoot(page, "viewer-vertical-phone")
         assert errors == []
 
 

@@ -270,7 +270,6 @@ function start(initial, guestName) {
     }
   }
 
-  if (returned.paid === "tip") announce("Thank you for the tip! It will show on the stream in a moment.", { ms: 8000 });
   if (returned.paid === "tip") say("Thank you for the tip! 💛 It will show on the stream in a moment.", "ok");
   if (returned.paid === "ppv") say("Thanks! Your payment is being confirmed — the stream starts in a moment.", "ok");
   if (returned.cancelled) say("Checkout cancelled. You weren't charged.");
