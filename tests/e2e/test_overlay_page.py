@@ -63,3 +63,42 @@ async def test_an_unknown_secret_gets_an_empty_transparent_page(hub_factory, eve
         assert await page.evaluate("document.querySelector('#app').children.length") == 0
         assert await page.evaluate("getComputedStyle(document.body).backgroundColor") == \
             "rgba(0, 0, 0, 0)"
+
+
+COUNT_TONES = """
+  window.__tones = 0;
+  const start = OscillatorNode.prototype.start;
+  OscillatorNode.prototype.start = function (...args) {
+    window.__tones++;
+    return start.apply(this, args);
+  };
+"""
+
+
+async def test_the_chime_plays_only_with_sound_1_in_the_link(hub_factory, event):
+    """Silent by default (OBS mixes the stream's own audio); ``?sound=1`` adds a WebAudio
+    chime per alert, with no audio files."""
+    _, ev = event
+    hub = hub_factory(db=True, HUB_TIP_ALERT_TIMEOUT=LONG)
+    link = await new_link(hub, ev)
+    async with chromium() as browser:
+        context = await browser.new_context()
+        await context.add_init_script(COUNT_TONES)
+        quiet = await open_page(context, link["url"])
+        loud = await open_page(context, f"{link['url']}?sound=1")
+        for w in (quiet, loud):
+            await w.page.locator("#status.on").wait_for(timeout=10_000)
+        requests: list[str] = []
+        context.on("request", lambda r: requests.append(r.url))
+        await pay(hub, f"event:{ev}", 500, "Dee")
+        for w in (quiet, loud):
+            await w.page.locator("#alert", has_text="Dee tipped!").wait_for(timeout=10_000)
+        await until(lambda: _tones(loud.page, lambda n: n > 0))
+        assert await quiet.page.evaluate("window.__tones") == 0
+        assert requests == []  # no sound files (nor anything else) fetched
+        for w in (quiet, loud):
+            w.assert_clean()
+
+
+async def _tones(page, check) -> bool:
+    return bool(check(await page.evaluate("window.__tones")))
