@@ -14,7 +14,7 @@ import pytest
 
 from tests.e2e.browser import chromium, needs_chromium
 from tests.e2e.checks import shoot
-from tests.e2e.viewer_support import jwt_claims, viewer
+from tests.e2e.viewer_support import Watched, jwt_claims, viewer
 from tests.integration.test_livekit import add_user
 from tests.integration.test_stripe import deliver, enable
 from tests.support.client import token
@@ -69,10 +69,9 @@ async def test_the_player_gets_the_livekit_url_and_a_viewer_grant(
     hub = hub_factory(db=True, **livekit.env())
     async with chromium() as browser:
         context = await browser.new_context(viewport={"width": 390, "height": 844})
-        page = await context.new_page()
+        w = Watched(await context.new_page())
+        page = w.page
         urls = lk_sockets(page)
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
         await page.goto(f"{hub.url}/e/{ev}#token={token(org, sub='fan-1')}")
         assert_viewer_grant(await first(urls), livekit, ev, "fan-1")
         placeholder = page.locator(".player .placeholder")
@@ -91,7 +90,7 @@ async def test_the_player_gets_the_livekit_url_and_a_viewer_grant(
         assert box is not None and box["height"] <= 844 * 0.8 and box["width"] <= 390
         assert abs(box["width"] / box["height"] - 9 / 16) < 0.02
         await shoot(page, "viewer-vertical-phone")
-        assert errors == []
+        w.assert_clean()
 
 
 async def test_pay_per_view_shows_the_pay_button_first_then_plays_once_paid(

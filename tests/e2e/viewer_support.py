@@ -23,7 +23,14 @@ class Watched:
         self.dialogs: list[str] = []
         self._pending: set[asyncio.Future[Any]] = set()
         page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        page.on("console", self._console)
         page.on("dialog", self._dialog)
+
+    def _console(self, message: Any) -> None:
+        # The page's CSP and Trusted Types must hold for our code and livekit-client alike.
+        if message.type == "error" and any(
+                word in message.text for word in ("Content Security Policy", "Trusted")):
+            self.errors.append(message.text)
 
     def _dialog(self, dialog: Any) -> None:
         self.dialogs.append(dialog.message)
