@@ -111,8 +111,8 @@ export class Chat {
 
 /** A fan-readable reason for a failed call. */
 export function reasonOf(err) {
-  const raw = err?.reason || err?.message || "";
-  if (err?.code === 0) return "you left the page's connection";
-  if (raw && !/^\d+$/.test(raw) && raw.length < 200) return raw;
-  return "please try again";
+  // HubError.message is already a sentence for people (the hub's own reason for a 4422);
+  // .reason is for logs.
+  const text = String(err?.message || "");
+  return text && text.length < 240 ? text : "Please try again.";
 }

@@ -159,7 +159,6 @@ function start(initial, guestName) {
     const banned = sanction?.kind === "ban" ? sanction.text : null;
     chat.block(sanction?.text || ended);
     for (const g of gates) { g.set("ban", banned); g.set("ended", ended); }
-    if (tip) tip.gate.set("ended", ended);
   }
   function applySanction(kind, until) {
     clearTimeout(sanctionTimer);
@@ -277,5 +276,4 @@ function start(initial, guestName) {
   gatesUpdate();
   stream();
   hub.connect();
-  window.addEventListener("pagehide", () => hub.close());
 }
