@@ -155,7 +155,7 @@ export class LiveHub extends Emitter {
    * @param {(err: any) => void} reject
    */
   _enqueue(frame, opts, resolve, reject) {
-    if (this.state === "closed") {
+    if (this.state === "closed" || opts.room?._left) {  // a left room is closed too
       reject(opts.internal ? null : new HubError(0, "closed", { name: "closed" }));
       return;
     }

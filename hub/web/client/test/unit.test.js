@@ -197,11 +197,14 @@ test("a drop mid-call: chat and versioned or idempotent calls are resent, others
   await tick(10);
   const ws2 = sockets[1];
   ws2.welcome();
+  assert.equal(ws2.all("chat").length, 0, "chat waits for the room's subscription");
+  const sub = ws2.last("subscribe");
+  ws2.deliver({ type: "subscribed", room: ROOM, epoch: "e1", offset: 10, recovered: true, publications: [], id: sub.id });
   const resent = ws2.last("chat");
   assert.equal(resent.client_msg_id, chatFrame.client_msg_id);
   assert.equal(ws2.all("call").length, 1);
   assert.equal(ws2.last("call").method, "requests.accept");
-  assert.deepEqual(ws2.last("subscribe").recover, { epoch: "e1", offset: 10 });
+  assert.deepEqual(sub.recover, { epoch: "e1", offset: 10 });
   ws2.deliver({ type: "chat_sent", room: ROOM, message_id: "77", status: "visible", id: resent.id });
   assert.deepEqual(await chat, { message_id: "77", status: "visible" });
   ws2.deliver({ type: "error", code: 4412, reason: "stale", id: ws2.last("call").id,
@@ -219,6 +222,8 @@ test("after 1009 the calls in flight reject (one was too big) and the client rec
   await tick(10);
   assert.equal(sockets.length, 2);
   sockets[1].welcome();
+  sockets[1].deliver({ type: "subscribed", room: ROOM, epoch: "e1", offset: 10, recovered: true,
+    publications: [], id: sockets[1].last("subscribe").id });
   assert.equal(sockets[1].all("chat").length, 0);
 });
 
