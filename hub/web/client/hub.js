@@ -13,6 +13,9 @@ import { CLOSE_CODES, VERSIONED_METHODS } from "./wire.js";
 const RETRIES = 5;  // resends of a request answered 4429/4500/4503 before it rejects
 const REFRESH_LEAD_MS = 60_000;
 const TOKEN_TRIES = 4;
+// Requests in flight at once. The hub reads up to HUB_MAX_PENDING (256) ahead and closes
+// with 4020 far past that; a long offline queue is sent in windows well below it.
+const MAX_IN_FLIGHT = 64;
 
 /**
  * @typedef {object} LiveHubOptions
@@ -49,6 +52,7 @@ const TOKEN_TRIES = 4;
  * @property {boolean} needsSubscription
  * @property {number} attempts
  * @property {number} [id]
+ * @property {number} [generation] the connection it was sent on
  */
 
 /** @param {string} token @returns {Record<string, any>} */
@@ -91,6 +95,7 @@ export class LiveHub extends Emitter {
     /** @type {WebSocket | null} */
     this._ws = null;
     this._nextId = 1;
+    this._generation = 0;  // counts welcomes: which connection a request went out on
     this._attempt = 0;
     this._skewMs = 0;  // hub clock - our clock, from `welcome`
     /** @type {number} token exp, seconds since the epoch (0: none) */
@@ -170,8 +175,13 @@ export class LiveHub extends Emitter {
     if (this.state !== "connected") return;
     const waiting = [];
     for (const entry of this._queue) {
-      if (entry.needsSubscription && entry.room?.state !== "subscribed") { waiting.push(entry); continue; }
+      if (this._pending.size >= MAX_IN_FLIGHT
+        || (entry.needsSubscription && entry.room?.state !== "subscribed")) {
+        waiting.push(entry);
+        continue;
+      }
       entry.id = this._nextId++;
+      entry.generation = this._generation;
       this._pending.set(entry.id, entry);
       this._send({ ...entry.frame, id: entry.id });
     }
@@ -188,6 +198,7 @@ export class LiveHub extends Emitter {
     const entry = this._pending.get(f.id);
     if (!entry) return false;
     this._pending.delete(f.id);
+    if (this._queue.length) this._flush();  // a window slot is free
     if (f.type !== "error") {
       entry.resolve(replyValue(f));
       return true;
@@ -198,6 +209,8 @@ export class LiveHub extends Emitter {
       const delay = this._delay(entry.attempts++);
       setTimeout(() => {
         if (this.state === "closed") return;
+        // the client's own requests are redone by the rooms after a reconnect
+        if (entry.internal && entry.generation !== this._generation) return;
         this._queue.push(entry);
         this._flush();
       }, delay);
@@ -251,6 +264,17 @@ export class LiveHub extends Emitter {
 
   _open() {
     this._retryTimer = null;
+    if (!this._overlay && this._getToken && this._exp
+      && this._exp * 1000 <= Date.now() + this._skewMs + 1000) {
+      // expired while we were away (a laptop asleep): a fresh token first, not a 4002
+      this._setState("disconnected", { message: "Renewing your sign-in…" });
+      this._renewThenOpen();
+      return;
+    }
+    this._openSocket();
+  }
+
+  _openSocket() {
     if (!this._WebSocket) {
       this._finish(0, "closed", "This browser cannot open a live connection.");
       return;
@@ -289,6 +313,7 @@ export class LiveHub extends Emitter {
   _onFrame(f) {
     if (f.type === "welcome") {
       this._clearConnectTimer();
+      this._generation++;
       this._attempt = 0;
       if (typeof f.time === "number") this._skewMs = f.time - Date.now();
       this._setState("connected", {});
@@ -357,7 +382,7 @@ export class LiveHub extends Emitter {
       return;
     }
     this._setToken(token);
-    this._open();
+    this._openSocket();
   }
 
   /** @returns {Promise<string | null>} */

@@ -155,7 +155,7 @@ export class Room extends Emitter {
   _onSubscribeError(err) {
     if (!(err instanceof HubError) || this._left) return;  // dropped: resubscribed on reconnect
     this.state = "unsubscribed";
-    if (err.code === 4409) {  // the hub still holds an old subscription: replace it
+    if (err.code === 4409 && this._retries++ < 3) {  // the hub holds an old subscription: replace it
       this.hub._send({ type: "unsubscribe", room: this.name });
       this._subscribe();
       return;

@@ -281,3 +281,35 @@ test("history waits for the subscription; presence follows join and leave", (t) 
   ws.deliver({ type: "leave", room: ROOM, member: m("a") });
   assert.deepEqual(room.presence, { count: 1, members: [m("b")] });
 });
+
+test("a long offline queue goes out in windows, so the hub never sees a flood (4020)", async (t) => {
+  const { room, ws } = connected(t);
+  ws.drop(1006);
+  const calls = Array.from({ length: 100 }, (_, i) => room.call("requests.vote", { request_id: `r${i}` }));
+  calls.forEach((c) => c.catch(() => {}));  // the unanswered ones reject "closed" at the end
+  await tick(10);
+  const ws2 = /** @type {any} */ (room.hub)._ws;
+  assert.notEqual(ws2, ws);
+  ws2.welcome();
+  assert.equal(ws2.all("call").length, 64);
+  const first = ws2.all("call")[0];
+  ws2.deliver({ type: "result", room: ROOM, method: "requests.vote", result: { ok: 0 }, id: first.id });
+  assert.equal(ws2.all("call").length, 65);
+  assert.deepEqual(await calls[0], { ok: 0 });
+  assert.deepEqual(ws2.all("call").map((c) => c.params.request_id).slice(0, 3), ["r0", "r1", "r2"]);
+});
+
+test("a token that expired while away is renewed before connecting, not after a 4002", async (t) => {
+  const { sockets, WebSocket } = fakeSockets();
+  const claims = (exp) => Buffer.from(JSON.stringify({ sub: "u", roles: ["viewer"], exp })).toString("base64url");
+  const old = `h.${claims(Math.floor(Date.now() / 1000) - 60)}.s`;
+  const fresh = `h.${claims(Math.floor(Date.now() / 1000) + 3600)}.s`;
+  let calls = 0;
+  const hub = new LiveHub({ url: "ws://hub/ws", token: old, WebSocket, getToken: async () => { calls++; return fresh; } });
+  t.after(() => hub.close());
+  hub.connect();
+  await tick(10);
+  assert.equal(calls, 1);
+  assert.equal(sockets.length, 1);
+  assert.equal(sockets[0].url, `ws://hub/ws?token=${encodeURIComponent(fresh)}`);
+});
