@@ -74,13 +74,16 @@ export class Room extends Emitter {
 
   /**
    * Post a chat message. Its client_msg_id makes a resend (after a reconnect) stored once.
+   * Sent once the room is subscribed, so the poster's own message comes back to it in
+   * order with everyone else's (a chat posted before the subscription is not delivered
+   * to the posting connection).
    * @param {string} text
    * @returns {Promise<{message_id: string, status: string}>}
    */
   chat(text) {
     const clientMsgId = randomId();
     return this.hub._request({ type: "chat", room: this.name, text, client_msg_id: clientMsgId },
-      { resend: true, room: this });
+      { resend: true, room: this, needsSubscription: true });
   }
 
   /**
@@ -152,7 +155,7 @@ export class Room extends Emitter {
   _onSubscribeError(err) {
     if (!(err instanceof HubError) || this._left) return;  // dropped: resubscribed on reconnect
     this.state = "unsubscribed";
-    if (err.code === 4409) {  // the hub still holds an old subscription: replace it
+    if (err.code === 4409 && this._retries++ < 3) {  // the hub holds an old subscription: replace it
       this.hub._send({ type: "unsubscribe", room: this.name });
       this._subscribe();
       return;
