@@ -55,7 +55,10 @@ async def test_a_paid_tip_shows_on_the_overlay_moves_the_goal_and_rotation_blank
             session = stripe.calls_to("/v1/checkout/sessions")[-1].params
             await route.fulfill(status=303, headers={"Location": session["success_url"]})
         await fan.page.route("https://checkout.stripe.test/**", checkout_page)
-        await fan.page.click("#tip button.preset:has-text('$10')")
+        await fan.page.fill("#tip-custom", "7.50")
+        assert await fan.page.locator("#tip button.tip-go").inner_text() == "Tip $7.50"
+        await fan.page.click("#tip button.preset:has-text('$10')")  # clears the custom amount
+        assert await fan.page.locator("#tip button.tip-go").inner_text() == "Tip $10.00"
         await fan.page.fill("#tip-name", "Dee")
         await fan.page.fill("#tip-message", "play it loud")
         await fan.page.click("#tip button.tip-go")

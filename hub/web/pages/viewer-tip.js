@@ -43,7 +43,8 @@ export class Tip {
   pick(cents) {
     this.amount = cents;
     for (const [i, b] of this.presets.entries()) b.setAttribute("aria-pressed", PRESETS[i] === cents ? "true" : "false");
-    this.button.textContent = cents ? `Tip ${money(cents)}` : "Tip";
+    const chosen = this.cents();
+    this.button.textContent = chosen >= MIN_CENTS && chosen <= MAX_CENTS ? `Tip ${money(chosen)}` : "Tip";
   }
 
   showGoal(paid, goal) {
