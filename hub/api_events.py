@@ -56,7 +56,7 @@ class GuestToken(msgspec.Struct, frozen=True):
     name: str  # the display name others see (cleaned)
     room: str  # event:<uuid>
     expires_at: int  # ms since the Unix epoch
-    url: str  # the live page with this token: /live#token=...&room=...
+    url: str  # the viewer page with this token: /e/<event>#token=...
 
 
 # -- auth ---------------------------------------------------------------------------------
@@ -237,7 +237,7 @@ async def guest_token(request: AnyRequest, event_id: uuid.UUID) -> Response[Gues
     expires = int((dt.datetime.now(dt.UTC).timestamp() + ttl) * 1000)
     room = f"event:{event_id}"
     return Response(GuestToken(token, sub, name, room, expires,
-                               f"/live#token={token}&room={room}"), status_code=201)
+                               f"/e/{event_id}#token={token}"), status_code=201)
 
 
 ROUTES = [create_event, list_events, read_event, update_event, change_status, guest_token]

@@ -106,12 +106,12 @@ def demo(args: argparse.Namespace) -> int:
     dj = mint_token(settings.secret, sub=DJ_SUB, org=org, roles=["dj"], ttl=ttl)
     guest = mint_token(settings.secret, sub=f"guest:{secrets.token_urlsafe(12)}", org=org,
                        roles=["viewer"], ttl=min(7200, ttl), name="Guest")
-    room, base = f"event:{event.id}", _base_url(settings)
+    base = _base_url(settings)
     print(f"organization: {org}\nevent:        {event.id} (live, public)\n"
           f"DJ token:     {dj}\n"
-          f"viewer URL:   {base}/live#token={guest}&room={room}\n"
-          f"DJ URL:       {base}/live#token={dj}&room={room}\n"
-          f"overlay URL:  {base}/live#overlay={overlay}&room={room}\n"
+          f"viewer URL:   {base}/e/{event.id}#token={guest}\n"
+          f"DJ URL:       {base}/dj/{event.id}#token={dj}\n"
+          f"overlay URL:  {base}/overlay/{overlay}\n"
           f"guest links:  POST {base}/api/events/{event.id}/guest"
           ' {"display_name": "..."}')
     return 0

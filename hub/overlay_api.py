@@ -2,7 +2,8 @@
 
 Called by the back office (``X-API-Key``) or by the org's own staff with a hub token
 (``Authorization: Bearer``; dj or admin, which an owner or admin membership confirms).
-The answer carries the overlay URL with the new secret; it is shown once, only its hash
+The answer carries the overlay page's absolute URL (``<base>/overlay/<secret>``, from
+the request's base URL) with the new secret; it is shown once, only its hash
 is kept. Rotating revokes the previous secret at once: every node closes the overlay
 connections that used it (``hub.overlays``). The rotation is audited
 ('overlay.rotate') in the same transaction.
@@ -29,13 +30,14 @@ ROTATORS = frozenset({Role.DJ, Role.ADMIN})
 
 
 class OverlayLink(msgspec.Struct, frozen=True):
-    url: str  # /live#overlay=<secret>&room=event:<id>, relative to the hub's address
+    url: str  # <base>/overlay/<secret>: the OBS browser source page, absolute
     version: int  # counts rotations; connections holding an older one are closed
     expires_at: int | None = None  # never, for now: a secret lives until rotated
 
 
-async def _rotate(hub: Hub, who: Principal, event_id: uuid.UUID) -> OverlayLink:
-    """Rotate as ``who``, admitted to the event's organization."""
+async def _rotate(hub: Hub, who: Principal, event_id: uuid.UUID, base: str) -> OverlayLink:
+    """Rotate as ``who``, admitted to the event's organization; ``base`` is the hub's
+    address as the caller reached it (the URL is pasted into OBS, so it is absolute)."""
     assert hub.db is not None
     secret = store.new_secret()
     async with tenant_tx(hub.db, who.tenant()) as conn:
@@ -45,7 +47,7 @@ async def _rotate(hub: Hub, who: Principal, event_id: uuid.UUID) -> OverlayLink:
         raise NotFoundException("no such event in your organization")
     if hub.overlays is not None:
         await hub.overlays.announce(event_id, version)
-    return OverlayLink(url=f"/live#overlay={secret}&room=event:{event_id}", version=version)
+    return OverlayLink(url=f"{base}/overlay/{secret}", version=version)
 
 
 @post("/api/events/{event_id:uuid}/overlay", status_code=200,
@@ -74,4 +76,4 @@ async def rotate_overlay(request: AnyRequest, event_id: uuid.UUID,
     who = await caller_for(request, bearer, owner, ROTATORS,
                            unknown="no such event in your organization",
                            refusal="rotating the overlay secret needs the dj or admin role")
-    return await _rotate(hub, who, event_id)
+    return await _rotate(hub, who, event_id, str(request.base_url).rstrip("/"))

@@ -222,7 +222,7 @@ async def test_lifecycle_walk_with_a_guest(hub, owner_conn):
         claims = jwt.decode(body["token"], options={"verify_signature": False})
         assert (claims["roles"], claims["exp"] - claims["iat"]) == (["viewer"], 7200)
         assert abs(body["expires_at"] - claims["exp"] * 1000) < 2000
-        assert body["room"] == room and body["url"] == f"/live#token={body['token']}&room={room}"
+        assert body["room"] == room and body["url"] == f"/e/{ev}#token={body['token']}"
         guest = await Client.open(hub.ws_url, body["token"])
         try:
             await guest.subscribe(room)

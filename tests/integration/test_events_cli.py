@@ -38,18 +38,18 @@ async def test_demo_prints_urls_that_work(hub_factory: Any, owner_conn: asyncpg.
     assert done.returncode == 0, done.stderr
     event = re.search(r"^event:\s+(\S+) \(live, public\)$", done.stdout, re.M)
     dj_token = re.search(r"^DJ token:\s+(\S+)$", done.stdout, re.M)
-    viewer = re.search(r"^viewer URL:\s+\S+/live#token=(\S+)&room=(event:\S+)$",
-                       done.stdout, re.M)
-    overlay = re.search(r"^overlay URL:\s+\S+/live#overlay=(\S+)&room=(\S+)$",
-                        done.stdout, re.M)
-    assert event and dj_token and viewer and overlay, done.stdout
-    room = viewer.group(2)
-    assert room == f"event:{event.group(1)}" == overlay.group(2)
+    viewer = re.search(r"^viewer URL:\s+\S+/e/(\S+)#token=(\S+)$", done.stdout, re.M)
+    dj_url = re.search(r"^DJ URL:\s+\S+/dj/(\S+)#token=(\S+)$", done.stdout, re.M)
+    overlay = re.search(r"^overlay URL:\s+\S+/overlay/(\S+)$", done.stdout, re.M)
+    assert event and dj_token and viewer and dj_url and overlay, done.stdout
+    assert viewer.group(1) == dj_url.group(1) == event.group(1)
+    assert dj_url.group(2) == dj_token.group(1)
+    room = f"event:{event.group(1)}"
     row = await owner_conn.fetchrow("SELECT status, visibility FROM events WHERE id = $1",
                                     uuid.UUID(event.group(1)))
     assert dict(row) == {"status": "live", "visibility": "public"}
     dj = await Client.open(hub.ws_url, dj_token.group(1))
-    fan = await Client.open(hub.ws_url, viewer.group(1))
+    fan = await Client.open(hub.ws_url, viewer.group(2))
     obs = await open_overlay(hub, overlay.group(1))  # the overlay's own secret
     try:
         assert (await obs.subscribe(room))["room"] == room

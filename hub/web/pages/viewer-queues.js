@@ -1,0 +1,193 @@
+// Song requests and karaoke for fans: the live queue (with votes), your own place and
+// wait (requests.mine / karaoke.mine, refreshed whenever the queue changes), and a
+// declined request's reason shown to its requester.
+import { el, wait, announce } from "./ui.js";
+import { reasonOf } from "./viewer-chat.js";
+
+const song = (r) => (r.artist ? `${r.title} — ${r.artist}` : r.title);
+
+/** Calls `fn` at most once per `ms`, the last call winning (queue bursts → one refresh). */
+function coalesce(fn, ms = 300) {
+  let timer = null;
+  return () => { clearTimeout(timer); timer = setTimeout(fn, ms); };
+}
+
+function field(id, label, attrs = {}) {
+  return el("div", { className: "field" }, el("label", { for: id }, label),
+    el("input", { id, name: id, autocomplete: "off", ...attrs }));
+}
+
+/** A form whose submit button and note reflect whether it can work now. */
+class Gate {
+  constructor(button, note) { this.button = button; this.note = note; this.reasons = new Map(); }
+  set(key, reason) {
+    if (reason) this.reasons.set(key, reason); else this.reasons.delete(key);
+    const first = [...this.reasons.values()][0];
+    this.button.disabled = Boolean(first);
+    if (first) this.note.textContent = first;
+    else if (this.note.dataset.blocked) this.note.textContent = "";
+    this.note.dataset.blocked = first ? "1" : "";
+  }
+}
+
+export class Requests {
+  constructor(room, me) {
+    this.room = room;
+    this.me = me;
+    this.statuses = new Map();  // my request id -> status (to announce a change)
+    this.nowPlaying = el("p", { className: "now" });
+    this.mine = el("ol", { className: "plain mine-list", "aria-label": "Your requests" });
+    this.queue = el("ol", { className: "plain queue", "aria-label": "Request queue" });
+    this.note = el("p", { className: "note", role: "status" });
+    const button = el("button", { type: "submit" }, "Request");
+    this.form = el("form", { className: "stack", onsubmit: (e) => { e.preventDefault(); this.submit(); } },
+      field("request-title", "Song", { required: true, maxlength: "200" }),
+      field("request-artist", "Artist (optional)", { maxlength: "200" }), button);
+    this.gate = new Gate(button, this.note);
+    this.node = el("section", { className: "card requests", id: "requests", "aria-labelledby": "requests-h" },
+      el("h2", { id: "requests-h" }, "Song requests"), this.nowPlaying, this.form, this.note,
+      el("h3", {}, "Your requests"), this.mine, el("h3", {}, "Up next"), this.queue);
+    this.refresh = coalesce(() => this.loadMine());
+    room.on("requests", (state) => { this.render(state); this.noticeDecline(state); this.refresh(); });
+    room.on("subscribed", () => { if (room.requests) this.render(room.requests); this.refresh(); });
+    this.render(null);
+  }
+
+  render(state) {
+    const playing = state?.now_playing;
+    this.nowPlaying.replaceChildren(...(playing ? [el("span", { className: "pill live-pill" }, "Now playing"), " ", song(playing)] : []));
+    const queue = state?.queue || [];
+    this.queue.replaceChildren(...(queue.length ? queue.map((r) => this.row(r))
+      : [el("li", { className: "muted" }, "Nothing queued yet. Request a song!")]));
+  }
+
+  row(r) {
+    const mine = r.requester === this.me.sub;
+    const who = r.requester_name ? `by ${r.requester_name}` : "";
+    return el("li", { className: "qrow" },
+      el("span", { className: "pos", "aria-hidden": "true" }, r.position ? `${r.position}.` : ""),
+      el("span", { className: "grow" }, el("span", { className: "title" }, song(r)),
+        who ? el("span", { className: "muted small" }, ` ${who}`) : null),
+      el("button", { type: "button", className: "secondary vote", disabled: mine || undefined,
+        onclick: (e) => this.vote(r, e.currentTarget) },
+      el("span", { "aria-hidden": "true" }, "▲ "), `${r.votes}`,
+      el("span", { className: "visually-hidden" }, ` votes. ${mine ? "Your request" : "Vote for this song"}`)));
+  }
+
+  async vote(r, button) {
+    button.disabled = true;
+    try {
+      const out = await this.room.call("requests.vote", { request_id: r.id });
+      announce(out?.counted === false ? "You already voted for that one." : `Voted for ${song(r)}.`);
+    } catch (err) {
+      announce(`Couldn't vote: ${reasonOf(err)}`, { error: true });
+      button.disabled = false;
+    }
+  }
+
+  async submit() {
+    const title = this.form.elements["request-title"].value.trim();
+    const artist = this.form.elements["request-artist"].value.trim();
+    if (!title) return;
+    this.gate.set("busy", "Sending your request…");
+    try {
+      await this.room.call("requests.submit", { title, artist });
+      this.form.reset();
+      this.note.textContent = "";
+      announce(`Requested ${artist ? `${title} — ${artist}` : title}.`);
+      this.refresh();
+    } catch (err) {
+      this.gate.set("busy", null);
+      this.note.textContent = `Couldn't request it: ${reasonOf(err)}`;
+      return;
+    }
+    this.gate.set("busy", null);
+  }
+
+  noticeDecline(state) {
+    const r = state?.request;
+    if (state?.op === "declined" && r && r.requester === this.me.sub) {
+      announce(`The DJ declined ${song(r)}${r.decline_reason ? `: ${r.decline_reason}` : "."}`);
+    }
+  }
+
+  async loadMine() {
+    let out;
+    try { out = await this.room.call("requests.mine", {}); } catch { return; }
+    const items = out?.requests || [];
+    this.mine.replaceChildren(...(items.length ? items.map(({ request: r, eta_seconds: eta }) => {
+      this.statuses.set(r.id, r.status);
+      return el("li", { className: `mine-row status-${r.status}` }, el("span", { className: "title" }, song(r)),
+        el("span", { className: "detail" }, this.describe(r, eta)));
+    }) : [el("li", { className: "muted" }, "You haven't requested anything yet.")]));
+  }
+
+  describe(r, eta) {
+    switch (r.status) {
+      case "playing": return "Playing now!";
+      case "played": return "Played";
+      case "declined": return r.decline_reason ? `Declined: ${r.decline_reason}` : "Declined by the DJ";
+      default: return r.position ? `#${r.position} in line · ${wait(eta ?? NaN) || "soon"}` : "Waiting";
+    }
+  }
+}
+
+export class Karaoke {
+  constructor(room, me) {
+    this.room = room;
+    this.me = me;
+    this.stage = el("p", { className: "now" });
+    this.mine = el("ol", { className: "plain mine-list", "aria-label": "Your karaoke songs" });
+    this.note = el("p", { className: "note", role: "status" });
+    const button = el("button", { type: "submit" }, "Sign up to sing");
+    this.form = el("form", { className: "stack", onsubmit: (e) => { e.preventDefault(); this.submit(); } },
+      field("karaoke-singer", "Your name", { required: true, maxlength: "60", value: me.name || "" }),
+      field("karaoke-song", "Song", { required: true, maxlength: "200" }), button);
+    this.gate = new Gate(button, this.note);
+    this.node = el("section", { className: "card karaoke", id: "karaoke", "aria-labelledby": "karaoke-h" },
+      el("h2", { id: "karaoke-h" }, "Karaoke"), this.stage, this.form, this.note,
+      el("h3", {}, "Your songs"), this.mine);
+    this.refresh = coalesce(() => this.loadMine());
+    room.on("karaoke", (state) => { this.render(state); this.refresh(); });
+    room.on("subscribed", () => { if (room.karaoke) this.render(room.karaoke); this.refresh(); });
+    this.render(null);
+  }
+
+  render(state) {
+    const on = state?.now_singing, next = state?.next_up;
+    this.stage.replaceChildren(
+      ...(on ? [el("span", { className: "pill live-pill" }, "On stage"), " ", `${on.singer} — ${on.song}`] : ["Nobody on stage right now."]),
+      ...(next ? [el("br"), el("span", { className: "muted" }, `Next up: ${next.singer}`)] : []));
+  }
+
+  async submit() {
+    const singer = this.form.elements["karaoke-singer"].value.trim();
+    const song_ = this.form.elements["karaoke-song"].value.trim();
+    if (!singer || !song_) return;
+    this.gate.set("busy", "Signing you up…");
+    try {
+      await this.room.call("karaoke.signup", { singer, song: song_ });
+      this.form.elements["karaoke-song"].value = "";
+      this.note.textContent = "";
+      announce(`You're signed up to sing ${song_}.`);
+      this.refresh();
+    } catch (err) {
+      this.note.textContent = `Couldn't sign you up: ${reasonOf(err)}`;
+    }
+    this.gate.set("busy", null);
+  }
+
+  async loadMine() {
+    let out;
+    try { out = await this.room.call("karaoke.mine", {}); } catch { return; }
+    const songs = out?.songs || [];
+    this.mine.replaceChildren(...(songs.length ? songs.map((s) => el("li", { className: "mine-row" },
+      el("span", { className: "title" }, s.song),
+      el("span", { className: "detail" }, s.place === 0 ? "You're on stage!"
+        : s.place === 1 ? "You're next!" : `#${s.place} in line · ${wait(s.wait_seconds) || "soon"}`,
+        s.held ? " (on hold)" : "")))
+      : [el("li", { className: "muted" }, "You're not signed up yet.")]));
+  }
+}
+
+export { Gate };
