@@ -47,15 +47,21 @@ export function chatCard({ room, roles, openSanction }) {
   function add(m, atTop = false) {
     if ([...log.children].some((li) => li.dataset.id === text(m.message_id))) return;
     const li = line(m);
+    // Follow new messages only if the DJ is at the bottom already; never scroll the page.
+    const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
     if (atTop) log.prepend(li); else log.append(li);
     while (log.children.length > MAX_LINES) log.firstElementChild.remove();
     empty.hidden = true;
-    if (!atTop) li.scrollIntoView?.({ block: "nearest" });
+    if (!atTop && atBottom) log.scrollTop = log.scrollHeight;
   }
   function system(message) {
     log.append(el("li", { className: "msg system" }, el("p", { className: "said muted" }, message)));
     empty.hidden = true;
   }
+  // History pages carry no display names: learn them from who is here and who requested.
+  const learn = (user, name) => { if (user && name) names.set(text(user), text(name)); };
+  room.on("presence", (p) => { for (const m of p.members || []) learn(m.user, m.name); });
+  room.on("requests", (s) => { for (const r of [s.now_playing, ...(s.queue || [])]) if (r) learn(r.requester, r.requester_name); });
   room.on("chat", (m) => add(m));
   room.on("chat_removed", (m) => { for (const li of log.querySelectorAll(`li[data-id]`)) if (li.dataset.id === text(m.message_id)) li.remove(); });
   room.on("sanction", (s) => {

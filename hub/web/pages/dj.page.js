@@ -100,7 +100,7 @@ function openSanction(name, kind, done) {
 }
 
 // --- tips and money -------------------------------------------------------------------
-function tipsCard(room, canMoney) {
+function tipsCard(room) {  // the hub decides who sees money (403 otherwise)
   const fill = el("div", { className: "goal-fill" });
   const bar = el("div", { className: "goal-bar", role: "progressbar", "aria-label": "Tip goal", "aria-valuemin": "0", "aria-valuemax": "100" }, fill);
   const goalText = el("p", { id: "goal-text" }, "No tip goal set.");
@@ -138,7 +138,6 @@ function tipsCard(room, canMoney) {
   let moneyTimer = null;
   function scheduleMoney() { clearTimeout(moneyTimer); moneyTimer = setTimeout(loadMoney, 600); }
   async function loadMoney() {
-    if (!canMoney) { moneyNote.textContent = "Only the event's DJs and the organization's admins see the money."; return; }
     try {
       const res = await api("GET", `/api/events/${config.event}/money`);
       if (res.status === 403) { moneyBox.replaceChildren(); moneyNote.textContent = "Only the event's DJs and the organization's admins see the money."; return; }
@@ -225,10 +224,15 @@ function start() {
   app.replaceChildren(
     topbar(text(config.title) || "DJ dashboard"),
     el("p", { id: "offline", className: "banner error", role: "status", hidden: true }),
+    el("nav", { className: "jump", "aria-label": "Jump to" }, ...[["requests-card", "Requests"], ["karaoke-card", "Karaoke"],
+      ["tips-card", "Tips"], ["chat-card", "Chat"], ["stream-card", "Stream"], ["event-card", "Event"]]
+      .map(([id, label]) => el("button", { type: "button", className: "secondary", onclick: () => {
+        document.getElementById(id)?.scrollIntoView({ block: "start" });
+      } }, label))),
     el("div", { className: "grid" },
       el("div", { className: "col col-queue" }, requestsCard({ room, canRun: has(r, "admin", "dj", "moderator"), openDecline }),
         karaokeCard({ room, canHost: has(r, ...STAFF) })),
-      el("div", { className: "col" }, tipsCard(room, has(r, "admin", "dj")),
+      el("div", { className: "col" }, tipsCard(room),
         chatCard({ room, roles: r, openSanction })),
       el("div", { className: "col" }, streamCard({ api, config, canPublish: has(r, "performer", "dj", "admin") }),
         (recording = recordingCard({ api, config, canRecord: has(r, "dj", "admin") })).card,
