@@ -4,7 +4,7 @@
 import "./base.css";
 import "./dj.css";
 import { pageConfig, takeFragment, el, text, money, announce } from "./ui.js";
-import { LiveHub } from "./dj-conn.js";
+import { LiveHub } from "@livehub/client";
 import { requestsCard, karaokeCard, DECLINE_REASONS, describe } from "./dj-queue.js";
 import { chatCard } from "./dj-chat.js";
 import { streamCard, recordingCard } from "./dj-stream.js";
@@ -109,6 +109,7 @@ function tipsCard(room) {  // the hub decides who sees money (403 otherwise)
   const moneyBox = el("dl", { id: "money", className: "money" });
   const moneyNote = el("p", { id: "money-note", className: "muted" });
   const seen = new Set();
+  let primed = false;  // alerts already waiting at sign-in are listed, not announced
 
   function tip(a, loud) {
     if (!a || seen.has(a.alert_id)) return;
@@ -132,7 +133,8 @@ function tipsCard(room) {  // the hub decides who sees money (403 otherwise)
       goalText.textContent = paid ? `${money(paid)} in tips tonight. No goal set.` : "No tip goal set.";
     }
     bar.hidden = goal <= 0;
-    for (const a of [t?.showing, ...(t?.queue || [])]) tip(a, false);
+    for (const a of [t?.showing, ...(t?.queue || [])]) tip(a, primed);
+    primed = true;
     scheduleMoney();
   }
   let moneyTimer = null;
@@ -149,7 +151,6 @@ function tipsCard(room) {  // the hub decides who sees money (403 otherwise)
     } catch { moneyNote.textContent = "Money totals are unavailable while offline."; }
   }
   room.on("tips", render);
-  room.on("tips.alert_queued", (a) => tip(a, true));
   if (room.tips) render(room.tips); else scheduleMoney();
   return el("section", { className: "card", id: "tips-card", "aria-labelledby": "tips-h" },
     el("h2", { id: "tips-h" }, "Tips"), goalText, bar,
