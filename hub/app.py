@@ -310,6 +310,7 @@ def create_app(settings: Settings, hub: Hub | None = None, parts: Parts | None =
     app.state.api_key = settings.api_key  # integrations.http.require_api_key
     app.state.guest_config = guest = from_env(GuestConfig)  # hub.api_events' guest links
     app.state.guest_limiter = GuestLimiter(guest.per_minute)
+    app.state.refresh_limiter = GuestLimiter(api_tokens.REFRESHES_PER_MINUTE)  # per sub
     # The pages' CSP lets them reach LiveKit for the video (hub.security_headers).
     app.state.page_connect = stream_origins(hub.parts.livekit.browser_url)
     return app

@@ -2,10 +2,11 @@
 
 A token carries ``sub`` (user id), ``org`` (organization uuid), ``roles``,
 ``exp``, usually ``iat``, and optionally ``name`` (a guest's display name, cleaned by
-``rooms.principal.display_name``). Only HS256 is accepted, so ``alg=none`` and RS/HS
-confusion fail. A token may live at most ``max_ttl`` seconds (``HUB_MAX_TOKEN_TTL``):
-``exp - iat``, or ``exp - now`` when ``iat`` is absent, so a leaked year-3000 token
-is worthless.
+``rooms.principal.display_name``) and ``auth_time`` (when the sign-in that a chain of
+refreshes started from happened; ``hub.token_refresh``). Only HS256 is accepted, so
+``alg=none`` and RS/HS confusion fail. A token may live at most ``max_ttl`` seconds
+(``HUB_MAX_TOKEN_TTL``): ``exp - iat``, or ``exp - now`` when ``iat`` is absent, so a
+leaked year-3000 token is worthless.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
 import jwt
 
@@ -40,17 +42,19 @@ class TokenError(Exception):
 
 def mint_token(
     secret: str, *, sub: str, org: str | uuid.UUID, roles: list[str], ttl: int = 3600,
-    name: str = "",
+    name: str = "", extra: Mapping[str, object] | None = None, now: int | None = None,
 ) -> str:
-    """Mint a connection token (``hub token``, guest links, the demo and tests).
+    """Mint a connection token (``hub token``, guest links, refreshes, the demo and tests).
 
     ``name``, when given, is a display name claim (guests'), shown to others as text.
+    ``extra`` adds claims the hub itself carries over (``auth_time``, ``event``); ``now``
+    (unix seconds, default the clock) is its ``iat``.
     """
     for role in roles:
         _token_role(role)  # refuse typos early
-    now = int(time.time())
-    claims: dict[str, object] = {"sub": sub, "org": str(org), "roles": roles, "iat": now,
-                                 "exp": now + ttl}
+    now = int(time.time()) if now is None else now
+    claims: dict[str, object] = {**(extra or {}), "sub": sub, "org": str(org), "roles": roles,
+                                 "iat": now, "exp": now + ttl}
     if name:
         claims["name"] = name
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
@@ -75,6 +79,16 @@ def verify_token(secret: str, token: str, *, leeway: int = 5,
 
     Raises:
         TokenError: ``expired=True`` when only ``exp`` is the problem.
+    """
+    return verify_claims(secret, token, leeway=leeway, max_ttl=max_ttl)[0]
+
+
+def verify_claims(secret: str, token: str, *, leeway: int = 5, max_ttl: int = DEFAULT_MAX_TTL,
+                  ) -> tuple[Principal, Mapping[str, Any]]:
+    """``verify_token``, and the verified claims as signed (a refresh carries some over).
+
+    Raises:
+        TokenError: as ``verify_token``.
     """
     try:
         claims = jwt.decode(
@@ -104,4 +118,4 @@ def verify_token(secret: str, token: str, *, leeway: int = 5,
         raise TokenError("invalid token claims") from None
     if exp - issued > max_ttl:
         raise TokenError(f"token lives longer than {max_ttl} s")
-    return principal
+    return principal, claims

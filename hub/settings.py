@@ -51,6 +51,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "max_body_bytes": "HUB_MAX_BODY_BYTES",
         "max_connections_per_address": "HUB_MAX_CONNECTIONS_PER_ADDRESS",
         "max_token_ttl": "HUB_MAX_TOKEN_TTL", "role_cache_ttl": "HUB_ROLE_CACHE_TTL",
+        "max_session": "HUB_MAX_SESSION",
         "product_hosts": "HUB_PRODUCT_HOSTS",
     }
 
@@ -91,6 +92,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_body_bytes: int = 1024 * 1024  # routes may set a smaller cap (webhooks do)
     max_connections_per_address: int = 256  # HTTP + websocket; 0 = no cap
     max_token_ttl: int = 24 * 3600  # longest exp - iat a connection token may have
+    max_session: int = 12 * 3600  # longest chain of refreshes from one sign-in (auth_time)
     role_cache_ttl: float = 60.0  # seconds a node trusts a cached membership role
     # host=product,... (hub.products): checked by load(), parsed once into Hub.products
     product_hosts: str = ""

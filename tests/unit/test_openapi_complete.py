@@ -27,7 +27,7 @@ from integrations.http_docs import ErrorBody
 
 # POST routes that take no body: the action is named by the path alone.
 BODILESS = {("post", "/api/events/{event_id}/live"), ("post", "/api/tips/{tip_id}/refund"),
-            ("post", "/api/events/{event_id}/overlay")}
+            ("post", "/api/events/{event_id}/overlay"), ("post", "/api/tokens/refresh")}
 # Answered by hub.http_limits before any route runs, so they prove nothing about one.
 EDGE = {"408", "431"}
 _HEADER_READ = re.compile(r"""headers\.get\(\s*["']([A-Za-z0-9-]+)["']""")
