@@ -29,6 +29,7 @@ export function streamCard({ api, config, canPublish, onLive }) {
   const stop = el("button", { id: "stop-stream", type: "button", className: "secondary", hidden: true }, "Stop streaming");
   const flip = el("button", { id: "flip-camera", type: "button", className: "secondary", hidden: true }, "Switch camera");
   const devices = el("select", { id: "camera-select", hidden: true, "aria-label": "Camera" });
+  const camNote = el("p", { id: "camera-note", className: "banner error", role: "alert", hidden: true });
   const note = canPublish ? null : el("p", { className: "muted" }, "Only performers, DJs and admins can stream.");
   let room = null, tracks = [], facing = "user";
 
@@ -41,10 +42,10 @@ export function streamCard({ api, config, canPublish, onLive }) {
       tracks = await createLocalTracks({ audio: true, video: constraints });
     } catch (err) {
       try { tracks = await createLocalTracks({ audio: false, video: constraints }); }  // no mic: video alone
-      catch { say(cameraProblem(err), "error"); previewBox.hidden = true; return false; }
+      catch { camNote.textContent = cameraProblem(err); camNote.hidden = false; previewBox.hidden = true; return false; }
     }
     const cam = tracks.find((t) => t.kind === Track.Kind.Video);
-    if (cam) { cam.attach(video); previewBox.hidden = false; }
+    if (cam) { cam.attach(video); previewBox.hidden = false; camNote.hidden = true; }
     await listCameras();
     return !!cam;
   }
@@ -97,6 +98,7 @@ export function streamCard({ api, config, canPublish, onLive }) {
     await room?.disconnect(); room = null;
     for (const t of tracks) t.stop();
     tracks = []; previewBox.hidden = true; stop.hidden = true; flip.hidden = true; devices.hidden = true;
+    camNote.hidden = true;
     say("Not streaming.");
   });
 
@@ -106,13 +108,13 @@ export function streamCard({ api, config, canPublish, onLive }) {
       if (cam) await cam.restartTrack(constraints);
       else await startCamera(constraints);
       announce("Camera switched.");
-    } catch (err) { say(cameraProblem(err), "error"); }
+    } catch (err) { camNote.textContent = cameraProblem(err); camNote.hidden = false; }
   }
   flip.addEventListener("click", () => { facing = facing === "user" ? "environment" : "user"; switchTo({ facingMode: facing }); });
   devices.addEventListener("change", () => switchTo({ deviceId: devices.value }));
 
   return el("section", { className: "card", id: "stream-card", "aria-labelledby": "stream-h" },
-    el("h2", { id: "stream-h" }, "Stream"), status, previewBox,
+    el("h2", { id: "stream-h" }, "Stream"), status, camNote, previewBox,
     el("div", { className: "row" }, goLive, flip, devices, stop), note);
 }
 
