@@ -57,6 +57,9 @@ async def open_dashboard(browser: Any, hub: HubProcess, ev: uuid.UUID, tok: str,
         await page.route_web_socket("**/ws*", gate.route)
     page.errors = []
     page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    # A policy violation (CSP, Trusted Types) is a console error, not a page error.
+    page.on("console", lambda msg: page.errors.append(msg.text) if msg.type == "error" and (
+        "Content Security Policy" in msg.text or "Trusted" in msg.text) else None)
     await page.goto(f"{hub.url}/dj/{ev}#token={tok}")
     await page.locator("#conn-text", has_text="Connected").wait_for(timeout=15_000)
     return page
