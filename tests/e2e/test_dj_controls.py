@@ -127,3 +127,31 @@ async def test_recording_card_explains_when_the_hub_has_no_recording(hub_factory
         state = page.locator("#recording-state")
         await state.filter(has_text="not available").wait_for(timeout=10_000)
         assert page.errors == []
+
+
+async def test_controls_pause_while_the_hub_is_away_and_come_back_with_it(hub_factory, event):
+    org, ev = event
+    room = f"event:{ev}"
+    hub = hub_factory(db=True)
+    crowd = await fan(hub, org, ev, "fan-away")
+    await crowd.call(room, "requests.submit", {"title": "Hold on"})
+    await crowd.close()
+    async with chromium() as browser:
+        page = await open_dashboard(browser, hub, ev, await staff_token(hub, org, "dj-away", "dj"))
+        accept = page.locator("#queue li", has_text="Hold on").get_by_role("button", name="Accept")
+        await accept.wait_for(timeout=10_000)
+        restart = asyncio.create_task(asyncio.to_thread(hub.restart, down_seconds=3, kill=True))
+        banner = page.locator("#offline")
+        await banner.wait_for(state="visible", timeout=10_000)
+        assert "paused" in await banner.inner_text()
+        assert await accept.is_disabled()
+        assert await page.locator("#conn-text").inner_text() == "Reconnecting…"
+        await restart
+        await page.locator("#conn-text", has_text="Connected").wait_for(timeout=30_000)
+        await banner.wait_for(state="hidden")
+        accept = page.locator("#queue li", has_text="Hold on").get_by_role("button", name="Accept")
+        assert await accept.is_enabled()
+        await accept.click()
+        await page.locator("#queue li", has_text="Hold on").locator(".pill.new").wait_for(
+            state="detached", timeout=10_000)
+        assert page.errors == []

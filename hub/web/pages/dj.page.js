@@ -244,8 +244,8 @@ function start() {
     document.getElementById("conn-dot").className = `dot ${on ? "on" : state === "closed" ? "off" : "wait"}`;
     document.getElementById("conn-text").textContent = on ? "Connected" : state === "closed" ? "Disconnected" : "Reconnecting…";
     offline.hidden = on;
-    if (!on) offline.textContent = text(message) || "Connecting to the hub…";
-    for (const b of app.querySelectorAll(".grid button, .grid select")) if (b.closest("#stream-card, #overlay-card, #recording-card") === null) b.classList.toggle("offline", !on);
+    if (!on) offline.textContent = `${text(message) || "Connecting to the hub…"} Queue and chat controls are paused until then.`;
+    pauseControls(!on);
   });
   hub.on("closed", ({ message }) => { offline.hidden = false; offline.textContent = `${text(message)} Reload the page with a fresh link to continue.`; });
   hub.on("roles", ({ roles: now }) => {
@@ -264,6 +264,17 @@ function start() {
   hub.connect();
 }
 let recording = null;
+
+// While the hub is unreachable, room controls are paused (a DJ action queued offline would
+// act on an old queue); the HTTP-based cards (stream, recording, overlay) keep working.
+const ROOM_CONTROLS = "#requests-card, #karaoke-card, #chat-card, #event-card";
+function pauseControls(paused) {
+  for (const c of app.querySelectorAll(`:is(${ROOM_CONTROLS}) :is(button, select, textarea)`)) {
+    if (paused && !c.disabled) { c.disabled = true; c.dataset.paused = "1"; }
+    else if (!paused && c.dataset.paused) { c.disabled = false; delete c.dataset.paused; }
+  }
+  app.classList.toggle("paused", paused);
+}
 function setStatus(status) {
   const pill = document.getElementById("event-status");
   if (pill) pill.textContent = STATUS_TEXT[status] || "Event";
