@@ -247,11 +247,12 @@ def _services() -> str:
         for event in service.events:
             tag = event.__struct_config__.tag
             out.append(_struct_table(event, str(tag)))
-    from integrations.livekit_wire import Viewers
+    from integrations.livekit_wire import Recording, Viewers
 
     # event_status is listed with the event service; LiveKit publishes it too.
     out.append("### Streaming room events (from LiveKit)\n")
-    out.append(_struct_table(Viewers, str(Viewers.__struct_config__.tag)))
+    for event in (Viewers, Recording):
+        out.append(_struct_table(event, str(event.__struct_config__.tag)))
     return "\n".join(out)
 
 

@@ -28,6 +28,7 @@ rejoin until their token expires, which is why ``LIVEKIT_TOKEN_TTL`` is short.
 * ``POST /api/events/{event_id}/ppv/revoke`` ``{"user_id"}`` (server API key): see
   ``revoke_ppv``, which the Stripe integration calls directly on a refund.
 * ``POST /webhooks/livekit``: see ``integrations.livekit_webhook``.
+* Recording the stream (LiveKit Egress): see ``integrations.recording``.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ log = logging.getLogger(__name__)
 
 def _video_failed(exc: rooms.RoomServiceError) -> HTTPException:
     """Our own short reason for the client; LiveKit's (hosts, ports) goes to the log."""
-    log.warning("LiveKit RoomService call failed: %s", exc)
+    log.warning("LiveKit call failed: %s", exc)
     if exc.unreachable:
         return HTTPException("video service unavailable", status_code=503)
     return HTTPException("video service refused the request", status_code=502)

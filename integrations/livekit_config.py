@@ -11,6 +11,9 @@ routes answer 503 "streaming not configured"):
 * ``LIVEKIT_API_KEY``, ``LIVEKIT_API_SECRET``: sign access tokens and RoomService
   calls, and verify webhooks.
 * ``LIVEKIT_TOKEN_TTL``: lifetime of minted access tokens in seconds (default 600).
+* ``LIVEKIT_EGRESS_FILEPATH``: where a recording (``integrations.recording``) is written,
+  as LiveKit's ``EncodedFileOutput.filepath``; LiveKit fills in its template variables
+  (``{room_name}``, ``{time}``, ...). Default ``livehub/{room_name}-{time}.mp4``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class LiveKitConfig(msgspec.Struct, frozen=True, kw_only=True):
         "api_key": "LIVEKIT_API_KEY",
         "api_secret": "LIVEKIT_API_SECRET",
         "token_ttl": "LIVEKIT_TOKEN_TTL",
+        "egress_filepath": "LIVEKIT_EGRESS_FILEPATH",
     }
 
     url: str = ""
@@ -39,6 +43,7 @@ class LiveKitConfig(msgspec.Struct, frozen=True, kw_only=True):
     # Short: a refunded pay-per-view fan is kicked, and a kicked fan can rejoin with a
     # token minted before the refund until it expires.
     token_ttl: Annotated[int, msgspec.Meta(ge=10, le=86_400)] = 600
+    egress_filepath: Annotated[str, msgspec.Meta(min_length=1)] = "livehub/{room_name}-{time}.mp4"
 
     @property
     def enabled(self) -> bool:

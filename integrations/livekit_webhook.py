@@ -13,6 +13,9 @@ redelivers; a seen id is a no-op), lock the event row, apply, commit, then broad
   (``BOT_PREFIX``) are not viewers and change nothing.
 * room_started / room_finished: status 'live' / 'ended', broadcast as
   ``event_status`` (finished also empties the room: ``viewers`` 0).
+* egress_started / egress_updated / egress_ended: the recording's state
+  (``integrations.recording_state.sync``), broadcast as ``recording`` when it changed.
+  These name the room in ``egress_info.room_name``.
 * Other events are recorded and otherwise ignored.
 """
 
@@ -28,6 +31,7 @@ from google.protobuf.json_format import ParseError
 from livekit.api import TokenVerifier, WebhookEvent, WebhookReceiver
 
 from integrations import livekit_store as store
+from integrations import recording_state
 from integrations.livekit_config import LiveKitConfig
 from integrations.livekit_grants import is_hidden
 from integrations.livekit_wire import EventStatus, Viewers, WebhookResult
@@ -38,6 +42,7 @@ from rooms.node import Node
 log = logging.getLogger(__name__)
 _encoder = msgspec.json.Encoder()
 _PRESENCE = {"participant_joined": True, "participant_left": False}
+_EGRESS = frozenset({"egress_started", "egress_updated", "egress_ended"})
 
 
 class WebhookRefused(Exception):
@@ -81,7 +86,7 @@ def verify(cfg: LiveKitConfig, body: bytes, authorization: str) -> WebhookEvent:
 async def apply(pool: asyncpg.Pool, node: Node, event: WebhookEvent,
                 body: bytes) -> WebhookResult:
     """Apply a verified event once; broadcast what changed to the event room."""
-    found = await store.room_event(pool, event.room.name)
+    found = await store.room_event(pool, event.room.name or event.egress_info.room_name)
     if found is None:
         # Acknowledge: a room we do not know will not become known by redelivering.
         return WebhookResult("ignored")
@@ -108,6 +113,11 @@ async def apply(pool: asyncpg.Pool, node: Node, event: WebhookEvent,
             if moved:
                 out.append(EventStatus("ended", room))
             out.append(Viewers(await store.recount(conn, event_id)))
+        elif kind in _EGRESS:
+            changed = await recording_state.sync(conn, event_id, event.egress_info,
+                                                 ended=kind == "egress_ended")
+            if changed is not None:
+                out.append(changed)
     await _broadcast(node, event_id, out)
     return WebhookResult("applied")
 

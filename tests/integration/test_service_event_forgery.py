@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from hub.service_events import reserved_types
-from integrations.livekit_wire import EventStatus, Viewers
+from integrations.livekit_wire import EventStatus, Recording, Viewers
 from rooms.services import SERVICES
 from rooms.services import chat_wire as chat_events
 from tests.support.client import Client, token
@@ -27,6 +27,8 @@ FORGERIES = [
     json.dumps({"type": "tips.alert_show", "amount": XSS}),
     json.dumps({"type": "tips.something_new", "amount": XSS}),  # the tips namespace
     json.dumps({"type": "chat", "message_id": "m", "user": "admin", "text": XSS, "time": 1}),
+    json.dumps({"type": "recording", "status": "failed", "egress_id": None,
+                "started_at": 1, "ended_at": 2, "error": XSS}),
 ]
 
 
@@ -36,8 +38,10 @@ def test_reserved_types_are_every_service_event_in_the_code():
     expected |= {str(c.__struct_config__.tag) for c in vars(chat_events).values()
                  if isinstance(c, type) and getattr(c, "__struct_config__", None)
                  and c.__struct_config__.tag}
-    expected |= {str(EventStatus.__struct_config__.tag), str(Viewers.__struct_config__.tag)}
-    assert {"chat", "chat_removed", "requests", "karaoke", "tips.alert_show"} <= expected
+    expected |= {str(EventStatus.__struct_config__.tag), str(Viewers.__struct_config__.tag),
+                 str(Recording.__struct_config__.tag)}
+    assert {"chat", "chat_removed", "requests", "karaoke", "tips.alert_show",
+            "recording"} <= expected
     assert expected <= reserved_types()
 
 

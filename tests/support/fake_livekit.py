@@ -1,5 +1,5 @@
-"""A local stand-in for a LiveKit server's RoomService (Twirp over HTTP, protobuf bodies),
-plus webhook signing exactly as LiveKit does it.
+"""A local stand-in for a LiveKit server's RoomService and Egress service (Twirp over
+HTTP, protobuf bodies), plus webhook signing exactly as LiveKit does it.
 
 It checks what it receives, like LiveKit would: the bearer must be a JWT signed with the
 configured key pair (issuer = key, unexpired) carrying the grant the method needs, and
@@ -9,10 +9,12 @@ does (Twirp JSON error) and are kept in ``refused`` so tests can assert there we
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime
 import hashlib
 import json
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +44,11 @@ class FakeLiveKit:
     calls: list[Call] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     participants: dict[str, set[str]] = field(default_factory=dict)  # room -> identities
+    egresses: dict[str, api.EgressInfo] = field(default_factory=dict)  # egress id -> info
+    # Egress behaviour tests can set: answer this Twirp error (status, code, msg) instead,
+    # and take this long to answer (so concurrent callers overlap).
+    egress_error: tuple[int, str, str] | None = None
+    egress_delay: float = 0.0
     url: str = ""
     _runner: web.AppRunner | None = None
 
@@ -49,6 +56,9 @@ class FakeLiveKit:
         app = web.Application()
         app.router.add_post("/twirp/livekit.RoomService/CreateRoom", self._create_room)
         app.router.add_post("/twirp/livekit.RoomService/RemoveParticipant", self._remove)
+        app.router.add_post("/twirp/livekit.Egress/StartRoomCompositeEgress",
+                            self._start_composite)
+        app.router.add_post("/twirp/livekit.Egress/StopEgress", self._stop_egress)
         self._runner, self.url = await serve(app)
         return self
 
@@ -124,6 +134,78 @@ class FakeLiveKit:
         present.discard(req.identity)
         return web.Response(body=api.RemoveParticipantResponse().SerializeToString(),
                             content_type="application/protobuf")
+
+    def _recorder(self, request: web.Request) -> tuple[dict[str, Any] | None, web.Response | None]:
+        """The claims of an Egress call (roomRecord grant), or the refusal to answer."""
+        claims = self._claims(request)
+        if claims is None:
+            return None, self._refuse(401, "unauthenticated", "invalid token")
+        if claims.get("video", {}).get("roomRecord") is not True:
+            return None, self._refuse(403, "permission_denied", "roomRecord grant required")
+        return claims, None
+
+    async def _egress_answer(self) -> web.Response | None:
+        await asyncio.sleep(self.egress_delay)
+        if self.egress_error is not None:
+            status, code, msg = self.egress_error
+            return web.json_response({"code": code, "msg": msg}, status=status)
+        return None
+
+    async def _start_composite(self, request: web.Request) -> web.Response:
+        claims, refused = self._recorder(request)
+        if refused is not None:
+            return refused
+        assert claims is not None
+        req = await self._parse(request, api.RoomCompositeEgressRequest)
+        if (req is None or not req.room_name or len(req.file_outputs) != 1
+                or not req.file_outputs[0].filepath):
+            return self._refuse(400, "malformed", "room_name and one file output required")
+        self.calls.append(Call("StartRoomCompositeEgress", claims, MessageToDict(
+            req, preserving_proto_field_name=True)))
+        failed = await self._egress_answer()
+        if failed is not None:
+            return failed
+        info = api.EgressInfo(egress_id=f"EG_{uuid.uuid4().hex[:12]}", room_name=req.room_name,
+                              status=api.EgressStatus.EGRESS_STARTING,
+                              started_at=time.time_ns(), room_composite=req)
+        self.egresses[info.egress_id] = info
+        return web.Response(body=info.SerializeToString(), content_type="application/protobuf")
+
+    async def _stop_egress(self, request: web.Request) -> web.Response:
+        claims, refused = self._recorder(request)
+        if refused is not None:
+            return refused
+        assert claims is not None
+        req = await self._parse(request, api.StopEgressRequest)
+        if req is None or not req.egress_id:
+            return self._refuse(400, "malformed", "egress_id required")
+        self.calls.append(Call("StopEgress", claims, MessageToDict(
+            req, preserving_proto_field_name=True)))
+        failed = await self._egress_answer()
+        if failed is not None:
+            return failed
+        info = self.egresses.get(req.egress_id)
+        if info is None:
+            return web.json_response({"code": "not_found", "msg": "egress not found"},
+                                     status=404)
+        info.status = api.EgressStatus.EGRESS_ENDING
+        return web.Response(body=info.SerializeToString(), content_type="application/protobuf")
+
+    def egress_calls(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+
+def egress_webhook_body(event: str, room: str, egress_id: str, status: str, *,
+                        error: str = "", location: str = "",
+                        created_at: int = 1_800_000_000) -> str:
+    """An egress_* webhook body as LiveKit sends it: the room is in egressInfo.roomName."""
+    info: dict[str, Any] = {"egressId": egress_id, "roomName": room, "status": status}
+    if error:
+        info["error"] = error
+    if location:
+        info["fileResults"] = [{"filename": location.rsplit("/", 1)[-1], "location": location}]
+    return json.dumps({"event": event, "id": f"EV_{uuid.uuid4().hex[:12]}",
+                       "createdAt": str(created_at), "egressInfo": info})
 
 
 def webhook_body(event: str, room: str, *, event_id: str | None = None,
