@@ -42,10 +42,11 @@ ui: $(UI_STAMP) $(APP)/.built
 run: $(STAMP) ui
 	$(BIN)/python -m hub run
 
-lint: $(STAMP)
+lint: $(STAMP) $(UI_STAMP)
 	$(BIN)/ruff check hub rooms persistence integrations tests loadtests
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	node_modules/.bin/tsc -p hub/web/client/tsconfig.json --noEmit --allowJs --checkJs
 
 test: lint ui
 	$(BIN)/python -m pytest -q

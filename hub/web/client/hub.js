@@ -8,7 +8,7 @@ import { describe, onClose, onError } from "./codes.js";
 import { Emitter } from "./emitter.js";
 import { HubError } from "./errors.js";
 import { Room } from "./room.js";
-import { VERSIONED_METHODS } from "./wire.js";
+import { CLOSE_CODES, VERSIONED_METHODS } from "./wire.js";
 
 const RETRIES = 5;  // resends of a request answered 4429/4500/4503 before it rejects
 const REFRESH_LEAD_MS = 60_000;
@@ -21,6 +21,7 @@ const TOKEN_TRIES = 4;
  * @property {string} [overlay] an overlay secret instead of a token (no refresh)
  * @property {() => Promise<string> | string} [getToken] a fresh token: before exp, after 4002
  * @property {boolean} [refreshBeforeExp] refresh in-band before exp (default true)
+ * @property {number} [connectTimeoutMs] give up on a connection without `welcome` (10000)
  * @property {typeof WebSocket} [WebSocket] implementation (Node); default globalThis.WebSocket
  * @property {number} [minDelayMs] backoff base (500)
  * @property {number} [maxDelayMs] backoff cap (15000)
@@ -70,6 +71,9 @@ export class LiveHub extends Emitter {
     this._overlay = opts.overlay || "";
     this._getToken = opts.getToken || null;
     this._refreshAhead = opts.refreshBeforeExp ?? true;
+    this._connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
+    /** @type {ReturnType<typeof setTimeout> | null} */
+    this._connectTimer = null;
     this._WebSocket = opts.WebSocket || globalThis.WebSocket;
     this._backoff = { minDelayMs: opts.minDelayMs ?? 500, maxDelayMs: opts.maxDelayMs ?? 15000,
       random: opts.random || Math.random };
@@ -263,12 +267,28 @@ export class LiveHub extends Emitter {
       if (f && typeof f === "object") this._onFrame(f);
     };
     ws.onclose = (ev) => { if (ws === this._ws) this._onClose(ev.code, ev.reason || ""); };
-    ws.onerror = () => {};  // a close event follows
+    // Browsers follow an error with a close event; Node 20's WebSocket does not when the
+    // connection fails (it stays CONNECTING): treat a socket that did not open as closed.
+    ws.onerror = () => setTimeout(() => {
+      if (ws === this._ws && ws.readyState !== 1) this._abandon(ws);
+    }, 50);
+    // A handshake that hangs (a half-dead proxy, a node still starting) is given up too.
+    this._connectTimer = setTimeout(() => {
+      if (ws === this._ws && this.state === "connecting") this._abandon(ws);
+    }, this._connectTimeoutMs);
+  }
+
+  /** Give up on a socket that never got going: close it and handle it as a lost one.
+   * @param {WebSocket} ws */
+  _abandon(ws) {
+    try { ws.close(); } catch { /* not open yet: nothing to close */ }
+    this._onClose(1006, "");
   }
 
   /** @param {Record<string, any>} f */
   _onFrame(f) {
     if (f.type === "welcome") {
+      this._clearConnectTimer();
       this._attempt = 0;
       if (typeof f.time === "number") this._skewMs = f.time - Date.now();
       this._setState("connected", {});
@@ -296,6 +316,7 @@ export class LiveHub extends Emitter {
    */
   _onClose(code, reason) {
     this._ws = null;
+    this._clearConnectTimer();
     this._clearRefresh();
     for (const room of this.rooms.values()) room._onDisconnect();
     this._onDrop(code);
@@ -312,9 +333,14 @@ export class LiveHub extends Emitter {
       // 1012: the node is draining and another will take us: no need to wait long.
       const delay = this._delay(code === 1012 ? 0 : this._attempt++);
       this._setState("disconnected", { code, reason, retryInMs: delay,
-        message: `${code in { 1011: 1, 1012: 1, 4008: 1, 4009: 1, 4020: 1 } ? describe(code).replace(" Reconnecting…", "") + " " : ""}Reconnecting in ${Math.max(1, Math.ceil(delay / 1000))} s…` });
+        message: reconnectMessage(code, delay) });
       this._retryTimer = setTimeout(() => this._open(), delay);
     }
+  }
+
+  _clearConnectTimer() {
+    if (this._connectTimer) clearTimeout(this._connectTimer);
+    this._connectTimer = null;
   }
 
   _reconnectNow() {
@@ -410,6 +436,7 @@ export class LiveHub extends Emitter {
     if (this._retryTimer) clearTimeout(this._retryTimer);
     this._retryTimer = null;
     this._clearRefresh();
+    this._clearConnectTimer();
     globalThis.removeEventListener?.("online", this._online);
     const ws = this._ws;
     this._ws = null;
@@ -446,6 +473,14 @@ function replyValue(f) {
     case "chat_page": return { messages: f.messages, before: f.before };
     default: return f;
   }
+}
+
+/** "The server is restarting. Reconnecting in 3 s…": why (when the hub said), and when.
+ * @param {number} code @param {number} delay */
+function reconnectMessage(code, delay) {
+  const why = code in CLOSE_CODES ? describe(code).replace(/ ?Reconnecting…$/, "") : "Connection lost.";
+  const when = delay < 1000 ? "Reconnecting…" : `Reconnecting in ${Math.ceil(delay / 1000)} s…`;
+  return `${why} ${when}`;
 }
 
 function defaultUrl() {

@@ -21,6 +21,8 @@ export interface LiveHubOptions {
   getToken?: () => Promise<string> | string;
   /** refresh in-band before exp (default true); false: renew only after 4002 */
   refreshBeforeExp?: boolean;
+  /** give up on a connection that gets no `welcome` within this (10000 ms) */
+  connectTimeoutMs?: number;
   /** a WebSocket implementation (Node); default globalThis.WebSocket */
   WebSocket?: typeof WebSocket;
   /** reconnect backoff base, ms (500) */

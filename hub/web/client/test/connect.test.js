@@ -12,6 +12,7 @@ test("connect, subscribe and a chat round trip", async (t) => {
   const ra = a.room(room, { presence: true });
   const rb = b.room(room);
   const subscribed = next(ra, "subscribed");
+  const bSubscribed = next(rb, "subscribed");
   a.connect();
   b.connect();
   assert.deepEqual(await subscribed, { recovered: false, wasRecovering: false });
@@ -22,7 +23,7 @@ test("connect, subscribe and a chat round trip", async (t) => {
   assert.ok(ra.position && typeof ra.position.epoch === "string");
   await next(ra, "presence", (p) => p.members.some((m) => m.user === "fan-a"));
 
-  await next(rb, "subscribed");
+  await bSubscribed;
   const seenByA = next(ra, "chat", (m) => m.text === "hello from b");
   const sent = await rb.chat("hello from b");
   assert.equal(sent.status, "visible");

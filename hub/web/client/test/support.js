@@ -88,3 +88,17 @@ export function flakyNetwork() {
   }
   return { net, WebSocket: /** @type {typeof WebSocket} */ (Flaky) };
 }
+
+/**
+ * Poll until `check()` is truthy (for things that may already have happened).
+ * @param {() => unknown} check
+ * @param {string} what
+ * @param {number} [ms]
+ */
+export async function until(check, what, ms = 10000) {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
