@@ -1,6 +1,7 @@
 """The DJ dashboard's other controls, against a real hub: the karaoke rotation (next, hold,
 release, skip), the overlay link, ending the event behind a confirm, staying signed in
-past the first token's expiry, and the recording card (real Chromium, Redis, Postgres)."""
+past the first token's expiry, recording without streaming, and pausing while the hub is
+away (real Chromium, Redis, Postgres)."""
 
 from __future__ import annotations
 
@@ -117,15 +118,15 @@ async def test_a_short_token_is_refreshed_and_the_dj_keeps_working(hub_factory, 
     await crowd.close()
 
 
-async def test_recording_card_explains_when_the_hub_has_no_recording(hub_factory, event):
-    """Until the hub serves /api/events/{id}/recording, the card says so instead of failing."""
+async def test_recording_without_streaming_is_explained(hub_factory, event):
+    """A hub without LiveKit cannot record: the card says why instead of failing."""
     org, ev = event
     hub = hub_factory(db=True)
     async with chromium() as browser:
         page = await open_dashboard(browser, hub, ev, await staff_token(hub, org, "dj-rec", "dj"))
         await page.get_by_role("button", name="Start recording").click()
         state = page.locator("#recording-state")
-        await state.filter(has_text="not available").wait_for(timeout=10_000)
+        await state.filter(has_text="needs streaming").wait_for(timeout=10_000)
         assert page.errors == []
 
 

@@ -11,12 +11,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+import httpx
 import jwt
 import pytest
 
 from tests.e2e.browser import ARGS, CHROMIUM, chromium, needs_chromium
 from tests.e2e.test_dj_requests import fan, open_dashboard, wait_titles
-from tests.support.fake_livekit import FakeLiveKit
+from tests.support.fake_livekit import FakeLiveKit, egress_webhook_body
 from tests.support.members import staff_token
 
 pytestmark = needs_chromium
@@ -116,3 +117,52 @@ async def test_a_fake_camera_previews_and_switches_and_a_viewer_cannot_stream(
                                     await staff_token(hub, org, "mod-cam", "moderator"))
         assert await page.get_by_role("button", name="Go live with camera").is_disabled()
         assert "Only performers, DJs and admins" in await page.locator("#stream-card").inner_text()
+
+
+async def webhook(hub: Any, fake: FakeLiveKit, body: str) -> None:
+    async with httpx.AsyncClient(base_url=hub.url, timeout=10) as http:
+        resp = await http.post("/webhooks/livekit", content=body, headers={
+            "Authorization": fake.sign_webhook(body),
+            "Content-Type": "application/webhook+json"})
+    assert resp.status_code == 200, resp.text
+
+
+async def test_recording_start_and_stop_show_each_state_and_a_failure_says_why(
+        hub_factory, event, livekit: FakeLiveKit):
+    org, ev = event
+    lk_room = f"event-{ev}"
+    hub = hub_factory(db=True, **livekit.env())
+    async with chromium() as browser:
+        page = await open_dashboard(browser, hub, ev, await staff_token(hub, org, "dj-rec", "dj"))
+        state = page.locator("#recording-state")
+        await page.get_by_role("button", name="Start recording").click()
+        await state.filter(has_text="Starting the recording").wait_for(timeout=10_000)
+        (start,) = livekit.egress_calls("StartRoomCompositeEgress")
+        assert start.body["room_name"] == lk_room
+        egress_id = next(iter(livekit.egresses))
+        await webhook(hub, livekit, egress_webhook_body("egress_started", lk_room, egress_id,
+                                                        "EGRESS_ACTIVE"))
+        # Recording, with the elapsed time ticking.
+        await state.filter(has_text="Recording ·").wait_for(timeout=10_000)
+        first = await state.inner_text()
+        await page.wait_for_timeout(1_200)
+        assert await state.inner_text() != first
+        assert await page.get_by_role("button", name="Start recording").is_hidden()
+
+        await page.get_by_role("button", name="Stop recording").click()
+        await state.filter(has_text="Stopping the recording").wait_for(timeout=10_000)
+        assert [c.body for c in livekit.egress_calls("StopEgress")] == [{"egress_id": egress_id}]
+        await webhook(hub, livekit, egress_webhook_body("egress_ended", lk_room, egress_id,
+                                                        "EGRESS_COMPLETE"))
+        await state.filter(has_text="Recording stopped").wait_for(timeout=10_000)
+
+        # LiveKit refusing the next start: the DJ reads that it failed and why.
+        livekit.egress_error = (503, "unavailable", "no egress workers free")
+        await page.get_by_role("button", name="Start recording").click()
+        await state.filter(has_text="failed").wait_for(timeout=15_000)
+        # The hub's reason, not LiveKit's internals.
+        shown = await state.inner_text()
+        assert "the video service refused the recording" in shown
+        assert "no egress workers free" not in shown
+        assert await page.get_by_role("button", name="Start recording").is_visible()
+        assert page.errors == []

@@ -163,7 +163,15 @@ export function recordingCard({ api, config, canRecord }) {
       const res = await api(method, `/api/events/${config.event}/recording`);
       if (res.status === 404 || res.status === 405) state.textContent = "Recording is not available on this hub yet.";
       else if (res.status === 403) state.textContent = "Only the event's DJs and admins can record.";
-      else if (res.status >= 400) state.textContent = `The recording could not ${method === "DELETE" ? "stop" : "start"}: ${text(res.body?.detail) || "try again"}.`;
+      else if (res.status === 503 && !config.livekit) state.textContent = "Recording needs streaming, which is not set up on this hub.";
+      else if (res.status === 409 && res.body?.extra?.status) apply(res.body.extra);
+      else if (res.status >= 400) {
+        // The hub keeps a failed start with its reason (also broadcast): show that state,
+        // else what this answer said.
+        const now = await api("GET", `/api/events/${config.event}/recording`);
+        if (now.status === 200 && now.body?.status === "failed") apply(now.body);
+        else state.textContent = `The recording could not ${method === "DELETE" ? "stop" : "start"}: ${text(res.body?.detail) || "try again"}.`;
+      }
       else apply(res.body);
     } catch { state.textContent = "The hub can't be reached; try again."; }
     finally { start.disabled = !canRecord; stop.disabled = false; }
