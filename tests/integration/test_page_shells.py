@@ -30,7 +30,7 @@ def page_hub(hub_factory):
 @pytest.mark.parametrize("page", ["e", "dj"])
 async def test_a_public_event_page_names_its_event_and_brand(page_hub, event, page):
     """The viewer and DJ shells carry the event, its title and the org's product."""
-    org, ev = event
+    _, ev = event
     async with httpx.AsyncClient(base_url=page_hub.url, timeout=10) as http:
         resp = await http.get(f"/{page}/{ev}")
     assert resp.status_code == 200
