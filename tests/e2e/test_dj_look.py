@@ -55,13 +55,18 @@ async def fill_night(hub: HubProcess, org: uuid.UUID, ev: uuid.UUID,
     await fans[0].send({"type": "chat", "room": room, "text": mark("chat"),
                         "client_msg_id": str(uuid.uuid4())})
     assert (await fans[0].recv("chat_sent"))["status"] == "visible"
-    tip = uuid.uuid4()
-    await ledger_row(hub, room, "tip", tip, 1500, f"pi_{tip.hex}")
-    resp = await api_call(hub.url, room, "tips.paid", {
-        "tip_id": str(tip), "amount_cents": 1500, "payment_id": f"pi_{tip.hex}",
-        "platform_fee_cents": 150, "from_name": mark("from_name"), "message": mark("message")})
-    assert resp.status_code == 200, resp.text
+    await pay_tip(hub, ev, 1500, mark("from_name"), mark("message"))
     return fans
+
+
+async def pay_tip(hub: HubProcess, ev: uuid.UUID, cents: int, name: str, message: str) -> None:
+    """A tip paid as the server confirms one (ledger row first)."""
+    room, tip = f"event:{ev}", uuid.uuid4()
+    await ledger_row(hub, room, "tip", tip, cents, f"pi_{tip.hex}")
+    resp = await api_call(hub.url, room, "tips.paid", {
+        "tip_id": str(tip), "amount_cents": cents, "payment_id": f"pi_{tip.hex}",
+        "platform_fee_cents": cents // 10, "from_name": name, "message": message})
+    assert resp.status_code == 200, resp.text
 
 
 async def test_busy_night_passes_axe_fits_a_phone_and_is_photographed(
@@ -93,6 +98,14 @@ async def test_busy_night_passes_axe_fits_a_phone_and_is_photographed(
             await page.locator("#decline-dialog").wait_for()
             assert await axe_violations(page) == [], f"{name} dialog"
             await shoot(page, f"dj-{name}-decline")
+            if name == "phone":  # a tip while the dashboard is open: feed, goal, money
+                await pay_tip(hub, ev, 1200, "Nia", "Encore!")
+                await page.locator("#tip-feed li", has_text="Encore!").wait_for(timeout=10_000)
+                assert (await page.locator("#tip-feed li").first.inner_text()).startswith(
+                    "$12.00")  # newest first
+                await page.locator("#goal-text", has_text="$27.00 of $50.00").wait_for()
+                await page.locator("#money-gross", has_text="$27.00").wait_for(timeout=10_000)
+                await page.locator(".toast", has_text="$12.00 tip from Nia").wait_for()
             assert errors == []
             await ctx.close()
     for fan in fans:
