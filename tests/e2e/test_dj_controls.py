@@ -54,8 +54,10 @@ async def test_karaoke_next_hold_release_and_skip(hub_factory, event):
         await client.close()
 
 
-async def test_overlay_link_and_ending_the_event_behind_a_confirm(hub_factory, event):
+async def test_overlay_link_starting_and_ending_the_event_behind_a_confirm(
+        hub_factory, event, owner_conn):
     org, ev = event
+    await owner_conn.execute("UPDATE events SET status = 'scheduled' WHERE id = $1", ev)
     hub = hub_factory(db=True)
     watcher = await fan(hub, org, ev, "watcher")
     async with chromium() as browser:
@@ -77,7 +79,13 @@ async def test_overlay_link_and_ending_the_event_behind_a_confirm(hub_factory, e
             await asyncio.sleep(0.05)
         assert await page.locator("#overlay-url").input_value() != first
 
-        # Ending needs a confirm; cancel changes nothing.
+        # A scheduled event starts with one press; ending needs a confirm.
+        assert await page.locator("#event-status").inner_text() == "Not started"
+        await page.get_by_role("button", name="Start the event").click()
+        assert (await watcher.next_event("event_status"))["status"] == "live"
+        await page.locator("#event-status", has_text="Live").wait_for(timeout=10_000)
+        assert await page.locator("#event-live").is_hidden()
+        # Cancel changes nothing.
         await page.get_by_role("button", name="End the event").click()
         confirm = page.locator("#confirm-end")
         await confirm.get_by_role("button", name="Cancel").click()
