@@ -5,10 +5,12 @@ bar, acks it, and a rotated link blanks the old overlay for good."""
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from tests.e2e.browser import chromium, needs_chromium
 from tests.e2e.viewer_support import open_page, until, viewer
@@ -47,6 +49,11 @@ async def test_a_paid_tip_shows_on_the_overlay_moves_the_goal_and_rotation_blank
         assert await obs.page.evaluate(
             "[getComputedStyle(document.documentElement).backgroundColor,"
             " getComputedStyle(document.body).backgroundColor]") == ["rgba(0, 0, 0, 0)"] * 2
+        # ...and nothing paints the canvas either (a dark color-scheme on the root would):
+        # away from the goal bar and the dot, the pixels are fully transparent.
+        shot = Image.open(io.BytesIO(await obs.page.screenshot(omit_background=True)))
+        assert shot.mode == "RGBA"
+        assert {shot.getpixel((x, y))[3] for x in (5, 640, 1200) for y in (60, 400)} == {0}
 
         # The fan tips $10 on the viewer page; "Stripe" sends them straight back.
         fan = await viewer(await browser.new_context(), hub, ev, token(org, sub="fan-7"))
