@@ -313,3 +313,22 @@ test("a token that expired while away is renewed before connecting, not after a 
   assert.equal(sockets.length, 1);
   assert.equal(sockets[0].url, `ws://hub/ws?token=${encodeURIComponent(fresh)}`);
 });
+
+test("a silent connection is pinged, and given up when nothing answers", async (t) => {
+  const { sockets, WebSocket } = fakeSockets();
+  const hub = new LiveHub({ url: "ws://hub/ws", token: "t", WebSocket, heartbeatMs: 50,
+    connectTimeoutMs: 200, minDelayMs: 1000, random: () => 0.5 });
+  t.after(() => hub.close());
+  hub.connect();
+  sockets[0].welcome();
+  await tick(80);
+  assert.equal(sockets[0].all("ping").length, 1);
+  sockets[0].deliver({ type: "pong", id: null });  // alive
+  await tick(100);
+  assert.equal(hub.state, "connected");
+  const pings = sockets[0].all("ping").length;
+  assert.equal(pings, 2);
+  await tick(300);  // no answer now: dead
+  assert.equal(hub.state, "disconnected");
+  assert.equal(sockets[0].all("ping").length, pings, "one ping per silence, not a stream");
+});
