@@ -25,6 +25,8 @@ const MAX_IN_FLIGHT = 64;
  * @property {() => Promise<string> | string} [getToken] a fresh token: before exp, after 4002
  * @property {boolean} [refreshBeforeExp] refresh in-band before exp (default true)
  * @property {number} [connectTimeoutMs] give up on a connection without `welcome` (10000)
+ * @property {number} [heartbeatMs] after this much silence send a `ping`; no answer within
+ *   connectTimeoutMs more: the connection is dead, reconnect (25000; 0: off)
  * @property {typeof WebSocket} [WebSocket] implementation (Node); default globalThis.WebSocket
  * @property {number} [minDelayMs] backoff base (500)
  * @property {number} [maxDelayMs] backoff cap (15000)
@@ -78,6 +80,12 @@ export class LiveHub extends Emitter {
     this._connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
     /** @type {ReturnType<typeof setTimeout> | null} */
     this._connectTimer = null;
+    this._heartbeatMs = opts.heartbeatMs ?? 25_000;
+    /** @type {ReturnType<typeof setInterval> | null} */
+    this._heartbeat = null;
+    this._lastFrameAt = 0;
+    this._pingSentAt = 0;
+    this._renewing = false;
     this._WebSocket = opts.WebSocket || globalThis.WebSocket;
     this._backoff = { minDelayMs: opts.minDelayMs ?? 500, maxDelayMs: opts.maxDelayMs ?? 15000,
       random: opts.random || Math.random };
@@ -113,7 +121,8 @@ export class LiveHub extends Emitter {
 
   /** Open the connection (idempotent; after `closed` it starts over). */
   connect() {
-    if (this.state === "connecting" || this.state === "connected" || this._retryTimer) return;
+    if (this.state === "connecting" || this.state === "connected" || this._retryTimer
+      || this._renewing) return;
     globalThis.addEventListener?.("online", this._online);
     this._open();
   }
@@ -286,6 +295,7 @@ export class LiveHub extends Emitter {
     this._ws = ws;
     ws.onmessage = (ev) => {
       if (ws !== this._ws) return;
+      this._lastFrameAt = Date.now();
       let f;
       try { f = JSON.parse(String(ev.data)); } catch { return; }
       if (f && typeof f === "object") this._onFrame(f);
@@ -305,8 +315,8 @@ export class LiveHub extends Emitter {
   /** Give up on a socket that never got going: close it and handle it as a lost one.
    * @param {WebSocket} ws */
   _abandon(ws) {
+    this._onClose(1006, "");  // first: the socket's own close event is then ignored
     try { ws.close(); } catch { /* not open yet: nothing to close */ }
-    this._onClose(1006, "");
   }
 
   /** @param {Record<string, any>} f */
@@ -317,6 +327,7 @@ export class LiveHub extends Emitter {
       this._attempt = 0;
       if (typeof f.time === "number") this._skewMs = f.time - Date.now();
       this._setState("connected", {});
+      this._startHeartbeat();
       this._scheduleRefresh();
       for (const room of this.rooms.values()) room._subscribe();
       this._flush();
@@ -342,6 +353,7 @@ export class LiveHub extends Emitter {
   _onClose(code, reason) {
     this._ws = null;
     this._clearConnectTimer();
+    this._stopHeartbeat();
     this._clearRefresh();
     for (const room of this.rooms.values()) room._onDisconnect();
     this._onDrop(code);
@@ -363,6 +375,33 @@ export class LiveHub extends Emitter {
     }
   }
 
+  /** A socket can die silently (a laptop asleep, a NAT dropping it): the hub's pings are
+   * invisible to page code, so after a silence the client asks itself. */
+  _startHeartbeat() {
+    this._stopHeartbeat();
+    if (!this._heartbeatMs) return;
+    const ws = this._ws;
+    this._pingSentAt = 0;
+    this._heartbeat = setInterval(() => {
+      if (!ws || ws !== this._ws) return;
+      const now = Date.now();
+      if (this._pingSentAt && this._lastFrameAt < this._pingSentAt) {
+        if (now - this._pingSentAt > this._connectTimeoutMs) this._abandon(ws);
+        return;
+      }
+      this._pingSentAt = 0;
+      if (now - this._lastFrameAt >= this._heartbeatMs) {
+        this._pingSentAt = now;
+        this._send({ type: "ping" });
+      }
+    }, Math.max(50, Math.min(this._heartbeatMs, this._connectTimeoutMs) / 4));
+  }
+
+  _stopHeartbeat() {
+    if (this._heartbeat) clearInterval(this._heartbeat);
+    this._heartbeat = null;
+  }
+
   _clearConnectTimer() {
     if (this._connectTimer) clearTimeout(this._connectTimer);
     this._connectTimer = null;
@@ -375,7 +414,8 @@ export class LiveHub extends Emitter {
 
   /** After 4002: a fresh token from the page, then straight back (retrying getToken). */
   async _renewThenOpen() {
-    const token = await this._freshToken();
+    this._renewing = true;
+    const token = await this._freshToken().finally(() => { this._renewing = false; });
     if (this.state === "closed") return;
     if (!token) {
       this._finish(4002, "refresh failed", describe(0, "refresh_failed"));
@@ -462,6 +502,7 @@ export class LiveHub extends Emitter {
     this._retryTimer = null;
     this._clearRefresh();
     this._clearConnectTimer();
+    this._stopHeartbeat();
     globalThis.removeEventListener?.("online", this._online);
     const ws = this._ws;
     this._ws = null;

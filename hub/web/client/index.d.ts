@@ -23,6 +23,8 @@ export interface LiveHubOptions {
   refreshBeforeExp?: boolean;
   /** give up on a connection that gets no `welcome` within this (10000 ms) */
   connectTimeoutMs?: number;
+  /** after this much silence, ping; no answer within connectTimeoutMs: reconnect (25000; 0: off) */
+  heartbeatMs?: number;
   /** a WebSocket implementation (Node); default globalThis.WebSocket */
   WebSocket?: typeof WebSocket;
   /** reconnect backoff base, ms (500) */

@@ -20,7 +20,7 @@ const TIPS_EVENTS = new Set(["tips.goal", "tips.alert_queued", "tips.alert_show"
 /** @param {unknown} v @returns {v is Record<string, any>} */
 const isObj = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
 /** @param {unknown} v @returns {v is number} */
-const isInt = (v) => typeof v === "number" && Number.isInteger(v);
+const isInt = (v) => Number.isSafeInteger(v) && /** @type {number} */ (v) >= 0;
 
 /** @param {Alert[]} queue */
 const ordered = (queue) => queue.slice().sort(

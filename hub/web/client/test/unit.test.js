@@ -313,3 +313,52 @@ test("a token that expired while away is renewed before connecting, not after a 
   assert.equal(sockets.length, 1);
   assert.equal(sockets[0].url, `ws://hub/ws?token=${encodeURIComponent(fresh)}`);
 });
+
+test("a silent connection is pinged, and given up when nothing answers", async (t) => {
+  const { sockets, WebSocket } = fakeSockets();
+  const hub = new LiveHub({ url: "ws://hub/ws", token: "t", WebSocket, heartbeatMs: 50,
+    connectTimeoutMs: 200, minDelayMs: 1000, random: () => 0.5 });
+  t.after(() => hub.close());
+  hub.connect();
+  sockets[0].welcome();
+  await tick(80);
+  assert.equal(sockets[0].all("ping").length, 1);
+  sockets[0].deliver({ type: "pong", id: null });  // alive
+  await tick(100);
+  assert.equal(hub.state, "connected");
+  const pings = sockets[0].all("ping").length;
+  assert.equal(pings, 2);
+  await tick(300);  // no answer now: dead
+  assert.equal(hub.state, "disconnected");
+  assert.equal(sockets[0].all("ping").length, pings, "one ping per silence, not a stream");
+});
+
+test("hostile or malformed room data is passed on raw or ignored, never breaks the room", (t) => {
+  const { room, ws } = connected(t);
+  const raw = [];
+  const chats = [];
+  room.on("message", (d) => raw.push(d));
+  room.on("chat", (m) => chats.push(m));
+  const send = (offset, data) => ws.deliver({ type: "message", room: ROOM, offset, data });
+  send(11, "just a string");
+  send(12, [1, 2, 3]);
+  send(13, { type: "requests", version: "99", queue: "nope" });  // version not an integer
+  send(14, { type: "karaoke", version: 1.5 });
+  send(15, { type: "tips.goal", paid_cents: 1, goal_cents: 2, version: Number.MAX_VALUE });
+  send(16, { type: "whatever", __proto__: { polluted: true } });
+  send(17, { type: "chat", message_id: "9", user: "u", text: "<img src=x onerror=alert(1)>", time: 1 });
+  send(18, { type: "chat", message_id: "9", user: "u", text: "again", time: 1 });
+  ws.deliver({ type: "snapshot", room: ROOM, service: "requests", state: null });
+  ws.deliver({ type: "presence", room: ROOM, count: 5, members: "x", id: null });
+  ws.deliver({ type: "message", room: "event:someone-else", offset: 99, data: { type: "chat" } });
+  ws.onmessage?.({ data: "{not json" });
+  assert.deepEqual(raw.slice(0, 2), ["just a string", [1, 2, 3]]);
+  assert.equal(room.requests, null);
+  assert.equal(room.karaoke, null);
+  assert.equal(room.tips, null);
+  assert.equal(/** @type {any} */ ({}).polluted, undefined);
+  assert.deepEqual(chats.map((c) => c.text), ["<img src=x onerror=alert(1)>"]);  // text, once
+  assert.deepEqual(room.presence, { count: 0, members: [] });
+  assert.equal(room.position.offset, 18);
+  assert.equal(room.state, "subscribed");
+});
