@@ -97,7 +97,7 @@ _CALL_BODY = docs.raw_body(
 
 @get("/live", include_in_schema=False, media_type="text/html", middleware=[security_headers])
 async def live_page() -> Response[bytes]:
-    """The live room page for fans, DJs and overlays (``/live#token=...&room=...``)."""
+    """Old ``/live#token=...&room=...`` links: forwards to ``/e``, ``/dj`` or ``/overlay``."""
     return Response((STATIC / "live.html").read_bytes(), media_type="text/html")
 
 

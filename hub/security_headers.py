@@ -1,12 +1,14 @@
-"""Security headers for the browser-facing routes: the ``/live`` page and ``/static``.
+"""Security headers for the browser-facing routes: the pages (``hub.pages``, ``/live``)
+and ``/static``.
 
-The page keeps the caller's hub token in its URL fragment, so stored script in room data
-would be enough to steal it. ``live.js`` never turns data into markup; this policy is the
-second wall: no inline script or style, no plugins, no ``<base>`` tricks, no string-to-DOM
-sinks (Trusted Types), and network access only to this hub's own origin (http and ws).
+A page keeps the caller's hub token in memory, taken from its URL fragment, so stored
+script in room data would be enough to steal it. The pages never turn data into markup;
+this policy is the second wall: no inline script or style, no plugins, no ``<base>``
+tricks, no string-to-DOM sinks (Trusted Types), and network access only to this hub's own
+origin (http and ws) and, for the video, LiveKit's.
 
-Nothing frames the page: OBS's browser source loads the overlay (``/live#...&overlay=1``)
-as a top-level page, so ``frame-ancestors 'none'`` holds for every page, overlay included.
+Nothing frames a page: OBS's browser source loads the overlay (``/overlay/<secret>``) as a
+top-level page, so ``frame-ancestors 'none'`` holds for every page, overlay included.
 
 The OpenAPI pages under ``/schema`` bring their own inline script and are left alone.
 """
@@ -52,7 +54,7 @@ def content_security_policy(host: str | None, extra_connect: tuple[str, ...] = (
         "style-src 'self'",
         "img-src 'self' data:",  # data: for the empty favicon only
         f"connect-src {' '.join(connect)}",
-        "form-action 'none'",  # live.js handles every form; never submit one anywhere
+        "form-action 'none'",  # the pages handle every form; never submit one anywhere
         "base-uri 'none'",
         "object-src 'none'",
         "frame-ancestors 'none'",

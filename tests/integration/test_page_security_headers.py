@@ -16,7 +16,7 @@ def directives(csp: str) -> dict[str, list[str]]:
     return parsed
 
 
-@pytest.mark.parametrize("path", ["/live", "/static/live.js", "/static/live.css",
+@pytest.mark.parametrize("path", ["/live", "/static/live.js", "/static/app/viewer.page.js",
                                   "/static/live.html", "/static/no-such-file.js"])
 async def test_pages_and_static_files_send_csp_nosniff_referrer_and_frame_rules(
         hub_factory, path: str):

@@ -9,7 +9,8 @@ import pytest
 
 from hub.security_headers import content_security_policy, page_headers
 
-LIVE_HTML = Path(__file__).resolve().parents[2] / "hub" / "static" / "live.html"
+HUB = Path(__file__).resolve().parents[2] / "hub"
+PAGES = [HUB / "static" / "live.html", *sorted((HUB / "web" / "pages").glob("*.html"))]
 
 
 @pytest.mark.parametrize("host", [
@@ -65,8 +66,9 @@ class _Inline(HTMLParser):
         self._in = None
 
 
-def test_live_html_has_no_inline_script_style_or_handlers():
-    """live.html works under script-src/style-src 'self': no inline code of any kind."""
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_pages_have_no_inline_script_style_or_handlers(page: Path):
+    """Every page shell works under script-src/style-src 'self': no inline code at all."""
     parser = _Inline()
-    parser.feed(LIVE_HTML.read_text())
+    parser.feed(page.read_text())
     assert parser.found == []
