@@ -137,6 +137,8 @@ simple embed): `new EventSource("/sse/rooms/event:<uuid>?token=<JWT>")`.
   messages follow, then live ones, with no gap and no duplicate. Otherwise
   `recovered: false` and fresh snapshots. An id the hub did not write (garbage,
   negative or huge numbers) is a fresh start, never an error.
+* When a membership change alters the roles in effect, an `event: roles`
+  carries the websocket's `roles` frame.
 * Heartbeat: a comment line `: ping` after `HUB_SSE_HEARTBEAT` seconds
   (default 15) with nothing else sent.
 * Slow consumers: as on the websocket, events queue while the client reads

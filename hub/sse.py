@@ -181,7 +181,7 @@ class SseStream:
         self._base = 0  # the offset `subscribed` named
         self._recovered = False
         self._queue: deque[bytes] = deque()
-        self._queued = 0  # bytes in _queue
+        self._queued = 0  # bytes in _queue, and in the chunk being written
         self._wake = asyncio.Event()
         self._blocked_since: float | None = None  # waiting for the client to read
         self._aborter: asyncio.TimerHandle | None = None
@@ -300,10 +300,11 @@ class SseStream:
                 if self._queue:
                     chunk = b"".join(self._queue)
                     self._queue.clear()
-                    self._queued = 0
                     self._blocked_since = time.monotonic()
-                    yield chunk  # returns once the server could write it
+                    # Still counted while the server waits to write it.
+                    yield chunk  # resumes once the server could write it
                     self._blocked_since = None
+                    self._queued = max(0, self._queued - len(chunk))
                     continue
                 if self.closing:
                     return
