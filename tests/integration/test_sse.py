@@ -43,6 +43,26 @@ async def publish_many(hub: HubProcess, room: str, items: list[Any]) -> list[int
     return offsets
 
 
+async def gauges(hub: HubProcess) -> dict[str, float]:
+    async with httpx.AsyncClient(base_url=hub.url, timeout=10) as http:
+        text = (await http.get("/metrics")).text
+    return {name: float(value) for name, _, value in
+            (line.partition(" ") for line in text.splitlines() if line.startswith("hub_"))}
+
+
+async def until_gone(hub: HubProcess, room: str) -> None:
+    """Every stream that ended left no trace: no presence, connection or subscription."""
+    async with httpx.AsyncClient(base_url=hub.url, timeout=10,
+                                 headers={"X-API-Key": API_KEY}) as http:
+        for _ in range(100):
+            members = (await http.get(f"/api/rooms/{room}/presence")).json()["count"]
+            now = await gauges(hub)
+            if (members, now["hub_connections"], now["hub_subscriptions"]) == (0, 0, 0):
+                return
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"left behind: {members} members, {now}")
+
+
 def check_message(got: Any, room: str, epoch: str, offset: int, data: Any) -> None:
     """A `message` event: the websocket's frame as data, the position as its id."""
     assert got.event == "message"
@@ -121,6 +141,7 @@ async def test_last_event_id_resumes_with_nothing_lost_or_repeated(
         check_message(await stream.next(), room, epoch, 10, {"n": 10})
         await publish_many(hub, room, [{"n": 11}])
         check_message(await stream.next(), room, epoch, 11, {"n": 11})
+    await until_gone(hub, room)
 
 
 async def test_resume_across_a_hub_restart_on_the_same_port(
@@ -347,10 +368,7 @@ def _cut_off(sock: socket.socket, timeout: float) -> bool:
 
 
 async def _slow_consumers(hub: HubProcess) -> float:
-    async with httpx.AsyncClient(base_url=hub.url, timeout=10) as http:
-        text = (await http.get("/metrics")).text
-    line = next(x for x in text.splitlines() if x.startswith("hub_slow_consumers_total "))
-    return float(line.split()[1])
+    return (await gauges(hub))["hub_slow_consumers_total"]
 
 
 async def test_slow_reader_is_cut_off_and_delays_nobody(hub_factory: HubFactory,
@@ -378,6 +396,25 @@ async def test_slow_reader_is_cut_off_and_delays_nobody(hub_factory: HubFactory,
     assert await asyncio.to_thread(_cut_off, stalled, 20)
     stalled.close()
     assert await _slow_consumers(hub) >= before + 1
+    await until_gone(hub, room)
+
+
+async def test_a_reader_stuck_below_the_queue_bound_is_cut_as_idle(
+        hub_factory: HubFactory, org: uuid.UUID) -> None:
+    """A client that stops reading while events wait (the queue far from full) is cut
+    after HUB_PING_INTERVAL + HUB_PING_TIMEOUT, as a silent websocket is; not counted
+    as a slow consumer."""
+    hub = hub_factory(HUB_SEND_QUEUE_BYTES=str(256 * 1024 * 1024), HUB_PING_INTERVAL="1",
+                      HUB_PING_TIMEOUT="1", HUB_SHUTDOWN_TIMEOUT="1")
+    room = f"org:{org}"
+    before = await _slow_consumers(hub)
+    stalled = await asyncio.to_thread(_stalled_reader, hub.port,
+                                      f"/sse/rooms/{room}?token={token(org, sub='stuck')}")
+    await publish_many(hub, room, [{"n": n, "blob": "x" * 15_000} for n in range(600)])
+    assert await asyncio.to_thread(_cut_off, stalled, 20)
+    stalled.close()
+    assert await _slow_consumers(hub) == before
+    await until_gone(hub, room)
 
 
 async def test_streams_hold_their_address_slot(hub_factory: HubFactory,
