@@ -67,6 +67,7 @@ HEARTBEAT: Final = b": ping\n\n"
 # EventSource waits ``retry`` ms before reconnecting; spread over a range, so the
 # clients of a stopping node do not all come back in the same instant.
 RETRY_MS: Final = (1000, 3000)
+_random = secrets.SystemRandom()
 # A Last-Event-ID the hub wrote: <epoch>:<offset>, offset an int64.
 _EVENT_ID = re.compile(r"([^:\s]{1,64}):([0-9]{1,19})")
 _UNREACHABLE = (OSError, TimeoutError, ConnectionError, RedisError,
@@ -98,6 +99,8 @@ REFUSALS: Final[dict[int, tuple[tuple[int, str], ...]]] = {
 
 
 class Refused(Exception):
+    """The stream is not opened: answer ``status`` with ``code`` (a :data:`REFUSALS` row)."""
+
     def __init__(self, status: int, code: int, detail: str) -> None:
         super().__init__(detail)
         self.status, self.code, self.detail = status, code, detail
@@ -282,7 +285,7 @@ class SseStream:
     def start(self, snapshots: list[bytes]) -> bytes:
         """The stream's first bytes: ``retry``, ``subscribed`` (then the recovered
         messages or the snapshots), and the position they bring the client to."""
-        retry = secrets.SystemRandom().randint(*RETRY_MS)
+        retry = _random.randint(*RETRY_MS)
         head = [f"retry: {retry}\n\n".encode(), *self._head, *snapshots]
         if self.epoch and not self._recovered:
             # The position moves only once the snapshots are in: a client cut off
@@ -310,7 +313,8 @@ class SseStream:
                     return
                 self._wake.clear()
                 try:
-                    await asyncio.wait_for(self._wake.wait(), heartbeat)
+                    async with asyncio.timeout(heartbeat):
+                        await self._wake.wait()
                 except TimeoutError:
                     self._blocked_since = time.monotonic()
                     yield HEARTBEAT

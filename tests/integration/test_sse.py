@@ -298,10 +298,17 @@ async def test_credentials_and_rooms_are_checked_like_the_websocket(
         assert body["code"] == code and body["status_code"] == status, body
         assert body["request_id"] == resp.headers["x-request-id"]
         assert "Traceback" not in body["detail"]
-    # A bearer header is as good as ?token=.
-    async with sse(hub.url, room, headers={"Authorization": f"Bearer {token(org)}"}) as s:
+    # A bearer header is as good as ?token=; staff roles count only as far as a
+    # membership confirms them (none here: a viewer, as the presence shows).
+    claims_admin = token(org, sub="no-membership", roles=("admin",))
+    async with sse(hub.url, room, headers={"Authorization": f"Bearer {claims_admin}"}) as s:
         subscribed, _ = await s.opening()
         assert subscribed.data["room"] == room
+        async with httpx.AsyncClient(base_url=hub.url, timeout=10) as http:
+            resp = await http.get(f"/api/rooms/{room}/presence",
+                                  headers={"X-API-Key": API_KEY})
+        members = resp.json()["members"]
+        assert [(m["user"], m["roles"]) for m in members] == [("no-membership", ["viewer"])]
 
 
 async def test_overlay_secret_reaches_its_event_only_and_rotation_ends_it(
