@@ -36,7 +36,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import asyncpg
 import msgspec
@@ -165,7 +165,7 @@ class SseStream:
     """One open stream: a node subscriber, and an open connection to the hub's sweeps
     (expiry, overlay rotation, role changes, drain: ``hub.runtime.OpenConnection``)."""
 
-    __slots__ = ("_aborter", "_base", "_blocked_since", "_head", "_queue", "_queued",
+    __slots__ = ("_aborter", "_base", "_behind_since", "_head", "_queue", "_queued",
                  "_recovered", "_transport", "_wake", "client_id", "closing", "epoch", "hub",
                  "offset", "room", "session")
 
@@ -186,7 +186,7 @@ class SseStream:
         self._queue: deque[bytes] = deque()
         self._queued = 0  # bytes in _queue, and in the chunk being written
         self._wake = asyncio.Event()
-        self._blocked_since: float | None = None  # waiting for the client to read
+        self._behind_since: float | None = None  # see last_seen
         self._aborter: asyncio.TimerHandle | None = None
 
     # -- rooms.node.Subscriber ------------------------------------------------------
@@ -222,8 +222,20 @@ class SseStream:
 
     @property
     def last_seen(self) -> float:
-        """Now, unless a write has waited for the client: then since when."""
-        return self._blocked_since if self._blocked_since is not None else time.monotonic()
+        """When the client last kept up. A stream hears nothing from its client, so what
+        counts is whether it reads: the hub's keepalive sweep asks this every
+        ``HUB_PING_INTERVAL / 2`` seconds, and a stream whose unsent bytes stayed above
+        the transport's low-water mark at each ask since then is behind (as a socket
+        whose pong waits behind the data it has not read)."""
+        now = time.monotonic()
+        transport = self._transport
+        if (transport is None or transport.is_closing()
+                or transport.get_write_buffer_size() <= transport.get_write_buffer_limits()[0]):
+            self._behind_since = None
+            return now
+        if self._behind_since is None:
+            self._behind_since = now
+        return self._behind_since
 
     def send(self, frame: bytes) -> None:
         """A frame for this client alone (``roles`` when a membership changed)."""
@@ -303,10 +315,8 @@ class SseStream:
                 if self._queue:
                     chunk = b"".join(self._queue)
                     self._queue.clear()
-                    self._blocked_since = time.monotonic()
                     # Still counted while the server waits to write it.
                     yield chunk  # resumes once the server could write it
-                    self._blocked_since = None
                     self._queued = max(0, self._queued - len(chunk))
                     continue
                 if self.closing:
@@ -316,9 +326,7 @@ class SseStream:
                     async with asyncio.timeout(heartbeat):
                         await self._wake.wait()
                 except TimeoutError:
-                    self._blocked_since = time.monotonic()
                     yield HEARTBEAT
-                    self._blocked_since = None
         finally:
             self.finish()
 
@@ -462,4 +470,5 @@ async def _open(hub: Hub, stream: SseStream, recover: e.StreamPosition | None) -
 def _transport(request: Request) -> asyncio.Transport | None:  # type: ignore[type-arg]
     extension = (request.scope.get("extensions") or {}).get(TRANSPORT_EXTENSION) or {}
     transport = extension.get("transport")
-    return transport if isinstance(transport, asyncio.Transport) else None
+    # Duck-typed: uvloop's transports do not derive from asyncio's classes.
+    return cast("asyncio.Transport", transport) if hasattr(transport, "abort") else None
