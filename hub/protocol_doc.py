@@ -118,9 +118,10 @@ simple embed): `new EventSource("/sse/rooms/event:<uuid>?token=<JWT>")`.
   all return at once), then:
   * `event: subscribed`, data `{{"type":"subscribed","room","epoch","offset","recovered"}}`;
   * when `recovered` is true, the missed messages as `message` events;
-  * otherwise one `event: snapshot` per room service (the websocket's `snapshot`
-    frame as data), then a bare `id: <epoch>:<offset>` line naming the position
-    they bring the client to;
+    otherwise one `event: snapshot` per room service (the websocket's `snapshot`
+    frame as data);
+  * a bare `id: <epoch>:<offset>` line: the position all this brings the client
+    to (EventSource dispatches nothing for it, but remembers the id);
   * then every room message as `event: message` with `id: <epoch>:<offset>` and,
     as data, exactly the websocket's `message` frame
     (`{{"type":"message","room","offset","data"}}`). A publisher's JSON that holds
@@ -148,9 +149,9 @@ simple embed): `new EventSource("/sse/rooms/event:<uuid>?token=<JWT>")`.
   `{{"type":"close","code","reason"}}`, the websocket's close code: 4002 when the
   token's `exp` passes (a stream cannot `refresh`: reconnect with a new
   token), 4003 when the overlay secret is rotated, 1012 when the node shuts
-  down (EventSource reconnects, to another node), 4009 when the client read
-  nothing for `HUB_PING_INTERVAL` + `HUB_PING_TIMEOUT` seconds while events
-  waited. On 4002 and 4003, close the EventSource: its reconnect would be
+  down (EventSource reconnects, to another node), 4009 when the client stayed
+  behind (unsent data waiting at every look) for `HUB_PING_INTERVAL` +
+  `HUB_PING_TIMEOUT` seconds, as a socket whose pong never comes. On 4002 and 4003, close the EventSource: its reconnect would be
   refused with 401.
 * A stream holds one of the address's `HUB_MAX_CONNECTIONS_PER_ADDRESS` slots
   while it is open. A draining node answers a new stream with `retry:` and an

@@ -166,7 +166,7 @@ class SseStream:
     (expiry, overlay rotation, role changes, drain: ``hub.runtime.OpenConnection``)."""
 
     __slots__ = ("_aborter", "_base", "_behind_since", "_head", "_queue", "_queued",
-                 "_recovered", "_transport", "_wake", "client_id", "closing", "epoch", "hub",
+                 "_transport", "_wake", "client_id", "closing", "epoch", "hub",
                  "offset", "room", "session")
 
     def __init__(self, hub: Hub, transport: asyncio.Transport | None, principal: Principal,
@@ -182,7 +182,6 @@ class SseStream:
         self._transport = transport
         self._head: list[bytes] = []  # subscribed + recovered messages, until started
         self._base = 0  # the offset `subscribed` named
-        self._recovered = False
         self._queue: deque[bytes] = deque()
         self._queued = 0  # bytes in _queue, and in the chunk being written
         self._wake = asyncio.Event()
@@ -210,7 +209,6 @@ class SseStream:
     def _subscribed(self, frame: bytes) -> None:
         sub = _subscribed.decode(frame)
         self.epoch, self.offset, self._base = sub.epoch, sub.offset, sub.offset
-        self._recovered = sub.recovered
         self._head.append(_event(b"subscribed", msgspec.json.encode({
             "type": "subscribed", "room": sub.room, "epoch": sub.epoch, "offset": sub.offset,
             "recovered": sub.recovered})))
@@ -299,9 +297,11 @@ class SseStream:
         messages or the snapshots), and the position they bring the client to."""
         retry = _random.randint(*RETRY_MS)
         head = [f"retry: {retry}\n\n".encode(), *self._head, *snapshots]
-        if self.epoch and not self._recovered:
+        if self.epoch:
             # The position moves only once the snapshots are in: a client cut off
-            # before them gets them again when it reconnects.
+            # before them gets them again when it reconnects. (Said after recovered
+            # messages too: a client that resumed with ?last_event_id= and has no id
+            # of its own yet must not resume from that old one next time.)
             head.append(f"id: {self.epoch}:{self._base}\n\n".encode())
         self._head = []
         return b"".join(head)

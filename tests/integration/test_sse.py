@@ -125,10 +125,8 @@ async def test_last_event_id_resumes_with_nothing_lost_or_repeated(
     await publish_many(hub, room, [{"n": n} for n in range(4, 9)])  # missed
     async with sse(hub.url, room, token=tok, last_event_id=last,
                    params={"last_event_id": f"{epoch}:0"}) as stream:  # the header wins
-        subscribed, snapshots = await stream.opening()
-        assert subscribed.data["recovered"] is True and snapshots == []
+        subscribed, replayed = await stream.recovered()  # no snapshot: nothing was lost
         assert subscribed.data["offset"] == 8
-        replayed = await stream.messages(5)
         for n, got in zip(range(4, 9), replayed, strict=True):
             check_message(got, room, epoch, n, {"n": n})
         await publish_many(hub, room, [{"n": 9}])
@@ -136,9 +134,9 @@ async def test_last_event_id_resumes_with_nothing_lost_or_repeated(
         last = stream.last_id
     await publish_many(hub, room, [{"n": 10}])
     async with sse(hub.url, room, token=tok, params={"last_event_id": last}) as stream:
-        subscribed, _ = await stream.opening()
-        assert subscribed.data["recovered"] is True
-        check_message(await stream.next(), room, epoch, 10, {"n": 10})
+        _, replayed = await stream.recovered()
+        assert len(replayed) == 1
+        check_message(replayed[0], room, epoch, 10, {"n": 10})
         await publish_many(hub, room, [{"n": 11}])
         check_message(await stream.next(), room, epoch, 11, {"n": 11})
     await until_gone(hub, room)
@@ -177,9 +175,7 @@ async def test_resume_across_a_hub_restart_on_the_same_port(
     await publish_many(other, room, [{"n": n} for n in range(3, 7)])  # while it restarts
     await restarting
     async with sse(node.url, room, token=tok, last_event_id=last) as stream:
-        subscribed, _ = await stream.opening()
-        assert subscribed.data["recovered"] is True
-        got = await stream.messages(4)
+        _, got = await stream.recovered()
         assert [(e.data["data"]["n"], e.last_id) for e in got] == [
             (n, f"{epoch}:{n}") for n in range(3, 7)]
         await publish_many(other, room, [{"n": 7}])
@@ -212,9 +208,7 @@ async def test_unrecoverable_positions_start_afresh_with_snapshots(
     # Still in history (5 are kept): recovered.
     await publish_many(hub, room, [{"n": "a"}, {"n": "b"}])
     async with sse(hub.url, room, token=tok, last_event_id=f"{epoch}:{current}") as stream:
-        subscribed, _ = await stream.opening()
-        assert subscribed.data["recovered"] is True
-        got = await stream.messages(2)
+        _, got = await stream.recovered()
         assert [e.last_id for e in got] == [f"{epoch}:{current + 1}", f"{epoch}:{current + 2}"]
 
 

@@ -87,6 +87,18 @@ class SseReader:
             assert got.last_id == f"{subscribed.data['epoch']}:{subscribed.data['offset']}"
         return subscribed, snapshots
 
+    async def recovered(self) -> tuple[Event, list[Event]]:
+        """``subscribed`` with ``recovered: true``, the replayed messages, and the
+        position after them (the room's offset named in ``subscribed``)."""
+        subscribed = await self.expect("subscribed")
+        assert subscribed.data["recovered"] is True, subscribed
+        replayed = []
+        while (got := await self.next(marks=True)).event == "message":
+            replayed.append(got)
+        assert got.event == "", got
+        assert got.last_id == f"{subscribed.data['epoch']}:{subscribed.data['offset']}"
+        return subscribed, replayed
+
     async def rest(self, timeout: float = 10.0) -> list[Event]:
         """Every event until the hub ends the stream."""
         out = []
