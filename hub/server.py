@@ -6,8 +6,7 @@ fail. Here SIGTERM first marks the hub draining (``/ready`` answers 503, new
 websockets are refused, everything else is still served) for
 ``HUB_DRAIN_SECONDS``; then uvicorn's own shutdown stops accepting, closes every
 socket (websockets with 1012, event streams with a ``close`` event) and runs the
-app's shutdown. A second SIGTERM, or
-SIGINT, skips whatever is left of the drain.
+app's shutdown. A second SIGTERM, or SIGINT, skips whatever is left of the drain.
 """
 
 from __future__ import annotations
