@@ -285,6 +285,7 @@ async def test_credentials_and_rooms_are_checked_like_the_websocket(
         ("event:not-a-uuid", {"token": token(org)}, 404, 4404),
         (f"event:{str(ev).upper()}", {"token": token(org)}, 404, 4404),
     ]
+    details = {}
     for target, params, status, code in cases:
         resp = await refusal(hub.url, target, **params)
         assert resp.status_code == status, (target, params, resp.text)
@@ -292,6 +293,9 @@ async def test_credentials_and_rooms_are_checked_like_the_websocket(
         assert body["code"] == code and body["status_code"] == status, body
         assert body["request_id"] == resp.headers["x-request-id"]
         assert "Traceback" not in body["detail"]
+        details[target] = body["detail"]
+    # Another org's event cannot be told from one that does not exist.
+    assert details[f"event:{other_ev}"] == details[cases[8][0]] == "unknown event"
     # A bearer header is as good as ?token=; staff roles count only as far as a
     # membership confirms them (none here: a viewer, as the presence shows).
     claims_admin = token(org, sub="no-membership", roles=("admin",))
