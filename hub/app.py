@@ -26,7 +26,7 @@ from litestar.static_files import create_static_files_router
 from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from hub import admin_api, api_orgs, api_tokens, api_users, metrics
+from hub import admin_api, api_orgs, api_tokens, api_users, metrics, sse
 from hub import protocol as p
 from hub.api_events import ROUTES as EVENT_ROUTES
 from hub.auth import TokenError
@@ -285,7 +285,7 @@ def create_app(settings: Settings, hub: Hub | None = None, parts: Parts | None =
 
     app = Litestar(
         route_handlers=[health, ready, prometheus, publish, register_event, presence,
-                        call_service, rotate_overlay, live_page, *PAGE_ROUTES,
+                        call_service, rotate_overlay, live_page, sse.room_events, *PAGE_ROUTES,
                         create_static_files_router(path="/static", directories=[STATIC],
                                                    middleware=[security_headers]),
                         *EVENT_ROUTES, *ROUTES, *OPERATOR_ROUTES],

@@ -34,6 +34,9 @@ from hub.runtime import Hub
 log = logging.getLogger(__name__)
 
 LINGER_SECONDS = 2.0  # after a refusal, how long the client's remaining bytes are discarded
+# The request scope's ASGI extension holding this connection's transport, for a long
+# response that must cut a client who stopped reading (hub.sse).
+TRANSPORT_EXTENSION = "livehub.transport"
 
 
 class _RefusalLog:
@@ -125,6 +128,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         if self._timer is None:  # a keep-alive connection's next request
             self._arm(self.hub.settings.header_timeout, self._header_timed_out)
         super().on_message_begin()
+        self.scope["extensions"] = {TRANSPORT_EXTENSION: {"transport": self.transport}}
 
     def on_url(self, url: bytes) -> None:
         self._count_header_bytes(len(url))

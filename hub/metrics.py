@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-CONNECTIONS = Gauge("hub_connections", "Open websocket connections")
+CONNECTIONS = Gauge("hub_connections", "Open websocket connections and event streams")
 SUBSCRIPTIONS = Gauge("hub_subscriptions", "Local room subscriptions")
 ROOMS = Gauge("hub_rooms", "Rooms with at least one local subscriber")
 MESSAGES_IN = Counter("hub_messages_in_total", "Client frames received")

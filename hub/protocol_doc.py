@@ -97,6 +97,67 @@ requests and tips are separate and open to fans):
   silence and closes with 4009 if nothing arrives within
   `HUB_PING_TIMEOUT` more. Standard clients answer pings automatically.
 
+## Server-Sent Events
+
+`GET /sse/rooms/<room>` streams one room's messages as Server-Sent Events, for
+clients that cannot hold a websocket (an OBS overlay behind a strict proxy, a
+simple embed): `new EventSource("/sse/rooms/event:<uuid>?token=<JWT>")`.
+
+* Credentials, checked as on the websocket: `?token=<JWT>` (EventSource cannot
+  set headers), or `Authorization: Bearer <JWT>`, or `?overlay=<secret>`
+  (which wins). Staff roles are confirmed by memberships; the room is
+  authorized as a `subscribe` is. A refusal is an HTTP error before the stream
+  starts, with a JSON body `{{"status_code", "code", "detail", "request_id"}}`
+  whose `code` is the one a websocket would get:
+
+{sse_refusals}
+
+* Response: `200`, `Content-Type: text/event-stream`, `Cache-Control:
+  no-store`, `X-Accel-Buffering: no`. It opens with `retry: <ms>` (between
+  1000 and 3000, different per stream so the clients of a stopped node do not
+  all return at once), then:
+  * `event: subscribed`, data `{{"type":"subscribed","room","epoch","offset","recovered"}}`;
+  * when `recovered` is true, the missed messages as `message` events;
+    otherwise one `event: snapshot` per room service (the websocket's `snapshot`
+    frame as data);
+  * a bare `id: <epoch>:<offset>` line: the position all this brings the client
+    to (EventSource dispatches nothing for it, but remembers the id);
+  * then every room message as `event: message` with `id: <epoch>:<offset>` and,
+    as data, exactly the websocket's `message` frame
+    (`{{"type":"message","room","offset","data"}}`). A publisher's JSON that holds
+    line breaks is split over several `data:` lines; EventSource joins them
+    with newlines, which is the same JSON.
+* The event id is the room **offset, qualified by the room's epoch**:
+  `<epoch>:<offset>`. An offset alone would be ambiguous once the room's
+  history is reset (a new epoch starts counting again).
+* Resuming: EventSource sends the last id it saw as `Last-Event-ID` when it
+  reconnects by itself; a client that cannot set it may pass
+  `?last_event_id=<epoch>:<offset>` (the header wins). The rules are the
+  websocket's `recover`: if the epoch is unchanged and every missed message is
+  still retained, `subscribed` says `recovered: true` and exactly the missed
+  messages follow, then live ones, with no gap and no duplicate. Otherwise
+  `recovered: false` and fresh snapshots. An id the hub did not write (garbage,
+  negative or huge numbers) is a fresh start, never an error.
+* When a membership change alters the roles in effect, an `event: roles`
+  carries the websocket's `roles` frame.
+* Heartbeat: a comment line `: ping` after `HUB_SSE_HEARTBEAT` seconds
+  (default 15) with nothing else sent.
+* Slow consumers: as on the websocket, events queue while the client reads
+  slowly; past `HUB_SEND_QUEUE_BYTES` the queue is dropped and the connection
+  cut (counted in `hub_slow_consumers_total`). Nobody else waits.
+* The hub ends a stream with a last `event: close`, data
+  `{{"type":"close","code","reason"}}`, the websocket's close code: 4002 when the
+  token's `exp` passes (a stream cannot `refresh`: reconnect with a new
+  token), 4003 when the overlay secret is rotated, 1012 when the node shuts
+  down (EventSource reconnects, to another node), 4009 when the client stayed
+  behind (unsent data waiting at every look) for `HUB_PING_INTERVAL` +
+  `HUB_PING_TIMEOUT` seconds, as a socket whose pong never comes. On 4002 and 4003, close the EventSource: its reconnect would be
+  refused with 401.
+* A stream holds one of the address's `HUB_MAX_CONNECTIONS_PER_ADDRESS` slots
+  while it is open. A draining node answers a new stream with `retry:` and an
+  empty, ended stream (not 503: EventSource never retries after an error
+  status), so the client comes back through the load balancer.
+
 ## Client frames
 
 {client}
@@ -224,8 +285,14 @@ def render() -> str:
     errors += [f"| {int(c)} | {c.name} | {d} | {a.value} |" for c, (d, a) in p.ERROR_DOCS.items()]
     closes = ["| code | name | meaning | client should |", "|---|---|---|---|"]
     closes += [f"| {int(c)} | {c.name} | {d} | {a.value} |" for c, (d, a) in p.CLOSE_DOCS.items()]
+    from hub.sse import REFUSALS
+
+    refusals = ["| HTTP status | code | when |", "|---|---|---|"]
+    refusals += [f"| {status} | {code} | {why} |" for status, codes in REFUSALS.items()
+                 for code, why in codes]
     return INTRO.format(
         version=p.PROTOCOL_VERSION, matrix="\n".join(matrix),
+        sse_refusals="\n".join(f"  {row}" for row in refusals),
         client=_frames(p.ClientFrame), server=_frames(p.ServerFrame) + "\n" + _nested(),
         errors="\n".join(errors), closes="\n".join(closes), services=_services(),
     )

@@ -15,7 +15,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import asyncpg
 
@@ -29,7 +29,7 @@ from hub.memberships import NOTICES, Memberships, claims_staff
 from hub.overlays import NOTICES as OVERLAY_NOTICES
 from hub.overlays import OverlayRefused, Overlays
 from hub.products import parse_hosts
-from hub.session import Limits
+from hub.session import Limits, Session
 from hub.settings import Parts, Settings
 from integrations import twilio_sms
 from persistence.chat import ChatWriter
@@ -46,10 +46,25 @@ from rooms.services.chat_config import ChatConfig
 from rooms.services.dispatch import Dispatcher
 from rooms.services.tips_sweep import sweep as sweep_tip_alerts
 
-if TYPE_CHECKING:
-    from hub.connection import HubConnection
-
 log = logging.getLogger(__name__)
+
+
+class OpenConnection(Protocol):
+    """What the hub's sweeps need of an open connection: a websocket
+    (``hub.connection``) or an event stream (``hub.sse``)."""
+
+    @property
+    def session(self) -> Session | None: ...
+    @property
+    def closing(self) -> bool: ...
+    @property
+    def last_seen(self) -> float: ...
+    def send(self, frame: bytes) -> None: ...
+    def close(self, code: int, reason: str) -> None: ...
+    def ping(self) -> None: ...
+    def idle_timeout(self) -> None: ...
+    def token_expired(self) -> None: ...
+    def shutdown(self) -> None: ...
 
 
 class Hub:
@@ -78,9 +93,9 @@ class Hub:
         self.db: asyncpg.Pool | None = None
         self._chat_writer: ChatWriter | None = None
         self.services: Dispatcher | None = None
-        self.connections: set[HubConnection] = set()
+        self.connections: set[OpenConnection] = set()
         self.addresses = AddressSlots(s.max_connections_per_address)
-        self.expiry: ExpiryWheel[HubConnection] = ExpiryWheel(time.time())
+        self.expiry: ExpiryWheel[OpenConnection] = ExpiryWheel(time.time())
         self.memberships: Memberships | None = None  # with Postgres: staff need a row
         self.overlays: Overlays | None = None  # with Postgres: OBS overlay credentials
         # Directory and services are looked up per command: start() replaces them.

@@ -5,14 +5,15 @@ answering 503: a load balancer only learns the node is gone when connects
 fail. Here SIGTERM first marks the hub draining (``/ready`` answers 503, new
 websockets are refused, everything else is still served) for
 ``HUB_DRAIN_SECONDS``; then uvicorn's own shutdown stops accepting, closes every
-socket (websockets with 1012) and runs the app's shutdown. A second SIGTERM, or
-SIGINT, skips whatever is left of the drain.
+socket (websockets with 1012, event streams with a ``close`` event) and runs the
+app's shutdown. A second SIGTERM, or SIGINT, skips whatever is left of the drain.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
+import socket
 import time
 from types import FrameType
 
@@ -45,3 +46,11 @@ class DrainingServer(uvicorn.Server):
             if time.monotonic() >= self._drain_until:
                 self.should_exit = True
         return await super().on_tick(counter)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn only asks HTTP connections to close once their response is done:
+        # event streams (hub.sse) are ended here, with the websockets. They finish
+        # after uvicorn has closed the listener, so clients reconnect elsewhere.
+        for conn in list(self.hub.connections):
+            conn.shutdown()
+        await super().shutdown(sockets)

@@ -11,7 +11,7 @@ import os
 import secrets
 import socket
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 import msgspec
 
@@ -52,7 +52,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "max_connections_per_address": "HUB_MAX_CONNECTIONS_PER_ADDRESS",
         "max_token_ttl": "HUB_MAX_TOKEN_TTL", "role_cache_ttl": "HUB_ROLE_CACHE_TTL",
         "max_session": "HUB_MAX_SESSION",
-        "product_hosts": "HUB_PRODUCT_HOSTS",
+        "product_hosts": "HUB_PRODUCT_HOSTS", "sse_heartbeat": "HUB_SSE_HEARTBEAT",
     }
 
     host: str = "127.0.0.1"
@@ -96,6 +96,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     role_cache_ttl: float = 60.0  # seconds a node trusts a cached membership role
     # host=product,... (hub.products): checked by load(), parsed once into Hub.products
     product_hosts: str = ""
+    sse_heartbeat: Annotated[float, msgspec.Meta(gt=0)] = 15.0  # seconds of silence (hub.sse)
 
 
 
