@@ -9,7 +9,7 @@ import asyncpg
 from tests.e2e.browser import chromium, needs_chromium
 from tests.e2e.test_dj_look import fill_night
 from tests.e2e.test_dj_requests import open_dashboard
-from tests.e2e.test_live_page_hostile_data import xss, xss_long
+from tests.support.hostile import xss, xss_long
 from tests.support.members import staff_token
 
 pytestmark = needs_chromium

@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from tests.e2e.browser import chromium, needs_chromium
-from tests.e2e.test_live_page_hostile_data import publish_raw, xss, xss_long
 from tests.e2e.viewer_support import Watched, join_as_guest, open_page, send_chat
 from tests.integration.test_overlay_secret import new_link
 from tests.integration.test_tips import LONG, pay
 from tests.support.client import Client, token
+from tests.support.hostile import publish_raw, xss, xss_long
 from tests.support.members import staff_token
 
 pytestmark = needs_chromium
