@@ -17,7 +17,7 @@ async def test_a_guests_chat_reaches_another_viewer_and_the_dj_dashboard(hub_fac
     DJ dashboard, once, under the guest's display name."""
     org, ev = event
     hub = hub_factory(db=True)
-    dj_token = await staff_token(hub, org, "dj-nova", "dj")
+    dj_token = await staff_token(hub, org, f"dj-{org.hex[:8]}", "dj")
     async with chromium() as browser:
         ann = await join_as_guest(await browser.new_context(), hub, ev, "Ann")
         bo = await join_as_guest(await browser.new_context(), hub, ev, "Bo")
@@ -41,7 +41,7 @@ async def test_a_fans_request_on_the_viewer_page_is_run_from_the_dashboard(hub_f
     org, ev = event
     room = f"event:{ev}"
     hub = hub_factory(db=True)
-    dj_token = await staff_token(hub, org, "dj-nova", "dj")
+    dj_token = await staff_token(hub, org, f"dj-{org.hex[:8]}", "dj")
     async with chromium() as browser:
         dj = await open_dashboard(browser, hub, ev, dj_token)
         crowd = await viewer(await browser.new_context(), hub, ev, token(org, sub="crowd"))
