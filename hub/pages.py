@@ -2,8 +2,8 @@
 OBS overlay ``/overlay/<secret>``.
 
 Each page is one HTML shell (``hub/web/pages/page.html``) naming its bundle
-(``/static/app/<name>.page.js`` and ``.css``, built by ``make ui``). The shell is filled in here with
-the brand and the public facts a page needs before anyone signs in, as JSON in
+(``/static/app/<name>.page.js`` and ``.css``, built by ``make ui``). The shell is filled
+in here with the brand and the public facts a page needs before anyone signs in, as JSON in
 ``<meta name="livehub">``; credentials never pass through here (a token travels in the URL
 fragment, which browsers do not send). A private event's shell names no title.
 
