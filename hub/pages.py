@@ -1,9 +1,9 @@
 """The browser pages: the viewer ``/e/<event>``, the DJ dashboard ``/dj/<event>`` and the
 OBS overlay ``/overlay/<secret>``.
 
-Each page is a static HTML shell (``hub/web/pages/<name>.html``) plus its bundle
-(``/static/app/<name>.page.js``, built by ``make ui``). The shell is filled in here with
-the brand and the public facts a page needs before anyone signs in, as JSON in
+Each page is one HTML shell (``hub/web/pages/page.html``) naming its bundle
+(``/static/app/<name>.page.js`` and ``.css``, built by ``make ui``). The shell is filled
+in here with the brand and the public facts a page needs before anyone signs in, as JSON in
 ``<meta name="livehub">``; credentials never pass through here (a token travels in the URL
 fragment, which browsers do not send). A private event's shell names no title.
 
@@ -29,7 +29,7 @@ from persistence import overlays
 from persistence.tenant import tenant_tx
 from rooms.principal import Principal
 
-SHELLS: Final = Path(__file__).parent / "web" / "pages"
+SHELL: Final = (Path(__file__).parent / "web" / "pages" / "page.html").read_text()
 BRAND_NAMES: Final = {"tipjar": "TipJar", "djdash": "DJ Dash", "m10dj": "M10DJ"}
 DEFAULT_PRODUCT: Final = "djdash"
 
@@ -57,7 +57,7 @@ _encode = msgspec.json.Encoder().encode
 
 def render(name: str, config: PageConfig) -> bytes:
     """The shell of page ``name`` with ``config`` filled in (escaped for attributes)."""
-    shell = (SHELLS / f"{name}.html").read_text()
+    shell = SHELL.replace("{{page}}", name)
     title = f"{config.title} · {config.brand_name}" if config.title else config.brand_name
     filled = (shell.replace("{{config}}", html.escape(_encode(config).decode(), quote=True))
               .replace("{{title}}", html.escape(title))

@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import asyncpg
 import pytest
 
+from tests.support.fake_livekit import FakeLiveKit
+from tests.support.fake_stripe import FakeStripe
 from tests.support.hubproc import HubProcess
 from tests.support.postgres import owner_dsn, server_dsn
 from tests.support.services import redis_server
@@ -73,3 +75,19 @@ async def event(owner_conn: asyncpg.Connection) -> tuple[uuid.UUID, uuid.UUID]:
         "INSERT INTO events (id, organization_id, title, status) VALUES ($1, $2, 'Friday',"
         " 'live')", ev, org)
     return org, ev
+
+
+@pytest.fixture
+async def livekit() -> AsyncIterator[FakeLiveKit]:
+    """A local fake of LiveKit's Twirp API (RoomService, Egress) that checks each call."""
+    fake = await asyncio.wait_for(FakeLiveKit().start(), 10)
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def stripe_fake() -> AsyncIterator[FakeStripe]:
+    """A local fake of Stripe's API that checks each call (fees, destination, keys)."""
+    fake = await asyncio.wait_for(FakeStripe().start(), 10)
+    yield fake
+    await fake.stop()

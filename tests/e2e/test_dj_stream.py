@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import httpx
 import jwt
-import pytest
 
 from tests.e2e.browser import ARGS, CHROMIUM, chromium, needs_chromium
 from tests.e2e.test_dj_requests import fan, open_dashboard, wait_titles
@@ -21,14 +19,6 @@ from tests.support.fake_livekit import FakeLiveKit, egress_webhook_body
 from tests.support.members import staff_token
 
 pytestmark = needs_chromium
-
-@pytest.fixture
-async def livekit() -> AsyncIterator[FakeLiveKit]:
-    """The local LiveKit RoomService fake (as in tests/integration/conftest.py)."""
-    fake = await asyncio.wait_for(FakeLiveKit().start(), 10)
-    yield fake
-    await fake.stop()
-
 
 FAKE_CAMERA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 

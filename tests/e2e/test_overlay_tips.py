@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from PIL import Image
 
 from tests.e2e.browser import chromium, needs_chromium
@@ -23,18 +21,11 @@ from tests.support.fake_stripe import FakeStripe
 pytestmark = needs_chromium
 
 
-@pytest.fixture
-async def stripe() -> AsyncIterator[FakeStripe]:
-    fake = await asyncio.wait_for(FakeStripe().start(), 10)
-    yield fake
-    await fake.stop()
-
-
 async def test_a_paid_tip_shows_on_the_overlay_moves_the_goal_and_rotation_blanks_it(
-        hub_factory: Any, event: Any, owner_conn: Any, stripe: FakeStripe) -> None:
+        hub_factory: Any, event: Any, owner_conn: Any, stripe_fake: FakeStripe) -> None:
     org, ev = event
-    hub = hub_factory(db=True, HUB_TIP_ALERT_TIMEOUT=LONG, **stripe.env())
-    await enable(owner_conn, stripe, org)
+    hub = hub_factory(db=True, HUB_TIP_ALERT_TIMEOUT=LONG, **stripe_fake.env())
+    await enable(owner_conn, stripe_fake, org)
     await owner_conn.execute("UPDATE events SET tip_goal_cents = 10000 WHERE id = $1", ev)
     link = await new_link(hub, ev)
     async with chromium() as browser:
@@ -59,7 +50,7 @@ async def test_a_paid_tip_shows_on_the_overlay_moves_the_goal_and_rotation_blank
         fan = await viewer(await browser.new_context(), hub, ev, token(org, sub="fan-7"))
 
         async def checkout_page(route: Any) -> None:
-            session = stripe.calls_to("/v1/checkout/sessions")[-1].params
+            session = stripe_fake.calls_to("/v1/checkout/sessions")[-1].params
             await route.fulfill(status=303, headers={"Location": session["success_url"]})
         await fan.page.route("https://checkout.stripe.test/**", checkout_page)
         await fan.page.fill("#tip-custom", "7.50")
@@ -71,14 +62,14 @@ async def test_a_paid_tip_shows_on_the_overlay_moves_the_goal_and_rotation_blank
         await fan.page.click("#tip button.tip-go")
         await fan.page.locator("#banner", has_text="Thank you for the tip").wait_for(timeout=15_000)
         assert "paid=" not in fan.page.url  # the marker is removed from the address bar
-        [call] = stripe.calls_to("/v1/checkout/sessions")
+        [call] = stripe_fake.calls_to("/v1/checkout/sessions")
         assert call.params["line_items"][0]["price_data"]["unit_amount"] == "1000"
         assert call.params["cancel_url"].endswith(f"/e/{ev}?cancelled=tip")
         assert await obs.page.locator("#alert").is_hidden()  # nothing before the payment
 
         # The signed webhook: the alert shows, then the goal bar moves.
-        [session_id] = stripe.sessions
-        answer = await deliver(hub, stripe.completed(session_id))
+        [session_id] = stripe_fake.sessions
+        answer = await deliver(hub, stripe_fake.completed(session_id))
         assert answer.status_code == 200, answer.text
         alert = obs.page.locator("#alert")
         await alert.locator(".amount", has_text="$10.00").wait_for(timeout=10_000)

@@ -6,11 +6,8 @@ must then say calmly that the stream is unavailable, never dump an error."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
-
-import pytest
 
 from tests.e2e.browser import chromium, needs_chromium
 from tests.e2e.checks import shoot
@@ -22,20 +19,6 @@ from tests.support.fake_livekit import FakeLiveKit
 from tests.support.fake_stripe import FakeStripe
 
 pytestmark = needs_chromium
-
-
-@pytest.fixture
-async def livekit() -> AsyncIterator[FakeLiveKit]:
-    fake = await asyncio.wait_for(FakeLiveKit().start(), 10)
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
-async def stripe() -> AsyncIterator[FakeStripe]:
-    fake = await asyncio.wait_for(FakeStripe().start(), 10)
-    yield fake
-    await fake.stop()
 
 
 def lk_sockets(page: Any) -> list[str]:
@@ -94,11 +77,11 @@ async def test_the_player_gets_the_livekit_url_and_a_viewer_grant(
 
 
 async def test_pay_per_view_shows_the_pay_button_first_then_plays_once_paid(
-        hub_factory: Any, event: Any, livekit: FakeLiveKit, stripe: FakeStripe,
+        hub_factory: Any, event: Any, livekit: FakeLiveKit, stripe_fake: FakeStripe,
         owner_conn: Any) -> None:
     org, ev = event
-    hub = hub_factory(db=True, **livekit.env(), **stripe.env())
-    await enable(owner_conn, stripe, org)
+    hub = hub_factory(db=True, **livekit.env(), **stripe_fake.env())
+    await enable(owner_conn, stripe_fake, org)
     await owner_conn.execute("UPDATE events SET ppv_price_cents = 500 WHERE id = $1", ev)
     user = await add_user(owner_conn)
     async with chromium() as browser:
@@ -115,21 +98,21 @@ async def test_pay_per_view_shows_the_pay_button_first_then_plays_once_paid(
         assert urls == []  # no player before paying
 
         async def checkout_page(route: Any) -> None:
-            session = stripe.calls_to("/v1/checkout/sessions")[-1].params
+            session = stripe_fake.calls_to("/v1/checkout/sessions")[-1].params
             await route.fulfill(status=303, headers={"Location": session["success_url"]})
         await fan.page.route("https://checkout.stripe.test/**", checkout_page)
         await pay.click()
         await fan.page.locator("#banner", has_text="payment is being confirmed").wait_for(
             timeout=15_000)
-        [call] = stripe.calls_to("/v1/checkout/sessions")
+        [call] = stripe_fake.calls_to("/v1/checkout/sessions")
         assert call.params["metadata"]["kind"] == "ppv"
         assert "paid=" not in fan.page.url and "token=" not in fan.page.url
         # Still signed in after the round trip: the token came back from this tab's storage.
         await fan.page.locator("#connection", has_text="Connected").wait_for(timeout=10_000)
         assert await fan.page.evaluate("sessionStorage.length") == 0
 
-        [session_id] = stripe.sessions
-        answer = await deliver(hub, stripe.completed(session_id))
+        [session_id] = stripe_fake.sessions
+        answer = await deliver(hub, stripe_fake.completed(session_id))
         assert answer.status_code == 200, answer.text
         assert_viewer_grant(await first(urls, timeout=40), livekit, ev, str(user))
         fan.assert_clean()

@@ -9,24 +9,8 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from tests.support.fake_livekit import FakeLiveKit
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.fake_stripe import FakeStripe
 from tests.support.fake_twilio import FakeTwilio, new_number
-
-
-@pytest.fixture
-async def livekit() -> AsyncIterator[FakeLiveKit]:
-    fake = await asyncio.wait_for(FakeLiveKit().start(), 10)
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
-async def stripe_fake() -> AsyncIterator[FakeStripe]:
-    fake = await asyncio.wait_for(FakeStripe().start(), 10)
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture

@@ -73,3 +73,21 @@ export function announce(message, { error = false, ms = 5000 } = {}) {
   live.append(toast);
   setTimeout(() => toast.remove(), ms);
 }
+
+// A page's credential survives a reload of its tab (a phone discarding a background tab,
+// a DJ pressing F5) in sessionStorage: this tab only, gone when the tab closes, never sent
+// anywhere. `scope` names the page and event ("dj:<event>"); an empty token forgets it.
+const credentialKey = (scope) => `livehub:credential:${scope}`;
+
+/** Remember (or, with "", forget) this tab's credential for `scope`. */
+export function remember(scope, token) {
+  try {
+    if (token) sessionStorage.setItem(credentialKey(scope), token);
+    else sessionStorage.removeItem(credentialKey(scope));
+  } catch { /* storage disabled: the page still works until a reload */ }
+}
+
+/** This tab's remembered credential for `scope`, or "". */
+export function recall(scope) {
+  try { return sessionStorage.getItem(credentialKey(scope)) || ""; } catch { return ""; }
+}
