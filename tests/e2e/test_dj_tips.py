@@ -40,12 +40,12 @@ async def test_hide_from_stream_takes_a_tip_off_the_overlay_at_once(hub_factory,
         await waiting.locator(".onair", has_text="Waiting to show").wait_for(timeout=10_000)
 
         # The waiting one first: marked, and taken down the moment it comes up.
-        await waiting.get_by_role("button", name="Hide the $7.00 tip from Also Bad from the stream"
+        await waiting.get_by_role("button", name="Hide from stream: $7.00 tip from Also Bad"
                                   ).click()
         await waiting.locator(".onair", has_text="Hidden when it comes up").wait_for()
         pressed = time.monotonic()
         await first.get_by_role(
-            "button", name="Hide the $5.00 tip from Slur McSlurface from the stream").click()
+            "button", name="Hide from stream: $5.00 tip from Slur McSlurface").click()
         await alert.wait_for(state="hidden", timeout=4_000)
         assert time.monotonic() - shown_at < SHOW_MS / 1000  # the DJ's press, not the timer
         # The second came up and went straight down (the overlay alone would keep it 5 s):
@@ -67,7 +67,7 @@ async def test_hide_from_stream_takes_a_tip_off_the_overlay_at_once(hub_factory,
                                    await staff_token(hub, org, "mod-t", "moderator"))
         await pay_tip(hub, ev, 300, "Ok", "fine message")
         button = mod.locator("#tip-feed li", has_text="fine message").get_by_role(
-            "button", name="Hide the $3.00 tip from Ok from the stream")
+            "button", name="Hide from stream: $3.00 tip from Ok")
         await alert.locator(".message", has_text="fine message").wait_for(timeout=10_000)
         await button.click(timeout=10_000)
         await alert.wait_for(state="hidden", timeout=4_000)

@@ -127,7 +127,7 @@ function tipsCard(room, canHide) {  // the hub decides who sees money (403 other
     seen.add(a.alert_id);
     const who = text(a.from_name) || "Someone";
     const hide = canHide ? el("button", { type: "button", className: "danger hide-tip", dataset: { act: "hide" },
-      "aria-label": `Hide the ${money(a.amount_cents)} tip from ${who} from the stream` }, "Hide from stream") : null;
+      "aria-label": `Hide from stream: ${money(a.amount_cents)} tip from ${who}` }, "Hide from stream") : null;
     feed.prepend(el("li", { className: a.priority ? "tip big" : "tip", dataset: { id: text(a.alert_id) } },
       el("div", { className: "row" }, el("div", { className: "grow" }, el("b", { className: "amount" }, money(a.amount_cents)),
         el("span", { className: "who" }, ` ${who}`), el("span", { className: "pill onair" })), hide),
