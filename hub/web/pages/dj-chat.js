@@ -161,7 +161,7 @@ export function chatCard({ room, roles, openSanction }) {
       const res = await room.call("moderation.held", {});
       const msgs = Array.isArray(res?.messages) ? res.messages : [];
       held.replaceChildren(...msgs.map((m) => el("li", { className: "msg", dataset: { id: text(m.message_id) } },
-        el("div", { className: "grow" }, el("span", { className: "who" }, names.get(text(m.user)) || "Guest"),
+        el("div", { className: "grow" }, el("span", { className: "who" }, text(m.name) || names.get(text(m.user)) || "Guest"),
           el("p", { className: "said" }, text(m.text))),
         el("div", { className: "row actions" },
           el("button", { type: "button", dataset: { act: "approve" } }, "Approve"),
