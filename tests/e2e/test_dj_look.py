@@ -97,6 +97,12 @@ async def test_busy_night_passes_axe_fits_a_phone_and_is_photographed(
             await page.get_by_role("button", name="Next singer").scroll_into_view_if_needed()
             assert await page.get_by_role("button", name="Next singer").is_visible()
             await page.evaluate("window.scrollTo(0, 0)")
+            # A disabled button reads as off, not as a dimmed accent button (streaming is not
+            # set up on this hub, so Start camera is off).
+            looks = await page.evaluate("""['#start-camera', '#queue li button[data-act=accept]']
+                .map(s => getComputedStyle(document.querySelector(s)).backgroundColor)""")
+            assert await page.locator("#start-camera").is_disabled()
+            assert looks[0] != looks[1], looks
             assert await axe_violations(page) == [], name
             await shoot(page, f"dj-{name}")
             # The decline dialog, too (opened over the page).
