@@ -64,20 +64,36 @@ async def test_overlay_link_starting_and_ending_the_event_behind_a_confirm(
         page = await open_dashboard(browser, hub, ev, await staff_token(hub, org, "dj-o", "dj"),
                                     permissions=["clipboard-read", "clipboard-write"])
         card = page.locator("#overlay-card")
-        assert "disconnects" in await card.inner_text()
-        await card.get_by_role("button", name="Get a new overlay link").click()
+        # Making a link is behind a confirm that says what it breaks; Cancel makes none.
+        await card.get_by_role("button", name="Make an overlay link").click()
+        confirm = page.locator("#confirm-overlay")
+        assert "tip alerts disappear from OBS until you paste the new link" in (
+            await confirm.inner_text())
+        await confirm.get_by_role("button", name="Cancel").click()
+        await confirm.wait_for(state="detached")
+        assert await page.locator("#overlay-url").count() == 0
+        await card.get_by_role("button", name="Make an overlay link").click()
+        await confirm.get_by_role("button", name="Make a new link").click()
         field = page.locator("#overlay-url")
         await field.wait_for(timeout=10_000)
-        first = await field.input_value()
-        assert first.startswith(hub.url) and "overlay" in first
+        # Masked on screen: a shared screen or a photo of the decks doesn't leak it.
+        assert set(await field.input_value()) == {"•"}
+        assert "?sound=1" in await card.inner_text()
         await card.get_by_role("button", name="Copy").click()
-        assert await page.evaluate("navigator.clipboard.readText()") == first
-        await card.get_by_role("button", name="Get a new overlay link").click()
+        first = await page.evaluate("navigator.clipboard.readText()")
+        assert first.startswith(hub.url) and "overlay" in first
+        await card.get_by_role("button", name="Show").click()
+        assert await field.input_value() == first
+        await card.get_by_role("button", name="Hide").click()
+        assert set(await field.input_value()) == {"•"}
+        await card.get_by_role("button", name="Make a new overlay link").click()
+        await confirm.get_by_role("button", name="Make a new link").click()
         for _ in range(100):
-            if await field.input_value() != first:
+            await card.get_by_role("button", name="Copy").click()
+            if await page.evaluate("navigator.clipboard.readText()") != first:
                 break
             await asyncio.sleep(0.05)
-        assert await page.locator("#overlay-url").input_value() != first
+        assert await page.evaluate("navigator.clipboard.readText()") != first
 
         # A scheduled event starts with one press; ending needs a confirm.
         assert await page.locator("#event-status").inner_text() == "Not started"
@@ -127,14 +143,13 @@ async def test_a_short_token_is_refreshed_and_the_dj_keeps_working(hub_factory, 
 
 
 async def test_recording_without_streaming_is_explained(hub_factory, event):
-    """A hub without LiveKit cannot record: the card says why instead of failing."""
+    """A hub without LiveKit cannot record: the button is off and says why, before a press."""
     org, ev = event
     hub = hub_factory(db=True)
     async with chromium() as browser:
         page = await open_dashboard(browser, hub, ev, await staff_token(hub, org, "dj-rec", "dj"))
-        await page.get_by_role("button", name="Start recording").click()
-        state = page.locator("#recording-state")
-        await state.filter(has_text="needs streaming").wait_for(timeout=10_000)
+        assert await page.get_by_role("button", name="Start recording").is_disabled()
+        assert "needs streaming" in await page.locator("#record-why").inner_text()
         assert page.errors == []
 
 

@@ -91,6 +91,18 @@ async def test_busy_night_passes_axe_fits_a_phone_and_is_photographed(
             assert "$15.00 of $50.00" in await page.locator("#goal-text").inner_text()
             assert "Priya" in await page.locator("#queue").inner_text()
             assert await sideways_overflow(page) == 0, name
+            # One page scroll: no column with a scroll area of its own that cuts off Karaoke.
+            assert await page.evaluate("""[...document.querySelectorAll('.col')]
+                .filter(c => c.scrollHeight > c.clientHeight + 1).length""") == 0, name
+            await page.get_by_role("button", name="Next singer").scroll_into_view_if_needed()
+            assert await page.get_by_role("button", name="Next singer").is_visible()
+            await page.evaluate("window.scrollTo(0, 0)")
+            # A disabled button reads as off, not as a dimmed accent button (streaming is not
+            # set up on this hub, so Start camera is off).
+            looks = await page.evaluate("""['#start-camera', '#queue li button[data-act=accept]']
+                .map(s => getComputedStyle(document.querySelector(s)).backgroundColor)""")
+            assert await page.locator("#start-camera").is_disabled()
+            assert looks[0] != looks[1], looks
             assert await axe_violations(page) == [], name
             await shoot(page, f"dj-{name}")
             # The decline dialog, too (opened over the page).

@@ -63,9 +63,33 @@ async def test_delete_and_ban_from_the_dashboard_reach_a_viewers_socket(hub_fact
         refused = await troll.call(room, "requests.submit", {"title": "x"}, expect_error=True)
         assert refused["code"] == 4422
 
+        # A mis-tapped ban is undone: Lift on the list of muted and banned users.
+        listed = page.locator("#sanctioned li", has_text="Trolly")
+        assert "banned" in await listed.inner_text()
+        await listed.get_by_role("button", name="Lift ban for Trolly").click()
+        lifted = await watcher.next_event("sanction")
+        assert lifted["user"] == "troll" and lifted["kind"] == "lift"
+        await page.locator("#chat-log li.system", has_text="Trolly can chat again"
+                           ).wait_for(timeout=10_000)
+        await page.locator("#sanctioned-box").wait_for(state="hidden")
+        assert await page.get_by_role("button", name="Lift ban for Trolly").count() == 0
+        assert (await say(troll, room, "sorry, I'll behave"))["status"] == "visible"
+
         # Slow mode reaches the room too.
         await page.locator("#slow-mode").select_option("30")
         assert (await watcher.next_event("chat_settings"))["slow_mode_seconds"] == 30
+        # A value set elsewhere that the list lacks is shown, not a blank select.
+        admin = await Client.open(hub.ws_url, await staff_token(hub, org, "admin-s", "admin"))
+        await admin.subscribe(room)
+        await admin.call(room, "moderation.slow_mode", {"seconds": 20})
+        slow = page.locator("#slow-mode")
+        for _ in range(100):
+            if await slow.input_value() == "20":
+                break
+            await page.wait_for_timeout(50)
+        assert await slow.input_value() == "20"
+        assert await slow.locator("option:checked").inner_text() == "20 s"
+        await admin.close()
         assert page.errors == []
     await troll.close()
     await watcher.close()
@@ -85,7 +109,10 @@ async def test_a_held_message_is_approved_into_the_chat(hub_factory, event):
         # A DJ is told who sets blocked words instead of getting a control that fails.
         assert "moderators and admins" in await page.locator("#blocked-dj").inner_text()
         assert (await say(fan, room, "I love cheese"))["status"] == "held"
+        assert await page.locator("#held-count-top").is_hidden()
         await page.locator("#held-refresh").click()
+        # A badge by the Chat title says a message waits.
+        await page.locator("#held-count-top", has_text="1 held").wait_for(timeout=10_000)
         held = page.locator("#held li", has_text="I love cheese")
         await held.wait_for(timeout=10_000)
         await held.get_by_role("button", name="Approve").click()
@@ -93,6 +120,7 @@ async def test_a_held_message_is_approved_into_the_chat(hub_factory, event):
         assert chat["text"] == "I love cheese"
         await page.locator("#chat-log li", has_text="I love cheese").wait_for(timeout=10_000)
         await held.wait_for(state="detached")
+        await page.locator("#held-count-top").wait_for(state="hidden")
         assert page.errors == []
     for client in (fan, watcher, admin):
         await client.close()

@@ -128,6 +128,19 @@ async def test_a_fans_request_appears_live_and_the_dj_drags_it_to_the_top(hub_fa
         # No internal ids or versions on screen.
         body = await page.locator("body").inner_text()
         assert mine["request"]["id"] not in body and str(ev) not in body
+
+        # "Mark played" only on the song now playing: on a queued row it would quietly take
+        # the song out as if played.
+        assert await page.locator("#queue").get_by_role("button", name="Played").count() == 0
+        assert await page.locator("#queue").get_by_role("button", name="Mark played").count() == 0
+        await row(page, "Charlie").get_by_role("button", name="Play now").click()
+        await wait_titles(page, ["Alpha", "Bravo"])
+        now = page.locator("#now-playing")
+        await now.filter(has_text="Charlie").wait_for(timeout=10_000)
+        await now.get_by_role("button", name="Mark played").click()
+        await now.filter(has_text="Nothing yet").wait_for(timeout=10_000)
+        played = (await me.call(room, "requests.mine"))["requests"][0]["request"]
+        assert played["status"] == "played"
         assert page.errors == []
     await crowd.close()
     await me.close()

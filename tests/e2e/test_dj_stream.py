@@ -31,11 +31,11 @@ def grants_of(ws_url: str, fake: FakeLiveKit) -> dict[str, Any]:
     return claims
 
 
-async def go_live(page: Any) -> list[str]:
-    """Press "Go live"; the websocket URLs livekit-client opened (to the fake's address)."""
+async def go_live_now(page: Any) -> list[str]:
+    """Press "Go live" (the camera already on); the websocket URLs livekit-client opened."""
     opened: list[str] = []
     page.on("websocket", lambda ws: opened.append(ws.url) if "/rtc" in ws.url else None)
-    await page.get_by_role("button", name="Go live with camera").click()
+    await page.get_by_role("button", name="Go live").click()
     for _ in range(200):
         if opened:
             break
@@ -43,41 +43,39 @@ async def go_live(page: Any) -> list[str]:
     return opened
 
 
-async def test_go_live_hands_livekit_a_publisher_token_and_says_no_camera(
-        hub_factory, event, livekit: FakeLiveKit):
+async def test_without_a_camera_nothing_goes_live(hub_factory, event, livekit: FakeLiveKit,
+                                                 owner_conn):
+    """Headless Chromium has no camera: the DJ reads why, and the event, the fans and the
+    video service are left alone (no "The stream is live!" without video)."""
     org, ev = event
+    await owner_conn.execute("UPDATE events SET status = 'scheduled' WHERE id = $1", ev)
     hub = hub_factory(db=True, **livekit.env())
     async with chromium() as browser:
         page = await open_dashboard(browser, hub, ev, await staff_token(hub, org, "dj-live", "dj"))
-        opened = await go_live(page)
-        assert opened, "livekit-client never opened its websocket"
-        assert opened[0].startswith(livekit.url.replace("http://", "ws://"))
-        claims = grants_of(opened[0], livekit)
-        video = claims["video"]
-        assert video["roomJoin"] is True and video["canPublish"] is True
-        created = [c for c in livekit.calls if c.method == "CreateRoom"]
-        assert video["room"] == created[-1].body["name"]  # the room the hub created
-        assert str(ev) in video["room"]
-        assert claims["sub"] == "dj-live"
-        assert claims["exp"] > time.time()
-        # Headless Chromium has no camera: said in words, and no crash.
+        opened: list[str] = []
+        page.on("websocket", lambda ws: opened.append(ws.url) if "/rtc" in ws.url else None)
+        record_why = page.locator("#record-why")
+        assert "once the event is live" in await record_why.inner_text()
+        assert await page.get_by_role("button", name="Start recording").is_disabled()
+        await page.get_by_role("button", name="Start camera").click()
         note = page.locator("#camera-note")
         await note.wait_for(state="visible", timeout=15_000)
         assert "camera" in (await note.inner_text()).lower()
-        # No video server answers here: a calm message, not an error dump.
-        status = page.locator("#stream-status", has_text="can't be reached")
-        await status.wait_for(timeout=45_000)
+        await page.locator("#stream-status", has_text="camera did not start").wait_for()
+        assert await page.get_by_role("button", name="Go live").is_hidden()
+        await page.wait_for_timeout(500)
+        assert opened == []
+        assert [c for c in livekit.calls if c.method == "CreateRoom"] == []
+        status = await owner_conn.fetchval("SELECT status FROM events WHERE id = $1", ev)
+        assert status == "scheduled"
+        assert await page.locator("#event-status").inner_text() == "Not started"
         assert page.errors == []
-        # The queue keeps working meanwhile.
-        crowd = await fan(hub, org, ev, "fan-s")
-        await crowd.call(f"event:{ev}", "requests.submit", {"title": "Still here"})
-        await wait_titles(page, ["Still here"])
-        await crowd.close()
 
 
 async def test_a_fake_camera_previews_and_switches_and_a_viewer_cannot_stream(
-        hub_factory, event, livekit: FakeLiveKit):
+        hub_factory, event, livekit: FakeLiveKit, owner_conn):
     org, ev = event
+    await owner_conn.execute("UPDATE events SET status = 'scheduled' WHERE id = $1", ev)
     hub = hub_factory(db=True, **livekit.env())
     import playwright.async_api as playwright
     async with playwright.async_playwright() as p:
@@ -85,10 +83,25 @@ async def test_a_fake_camera_previews_and_switches_and_a_viewer_cannot_stream(
         try:
             page = await open_dashboard(browser, hub, ev,
                                         await staff_token(hub, org, "dj-cam", "dj"))
-            opened = await go_live(page)
-            assert grants_of(opened[0], livekit)["video"]["canPublish"] is True
+            # First press: the camera and its preview only; nothing is live yet.
+            await page.get_by_role("button", name="Start camera").click()
             preview = page.locator("#preview")
             await preview.wait_for(state="visible", timeout=15_000)
+            assert [c for c in livekit.calls if c.method == "CreateRoom"] == []
+            assert await page.locator("#event-status").inner_text() == "Not started"
+            opened = await go_live_now(page)
+            # The second press started the event (recording may start now).
+            await page.locator("#event-status", has_text="Live").wait_for(timeout=10_000)
+            assert await page.get_by_role("button", name="Start recording").is_enabled()
+            assert opened, "livekit-client never opened its websocket"
+            assert opened[0].startswith(livekit.url.replace("http://", "ws://"))
+            claims = grants_of(opened[0], livekit)
+            video = claims["video"]
+            assert video["roomJoin"] is True and video["canPublish"] is True
+            created = [c for c in livekit.calls if c.method == "CreateRoom"]
+            assert video["room"] == created[-1].body["name"]  # the room the hub created
+            assert str(ev) in video["room"] and claims["sub"] == "dj-cam"
+            assert claims["exp"] > time.time()
             for _ in range(100):
                 if await preview.evaluate("v => v.videoWidth") > 0:
                     break
@@ -98,14 +111,22 @@ async def test_a_fake_camera_previews_and_switches_and_a_viewer_cannot_stream(
             await page.get_by_role("button", name="Switch camera").click()
             await page.wait_for_timeout(500)
             assert await preview.evaluate("v => v.videoWidth") > 0
+            # No video server answers here: a calm message, not an error dump.
+            await page.locator("#stream-status", has_text="can't be reached").wait_for(
+                timeout=45_000)
             assert page.errors == []
+            # The queue keeps working meanwhile.
+            crowd = await fan(hub, org, ev, "fan-s")
+            await crowd.call(f"event:{ev}", "requests.submit", {"title": "Still here"})
+            await wait_titles(page, ["Still here"])
+            await crowd.close()
         finally:
             await browser.close()
     # A moderator sees the button off, with the reason (a viewer never gets this far).
     async with chromium() as browser:
         page = await open_dashboard(browser, hub, ev,
                                     await staff_token(hub, org, "mod-cam", "moderator"))
-        assert await page.get_by_role("button", name="Go live with camera").is_disabled()
+        assert await page.get_by_role("button", name="Start camera").is_disabled()
         assert "Only performers, DJs and admins" in await page.locator("#stream-card").inner_text()
 
 

@@ -38,7 +38,9 @@ export function describe(err) {
   return text(err.reason) ? `Not done: ${text(err.reason)}.` : "That did not work. Try again.";
 }
 
-/** The requests card: now playing, the live queue, DJ buttons, drag-and-drop + up/down. */
+/** The requests card: now playing, the live queue, DJ buttons, drag-and-drop + up/down.
+ * "Mark played" is only on the song now playing: on a queued row it would quietly take the
+ * song out as if played (Decline, with a reason, is how a queued song leaves). */
 export function requestsCard({ room, canRun, openDecline }) {
   const nowBox = el("div", { id: "now-playing", className: "now" });
   const queue = el("ol", { id: "queue", className: "plain queue", "aria-label": "Request queue, in play order" });
@@ -65,7 +67,6 @@ export function requestsCard({ room, canRun, openDecline }) {
     const buttons = canRun ? [
       r.status === "pending" ? el("button", { type: "button", dataset: { act: "accept" } }, "Accept") : null,
       el("button", { type: "button", className: "secondary", dataset: { act: "play_now" } }, "Play now"),
-      el("button", { type: "button", className: "secondary", dataset: { act: "played" } }, "Played"),
       el("button", { type: "button", className: "danger", dataset: { act: "decline" } }, "Decline"),
       el("button", { type: "button", className: "secondary icon", dataset: { act: "up" }, disabled: i === 0,
         "aria-label": `Move ${title} up` }, "↑"),
@@ -88,7 +89,7 @@ export function requestsCard({ room, canRun, openDecline }) {
     nowBox.replaceChildren(el("span", { className: "label" }, "Now playing"),
       now ? el("div", { className: "row", dataset: { id: text(now.id) } },
         el("div", { className: "grow" }, el("b", null, text(now.title)), " — ", text(now.artist) || "Unknown artist"),
-        canRun ? el("button", { type: "button", className: "secondary", dataset: { act: "played", id: text(now.id) } }, "Played") : null)
+        canRun ? el("button", { type: "button", className: "secondary", dataset: { act: "played", id: text(now.id) } }, "Mark played") : null)
         : el("span", { className: "muted" }, "Nothing yet."));
     const items = list(s?.queue);
     queue.replaceChildren(...items.map((r, i) => row(r, i, items.length)));
@@ -108,7 +109,6 @@ export function requestsCard({ room, canRun, openDecline }) {
     switch (b.dataset.act) {
       case "accept": call("accept", id, {}, `Accepted “${title}”.`); break;
       case "play_now": call("play_now", id, {}, `Now playing “${title}”.`); break;
-      case "played": call("played", id, {}, `Marked “${title}” played.`); break;
       case "decline": openDecline(title, (reason) => call("decline", id, { reason }, `Declined “${title}”.`)); break;
       case "up": case "down": {
         const to = b.dataset.act === "up" ? pos - 1 : pos + 1;

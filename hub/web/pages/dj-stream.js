@@ -1,5 +1,6 @@
-// Going live from the browser: camera preview, the publisher token handed to livekit-client,
-// front/back camera switching, and recording through the hub's recording routes.
+// Going live from the browser in two presses: "Start camera" shows the preview (nothing is
+// live yet; a refused camera stops here), then "Go live" marks the event live and publishes.
+// Front/back camera switching, and recording through the hub's recording routes.
 import { Room, RoomEvent, Track, createLocalTracks } from "livekit-client";
 import { el, text, announce } from "./ui.js";
 
@@ -25,8 +26,9 @@ export function streamCard({ api, config, canPublish, onLive }) {
     "aria-label": "Camera preview" });
   video.muted = true;
   const previewBox = el("div", { className: "preview-box", hidden: true }, video);
-  const goLive = el("button", { id: "go-live", type: "button", disabled: !config.livekit || !canPublish }, "Go live with camera");
-  const stop = el("button", { id: "stop-stream", type: "button", className: "secondary", hidden: true }, "Stop streaming");
+  const camOn = el("button", { id: "start-camera", type: "button", disabled: !config.livekit || !canPublish }, "Start camera");
+  const goLive = el("button", { id: "go-live", type: "button", hidden: true }, "Go live");
+  const stop = el("button", { id: "stop-stream", type: "button", className: "secondary", hidden: true }, "Stop camera");
   const flip = el("button", { id: "flip-camera", type: "button", className: "secondary", hidden: true }, "Switch camera");
   const devices = el("select", { id: "camera-select", hidden: true, "aria-label": "Camera" });
   const camNote = el("p", { id: "camera-note", className: "banner error", role: "alert", hidden: true });
@@ -65,6 +67,22 @@ export function streamCard({ api, config, canPublish, onLive }) {
     }
   }
 
+  camOn.addEventListener("click", async () => {
+    camOn.disabled = true;
+    say("Starting the camera…", "");
+    try {
+      if (await startCamera({ facingMode: facing })) {
+        camOn.hidden = true; goLive.hidden = false; goLive.disabled = false; stop.hidden = false;
+        say("Camera ready: check the preview, then press Go live. Nobody sees it yet.", "");
+        goLive.focus();
+      } else {
+        for (const t of tracks) t.stop();
+        tracks = [];
+        say("Not streaming: the camera did not start.", "error");
+      }
+    } finally { camOn.disabled = !config.livekit || !canPublish; }
+  });
+
   goLive.addEventListener("click", async () => {
     goLive.disabled = true;
     say("Starting the stream…", "");
@@ -76,29 +94,30 @@ export function streamCard({ api, config, canPublish, onLive }) {
       onLive?.();
       const grant = await api("POST", `/api/events/${config.event}/livekit-token`, { kind: "publisher" });
       if (grant.status !== 200) { say("The hub would not give this account a camera pass.", "error"); return; }
-      const hasCamera = await startCamera({ facingMode: facing });
+      const hasCamera = tracks.some((t) => t.kind === Track.Kind.Video);
       room = new Room({ adaptiveStream: true, dynacast: true });
-      room.on(RoomEvent.Disconnected, () => say("The stream stopped. Press Go live to start again.", "error"));
+      room.on(RoomEvent.Disconnected, () => { if (room) { say("The stream stopped. Press Go live to start again.", "error"); goLive.hidden = false; } });
       room.on(RoomEvent.Reconnecting, () => say("Stream connection lost — reconnecting…", ""));
       room.on(RoomEvent.Reconnected, () => say("Streaming again.", "ok"));
-      stop.hidden = false;
       await room.connect(grant.body.url, grant.body.token);
       await publish();
+      goLive.hidden = true; stop.textContent = "Stop streaming";
       say(hasCamera ? "You are live." : "Connected, but without a camera: viewers see no video.", hasCamera ? "ok" : "error");
       announce("You are live.");
     } catch {
       say("The video service can't be reached right now. Your queue keeps working; press Go live to try again.", "error");
-      room?.disconnect(); room = null;
+      const r = room; room = null; r?.disconnect();
     } finally {
-      goLive.disabled = !config.livekit || !canPublish;
+      goLive.disabled = false;
     }
   });
 
   stop.addEventListener("click", async () => {
-    await room?.disconnect(); room = null;
+    const r = room; room = null; await r?.disconnect();
+    stop.textContent = "Stop camera";
     for (const t of tracks) t.stop();
     tracks = []; previewBox.hidden = true; stop.hidden = true; flip.hidden = true; devices.hidden = true;
-    camNote.hidden = true;
+    camNote.hidden = true; goLive.hidden = true; camOn.hidden = false;
     say("Not streaming.");
   });
 
@@ -115,7 +134,8 @@ export function streamCard({ api, config, canPublish, onLive }) {
 
   return el("section", { className: "card", id: "stream-card", "aria-labelledby": "stream-h" },
     el("h2", { id: "stream-h" }, "Stream"), status, camNote, previewBox,
-    el("div", { className: "row" }, goLive, flip, devices, stop), note);
+    el("div", { className: "row" }, camOn, goLive, flip, devices, stop),
+    el("p", { className: "muted" }, "Going live also starts the event for your fans. Stopping the camera doesn't end the event."), note);
 }
 
 const RECORDING_TEXT = {
@@ -126,7 +146,13 @@ const RECORDING_TEXT = {
 /** The recording card: start/stop through /api/events/{id}/recording, state from the hub. */
 export function recordingCard({ api, config, canRecord }) {
   const state = el("p", { id: "recording-state", className: "banner", role: "status", "aria-live": "polite" }, "Not recording.");
-  const start = el("button", { id: "record-start", type: "button", disabled: !canRecord }, "Start recording");
+  const start = el("button", { id: "record-start", type: "button", disabled: !canRecord, "aria-describedby": "record-why" }, "Start recording");
+  const why = el("p", { className: "muted", id: "record-why" });
+  let eventStatus = config.status;
+  /** Why recording can't start now ("" when it can): said next to the disabled button. */
+  const blocker = () => (!canRecord ? "Only the event's DJs and admins can record."
+    : !config.livekit ? "Recording needs streaming, which is not set up on this hub."
+    : eventStatus !== "live" ? "Recording starts once the event is live." : "");
   const stop = el("button", { id: "record-stop", type: "button", className: "secondary", hidden: true }, "Stop recording");
   let current = null, timer = null;
 
@@ -174,15 +200,20 @@ export function recordingCard({ api, config, canRecord }) {
       }
       else apply(res.body);
     } catch { state.textContent = "The hub can't be reached; try again."; }
-    finally { start.disabled = !canRecord; stop.disabled = false; }
+    finally { start.disabled = !!blocker(); stop.disabled = false; }
   }
   start.addEventListener("click", () => call("POST"));
   stop.addEventListener("click", () => call("DELETE"));
   const card = el("section", { className: "card", id: "recording-card", "aria-labelledby": "recording-h" },
-    el("h2", { id: "recording-h" }, "Recording"), state, el("div", { className: "row" }, start, stop),
-    canRecord ? null : el("p", { className: "muted" }, "Only the event's DJs and admins can record."));
+    el("h2", { id: "recording-h" }, "Recording"), state, el("div", { className: "row" }, start, stop), why);
+  function setStatus(status) {
+    eventStatus = status;
+    why.textContent = blocker();
+    start.disabled = !!why.textContent;
+  }
+  setStatus(eventStatus);
   return {
-    card, apply,
+    card, apply, setStatus,
     async load() {
       try { const res = await api("GET", `/api/events/${config.event}/recording`); if (res.status === 200) apply(res.body); }
       catch { /* the room event brings it later */ }

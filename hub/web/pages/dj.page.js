@@ -1,9 +1,10 @@
 // The DJ dashboard (/dj/<event>): the request queue, karaoke, tips and money, chat
 // moderation, going live and recording, the overlay link and the event's controls.
-// Sign-in: #token=<hub token> in the fragment, taken into memory and stripped at once.
+// Sign-in: #token=<hub token> in the fragment, taken into memory and stripped at once; kept
+// in this tab's sessionStorage too, so a reload or a discarded phone tab stays signed in.
 import "./base.css";
 import "./dj.css";
-import { pageConfig, takeFragment, el, text, money, announce } from "./ui.js";
+import { pageConfig, takeFragment, el, text, money, announce, remember, recall } from "./ui.js";
 import { LiveHub } from "@livehub/client";
 import { requestsCard, karaokeCard, DECLINE_REASONS, describe } from "./dj-queue.js";
 import { chatCard } from "./dj-chat.js";
@@ -12,11 +13,16 @@ import { streamCard, recordingCard } from "./dj-stream.js";
 const STAFF = ["performer", "dj", "moderator", "admin"];
 const REFUSED = "This dashboard is for the event's DJs and hosts. Your sign-in link is for a guest: "
   + "open the event's viewer page instead, or ask the organizer for a DJ link.";
+const NOT_HERE = "This event isn't in your organization, or it no longer exists. "
+  + "Check that you opened the right DJ link, or ask the organizer for one for this event.";
+const NOT_YOURS = "Your sign-in doesn't give you access to this event. Ask the organizer for a DJ link for this event.";
 const STATUS_TEXT = { scheduled: "Not started", live: "Live", ended: "Ended", cancelled: "Cancelled" };
 
 const config = pageConfig();
 const app = document.getElementById("app");
-let token = takeFragment().get("token") || "";
+const scope = `dj:${config.event}`;
+let token = takeFragment().get("token") || recall(scope);
+remember(scope, token);
 const has = (roles, ...any) => any.some((r) => roles.includes(r));
 
 /** Call the hub's HTTP API with the current token: {status, body}. */
@@ -35,6 +41,7 @@ async function getToken() {
   const res = await api("POST", "/api/tokens/refresh");
   if (res.status !== 200 || typeof res.body?.token !== "string") throw new Error("refresh refused");
   token = res.body.token;
+  remember(scope, token);
   return token;
 }
 
@@ -48,9 +55,10 @@ function topbar(title) {
     el("span", { className: "pill", id: "event-status" }, STATUS_TEXT[config.status] || "Event"));
 }
 
-function refuse(message) {
+function refuse(message, { heading = "Not signed in as staff", forget = true } = {}) {
+  if (forget) remember(scope, "");  // a reload must not bring back a refused sign-in
   app.replaceChildren(topbar("DJ dashboard"),
-    el("div", { className: "gate card", role: "alert", id: "refused" }, el("h2", null, "Not signed in as staff"), el("p", null, message)));
+    el("div", { className: "gate card", role: "alert", id: "refused" }, el("h2", null, heading), el("p", null, message)));
   document.getElementById("conn-text").textContent = "Not signed in";
   document.getElementById("conn-dot").className = "dot off";
 }
@@ -100,7 +108,7 @@ function openSanction(name, kind, done) {
 }
 
 // --- tips and money -------------------------------------------------------------------
-function tipsCard(room) {  // the hub decides who sees money (403 otherwise)
+function tipsCard(room, canHide) {  // the hub decides who sees money (403 otherwise)
   const fill = el("div", { className: "goal-fill" });
   const bar = el("div", { className: "goal-bar", role: "progressbar", "aria-label": "Tip goal", "aria-valuemin": "0", "aria-valuemax": "100" }, fill);
   const goalText = el("p", { id: "goal-text" }, "No tip goal set.");
@@ -110,17 +118,51 @@ function tipsCard(room) {  // the hub decides who sees money (403 otherwise)
   const moneyNote = el("p", { id: "money-note", className: "muted" });
   const seen = new Set();
   let primed = false;  // alerts already waiting at sign-in are listed, not announced
+  // Hidden while still waiting: the hub acks only the alert on screen, so a waiting one is
+  // taken down the moment it comes up (before the overlay's chime and confetti finish).
+  const hideWhenShown = new Set();
 
   function tip(a, loud) {
     if (!a || seen.has(a.alert_id)) return;
     seen.add(a.alert_id);
     const who = text(a.from_name) || "Someone";
-    feed.prepend(el("li", { className: a.priority ? "tip big" : "tip" }, el("b", { className: "amount" }, money(a.amount_cents)),
-      el("span", { className: "who" }, ` ${who}`), a.message ? el("p", { className: "said" }, `“${text(a.message)}”`) : null));
+    const hide = canHide ? el("button", { type: "button", className: "danger hide-tip", dataset: { act: "hide" },
+      "aria-label": `Hide from stream: ${money(a.amount_cents)} tip from ${who}` }, "Hide from stream") : null;
+    feed.prepend(el("li", { className: a.priority ? "tip big" : "tip", dataset: { id: text(a.alert_id) } },
+      el("div", { className: "row" }, el("div", { className: "grow" }, el("b", { className: "amount" }, money(a.amount_cents)),
+        el("span", { className: "who" }, ` ${who}`), el("span", { className: "pill onair" })), hide),
+      a.message ? el("p", { className: "said" }, `“${text(a.message)}”`) : null));
     while (feed.children.length > 50) feed.lastElementChild.remove();
     feedEmpty.hidden = true;
     if (loud) announce(`${money(a.amount_cents)} tip from ${who}`);
   }
+  /** Mark each feed row on air / waiting / done; hide buttons only where the alert can still show. */
+  function mark(t) {
+    const showing = text(t?.showing?.alert_id), waiting = new Set((t?.queue || []).map((a) => text(a?.alert_id)));
+    for (const li of feed.children) {
+      const id = li.dataset.id, onAir = id === showing, queued = waiting.has(id);
+      const pill = li.querySelector(".onair"), b = li.querySelector(".hide-tip");
+      li.classList.toggle("showing", onAir);
+      pill.hidden = !onAir && !queued;
+      pill.textContent = onAir ? "On the stream now" : hideWhenShown.has(id) ? "Hidden when it comes up" : "Waiting to show";
+      if (b) { b.hidden = !onAir && !queued; b.disabled = hideWhenShown.has(id) && !onAir; }
+    }
+    if (showing && hideWhenShown.has(showing)) ack(showing);
+  }
+  async function ack(id) {
+    hideWhenShown.delete(id);
+    try { await room.call("tips.ack", { alert_id: id }); announce("Tip alert taken off the stream."); }
+    catch (err) { announce(describe(err), { error: true }); }
+  }
+  feed.addEventListener("click", (e) => {
+    const b = e.target.closest("button[data-act=hide]");
+    if (!b) return;
+    const id = b.closest("li").dataset.id;
+    if (text(room.tips?.showing?.alert_id) === id) { b.disabled = true; ack(id); return; }
+    hideWhenShown.add(id);
+    announce("That tip alert will be taken down as soon as it comes up.");
+    mark(room.tips);
+  });
   function render(t) {
     const paid = Number(t?.paid_cents) || 0, goal = Number(t?.goal_cents) || 0;
     if (goal > 0) {
@@ -135,6 +177,7 @@ function tipsCard(room) {  // the hub decides who sees money (403 otherwise)
     bar.hidden = goal <= 0;
     for (const a of [t?.showing, ...(t?.queue || [])]) tip(a, primed);
     primed = true;
+    mark(t);
     scheduleMoney();
   }
   let moneyTimer = null;
@@ -155,14 +198,16 @@ function tipsCard(room) {  // the hub decides who sees money (403 otherwise)
   return el("section", { className: "card", id: "tips-card", "aria-labelledby": "tips-h" },
     el("h2", { id: "tips-h" }, "Tips"), goalText, bar,
     el("h3", null, "Tonight's money"), moneyBox, moneyNote,
-    el("h3", null, "Tip feed"), feedEmpty, feed);
+    el("h3", null, "Tip feed"),
+    canHide ? el("p", { className: "muted" }, "A tip you don't want on the broadcast: press Hide from stream.") : null,
+    feedEmpty, feed);
 }
 
 // --- overlay link and event controls ---------------------------------------------------
 function overlayCard(canRotate) {
   const out = el("div", { id: "overlay-out", hidden: true });
-  const rotate = el("button", { type: "button", id: "overlay-rotate", disabled: !canRotate }, "Get a new overlay link");
-  rotate.addEventListener("click", async () => {
+  const rotate = el("button", { type: "button", id: "overlay-rotate", disabled: !canRotate }, "Make an overlay link");
+  async function make() {
     rotate.disabled = true;
     try {
       const res = await api("POST", `/api/events/${config.event}/overlay`);
@@ -170,23 +215,44 @@ function overlayCard(canRotate) {
         announce(res.status === 403 ? "Only the event's DJs and admins can make an overlay link." : "The hub could not make a link. Try again.", { error: true });
         return;
       }
-      const url = new URL(res.body.url, location.origin).href;
-      const field = el("input", { id: "overlay-url", readonly: true, value: url, "aria-label": "Overlay link" });
-      const copy = el("button", { type: "button", className: "secondary", id: "overlay-copy" }, "Copy");
-      copy.addEventListener("click", async () => {
-        try { await navigator.clipboard.writeText(url); announce("Overlay link copied."); }
-        catch { field.select(); announce("Select the link and copy it (the browser blocked copying)."); }
-      });
-      out.replaceChildren(el("div", { className: "row" }, el("div", { className: "grow" }, field), copy),
-        el("p", { className: "muted" }, "Paste it into OBS as a browser source. Keep it private: anyone with it can show your alerts."));
-      out.hidden = false;
-      announce("New overlay link ready. The old one stopped working.");
+      show(new URL(res.body.url, location.origin).href);
+      announce("New overlay link ready. Any overlay using an older link has stopped.");
     } catch { announce("The hub can't be reached; try again.", { error: true }); }
     finally { rotate.disabled = !canRotate; }
-  });
+  }
+  // The link is a credential: masked on screen (a shared screen or a photo of the decks
+  // must not leak it), copied or shown on request.
+  function show(url) {
+    const masked = "•".repeat(24);
+    const field = el("input", { id: "overlay-url", readonly: true, value: masked, "aria-label": "Overlay link (hidden)" });
+    field.dataset.hidden = "1";
+    const copy = el("button", { type: "button", className: "secondary", id: "overlay-copy" }, "Copy");
+    const reveal = el("button", { type: "button", className: "secondary", id: "overlay-show", "aria-pressed": "false" }, "Show");
+    copy.addEventListener("click", async () => {
+      try { await navigator.clipboard.writeText(url); announce("Overlay link copied."); }
+      catch { field.value = url; field.select(); announce("Select the link and copy it (the browser blocked copying)."); }
+    });
+    reveal.addEventListener("click", () => {
+      const showing = field.value === url;
+      field.value = showing ? masked : url;
+      field.setAttribute("aria-label", showing ? "Overlay link (hidden)" : "Overlay link");
+      reveal.textContent = showing ? "Show" : "Hide";
+      reveal.setAttribute("aria-pressed", String(!showing));
+    });
+    out.replaceChildren(el("div", { className: "row" }, el("div", { className: "grow" }, field), copy, reveal),
+      el("p", { className: "muted" }, "Paste it into OBS as a browser source. Add ?sound=1 to the end of the link for a chime with each tip. "
+        + "Keep it private: anyone with it can show your alerts."));
+    out.hidden = false;
+    rotate.textContent = "Make a new overlay link";
+  }
+  rotate.addEventListener("click", () => dialog("confirm-overlay", "Make a new overlay link?", el("div", null,
+    el("p", null, "The hub keeps one overlay link per event. Making a new one stops any overlay using the old link: "
+      + "tip alerts disappear from OBS until you paste the new link there."),
+    el("p", null, "If your overlay already works in OBS, you don't need a new link.")),
+  "Make a new link", () => { make(); }, { danger: true }));
   return el("section", { className: "card", id: "overlay-card", "aria-labelledby": "overlay-h" },
     el("h2", { id: "overlay-h" }, "Tip overlay for OBS"),
-    el("p", { className: "muted" }, "Getting a new link disconnects any overlay still using the old one."),
+    el("p", { className: "muted" }, "A browser source for OBS that shows tip alerts and the tip goal over your stream."),
     rotate, out, canRotate ? null : el("p", { className: "muted" }, "Only the event's DJs and admins can make the link."));
 }
 
@@ -233,7 +299,7 @@ function start() {
     el("div", { className: "grid" },
       el("div", { className: "col col-queue" }, requestsCard({ room, canRun: has(r, "admin", "dj", "moderator"), openDecline }),
         karaokeCard({ room, canHost: has(r, ...STAFF) })),
-      el("div", { className: "col" }, tipsCard(room),
+      el("div", { className: "col" }, tipsCard(room, has(r, ...STAFF)),
         chatCard({ room, roles: r, openSanction })),
       el("div", { className: "col" }, streamCard({ api, config, canPublish: has(r, "performer", "dj", "admin") }),
         (recording = recordingCard({ api, config, canRecord: has(r, "dj", "admin") })).card,
@@ -247,10 +313,13 @@ function start() {
     if (!on) offline.textContent = `${text(message) || "Connecting to the hub…"} Queue and chat controls are paused until then.`;
     pauseControls(!on);
   });
-  hub.on("closed", ({ message }) => { offline.hidden = false; offline.textContent = `${text(message)} Reload the page with a fresh link to continue.`; });
+  hub.on("closed", ({ message }) => {
+    offline.hidden = false;
+    offline.textContent = `${text(message)} Open your DJ link again (or ask the organizer for a new one) to continue.`;
+  });
   hub.on("roles", ({ roles: now }) => {
     if (!has(now, ...STAFF)) { hub.close(); refuse("Your DJ or host access to this event was removed, so the dashboard closed. " + REFUSED.split(". ").slice(1).join(". ")); }
-    else announce("Your access changed. Reload the page to see the right controls.");
+    else announce("Your access changed. Refresh the page to see the right controls: you stay signed in.");
   });
   // Online: everyone connected to the event's room; watching: stream viewers (LiveKit).
   room.on("presence", (p) => { document.getElementById("online").textContent = `${Math.max(0, Number(p.count) || 0)} online`; });
@@ -258,6 +327,14 @@ function start() {
     const pill = document.getElementById("viewers");
     pill.hidden = false;
     pill.textContent = `${Math.max(0, Number(v.count) || 0)} watching`;
+  });
+  // A refused subscription (another org's event, a token for another event...) must not
+  // leave a "Connected" dashboard with an empty queue that looks like it works.
+  room.on("error", (err) => {
+    hub.close();
+    refuse(err?.code === 4404 ? NOT_HERE : err?.code === 4403 ? NOT_YOURS
+      : "The hub refused this dashboard for this event. Ask the organizer for a new DJ link.",
+    { heading: "This dashboard can't open this event" });
   });
   room.on("recording", (s) => recording.apply(s));
   room.on("subscribed", ({ recovered }) => { if (!recovered) recording.load(); });
@@ -279,7 +356,14 @@ function setStatus(status) {
   const pill = document.getElementById("event-status");
   if (pill) pill.textContent = STATUS_TEXT[status] || "Event";
   config.status = status;
+  recording?.setStatus(status);
 }
+
+// A new link pasted into this tab changes only the fragment (no page load): sign in with it.
+addEventListener("hashchange", () => {
+  const fresh = takeFragment().get("token");
+  if (fresh) { remember(scope, fresh); location.reload(); }
+});
 
 if (!token) refuse("Open this dashboard with your DJ link: it signs you in. " + "This dashboard is for the event's DJs and hosts.");
 else start();
