@@ -145,14 +145,26 @@ async def refunded(ctx: Context, caller: Principal, room: RoomName,
 
 
 async def ack(ctx: Context, caller: Principal, room: RoomName, params: AckParams) -> AckResult:
-    """The overlay finished showing this alert: take it down and show the next one now."""
+    """The overlay finished showing this alert: take it down and show the next one now.
+
+    Staff may also ack an alert still waiting, to keep it off the stream (a tip whose
+    name or message should not go on air); that is audited. An overlay acks only what it
+    shows."""
+    hides = not HOSTS.isdisjoint(caller.roles)
 
     async def body(conn: store.Conn, batch: Batch) -> bool:
         row = await store.alert_by_id(conn, batch.q.event_id, params.alert_id)
         if row is None:
             raise ServiceError(ErrorCode.REFUSED, "no such alert in this event")
         if row["status"] == "waiting":
-            raise ServiceError(ErrorCode.REFUSED, "that alert is not showing yet")
+            if not hides:
+                raise ServiceError(ErrorCode.REFUSED, "that alert is not showing yet")
+            if not await store.finish(conn, params.alert_id, "acked", from_status="waiting"):
+                return False  # it started showing, or went, meanwhile: ack again
+            await audit(conn, caller.sub, "tip.alert_hidden", str(params.alert_id),
+                        {"by": caller.sub})
+            batch.done(params.alert_id, "acked")
+            return False  # nothing new shows: the one on screen stays
         if row["status"] != "showing":
             return False  # a second overlay's ack, or it timed out first: harmless
         await store.finish(conn, params.alert_id, "acked", from_status="showing")
@@ -199,7 +211,8 @@ ledger holds (4422 otherwise).
                    "makes a later paid a no-op; partial: only the goal moves."),
         Method("ack", AckParams, ack, roles=ACKERS,
                doc="The overlay showed this alert: take it down, show the next now"
-                   " (overlay or staff; a viewer gets 4403)."),
+                   " (overlay or staff; a viewer gets 4403). Staff may also take one"
+                   " still waiting off the stream (audited)."),
         Method("state", StateParams, current, roles=ANYONE | OVERLAY,
                doc="The event's goal progress, showing alert and waiting queue."),
     ),

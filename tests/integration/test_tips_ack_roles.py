@@ -51,3 +51,39 @@ async def test_staff_ack_takes_the_alert_down(
     assert overlay.shown == alerts
     assert set((await statuses(owner_conn, ev)).values()) == {"acked"}
     await overlay.client.close()
+
+
+async def test_staff_keep_a_waiting_alert_off_the_stream(
+        hub_factory: HubFactory, event: tuple, owner_conn: asyncpg.Connection,
+        owner_dsn: str) -> None:
+    """A DJ hides an alert still waiting: it never shows, the one on screen stays, the
+    money still counts, and the hide is audited; a viewer cannot hide one."""
+    org, ev = event
+    hub = hub_factory(db=True, HUB_TIP_ALERT_TIMEOUT=LONG)
+    room = f"event:{ev}"
+    overlay = await Overlay.join(hub, org, room)
+    first = alert_of(await pay(hub, room, 500, "Ann"))
+    rude = alert_of(await pay(hub, room, 100, "rude words"))
+    last = alert_of(await pay(hub, room, 300, "Cy"))
+    await overlay.until(overlay.showing_is(first))
+    fan = await Client.open(hub.ws_url, token(org, sub="fan-1"))
+    await fan.subscribe(room)
+    refused = await fan.call(room, "tips.ack", {"alert_id": rude}, expect_error=True)
+    assert refused["code"] == 4403
+    await add_member(owner_dsn, org, "dj-hide", "dj")
+    dj = await Client.open(hub.ws_url, token(org, sub="dj-hide", roles=("dj",)))
+    result = await dj.call(room, "tips.ack", {"alert_id": rude})
+    assert result["advanced"] is False
+    assert result["state"]["showing"]["alert_id"] == first
+    assert [a["alert_id"] for a in result["state"]["waiting"]] == [last]
+    assert (await statuses(owner_conn, ev))[rude] == "acked"
+    await dj.call(room, "tips.ack", {"alert_id": first})  # the next one is Cy, not the hidden
+    await overlay.until(overlay.showing_is(last))
+    assert rude not in overlay.shown
+    assert (await fan.call(room, "tips.state"))["paid_cents"] == 900
+    hidden = await owner_conn.fetchval(
+        "SELECT count(*) FROM audit_log WHERE action = 'tip.alert_hidden' AND target = $1",
+        rude)
+    assert hidden == 1
+    for client in (fan, dj, overlay.client):
+        await client.close()
