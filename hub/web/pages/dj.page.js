@@ -118,8 +118,8 @@ function tipsCard(room, canHide) {  // the hub decides who sees money (403 other
   const moneyNote = el("p", { id: "money-note", className: "muted" });
   const seen = new Set();
   let primed = false;  // alerts already waiting at sign-in are listed, not announced
-  // Hidden while still waiting: the hub acks only the alert on screen, so a waiting one is
-  // taken down the moment it comes up (before the overlay's chime and confetti finish).
+  // Hide asked for: the hub takes a waiting alert out of the queue (it never shows) and an
+  // alert on screen down. One that came up while the ack was on its way is acked again.
   const hideWhenShown = new Set();
 
   function tip(a, loud) {
@@ -144,23 +144,22 @@ function tipsCard(room, canHide) {  // the hub decides who sees money (403 other
       const pill = li.querySelector(".onair"), b = li.querySelector(".hide-tip");
       li.classList.toggle("showing", onAir);
       pill.hidden = !onAir && !queued;
-      pill.textContent = onAir ? "On the stream now" : hideWhenShown.has(id) ? "Hidden when it comes up" : "Waiting to show";
+      pill.textContent = onAir ? "On the stream now" : hideWhenShown.has(id) ? "Hiding…" : "Waiting to show";
       if (b) { b.hidden = !onAir && !queued; b.disabled = hideWhenShown.has(id) && !onAir; }
     }
-    if (showing && hideWhenShown.has(showing)) ack(showing);
+    if (showing && hideWhenShown.has(showing)) { hideWhenShown.delete(showing); ack(showing); }
   }
   async function ack(id) {
-    hideWhenShown.delete(id);
     try { await room.call("tips.ack", { alert_id: id }); announce("Tip alert taken off the stream."); }
-    catch (err) { announce(describe(err), { error: true }); }
+    catch (err) { hideWhenShown.delete(id); announce(describe(err), { error: true }); mark(room.tips); }
   }
   feed.addEventListener("click", (e) => {
     const b = e.target.closest("button[data-act=hide]");
     if (!b) return;
     const id = b.closest("li").dataset.id;
-    if (text(room.tips?.showing?.alert_id) === id) { b.disabled = true; ack(id); return; }
-    hideWhenShown.add(id);
-    announce("That tip alert will be taken down as soon as it comes up.");
+    b.disabled = true;
+    if (text(room.tips?.showing?.alert_id) !== id) hideWhenShown.add(id);
+    ack(id);
     mark(room.tips);
   });
   function render(t) {
