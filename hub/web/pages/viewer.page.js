@@ -57,6 +57,7 @@ const placeholder = () => (status === "live" ? (config.livekit ? "Connecting to 
 // it is used whenever present, also when the fan came back with the browser's Back button
 // (no ?paid/?cancelled), and "thank you" shows only with it (a crafted ?paid=tip link
 // thanks nobody).
+const fragment = takeFragment();  // first: stripping the query below drops the fragment too
 const query = new URLSearchParams(location.search);
 let returned = { paid: query.get("paid"), cancelled: query.get("cancelled") };
 if (returned.paid || returned.cancelled) {
@@ -75,7 +76,6 @@ const here = () => `${location.origin}${location.pathname}`;
 // -- sign-in -----------------------------------------------------------------------------
 // The link's token wins; else the one stashed for Checkout; else the one this tab
 // remembered (a reload, or a phone that discarded the tab).
-const fragment = takeFragment();
 const stashed = takeStash();
 if (!stashed) returned = { paid: null, cancelled: null };
 const linked = fragment.get("token");
