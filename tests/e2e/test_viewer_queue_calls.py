@@ -8,7 +8,7 @@ import asyncio
 from typing import Any
 
 from tests.e2e.browser import chromium, needs_chromium
-from tests.e2e.viewer_support import until, viewer
+from tests.e2e.viewer_support import until
 from tests.support.client import Client, token
 
 pytestmark = needs_chromium

@@ -82,7 +82,7 @@ async def test_a_crafted_paid_link_thanks_nobody(hub_factory: Any, event: Any) -
 
 async def test_a_token_for_another_event_is_refused_plainly_and_not_remembered(
         hub_factory: Any, event: Any) -> None:
-    org, ev = event
+    _, ev = event
     hub = hub_factory(db=True)
     stranger = token(uuid.uuid4(), sub="fan-x")  # another organization's token
     async with chromium() as browser:
