@@ -26,6 +26,20 @@ async def audited(page: Any, name: str, viewport: dict[str, int]) -> None:
     await shoot(page, name)
 
 
+async def covered(page: Any, selector: str) -> list[str]:
+    """The elements matching ``selector`` that a visible toast overlaps on screen."""
+    found: list[str] = await page.evaluate("""(selector) => {
+      const boxes = [...document.querySelectorAll('.toast')].map((t) => t.getBoundingClientRect());
+      const hit = (a, b) => a.left < b.right && b.left < a.right
+        && a.top < b.bottom && b.top < a.bottom;
+      return [...document.querySelectorAll(selector)].filter((e) => {
+        const r = e.getBoundingClientRect();
+        return r.bottom > 0 && r.top < innerHeight && boxes.some((b) => hit(b, r));
+      }).map((e) => e.textContent);
+    }""", selector)
+    return found
+
+
 @pytest.mark.parametrize("viewport", SIZES)
 async def test_viewer_page_is_accessible_and_fits(
         hub_factory: Any, event: Any, owner_conn: Any, viewport: dict[str, int]) -> None:
@@ -62,6 +76,9 @@ async def test_viewer_page_is_accessible_and_fits(
         await page.fill("#karaoke-song", "Africa")
         await page.click("#karaoke form button")
         await page.locator("#karaoke .mine-list li", has_text="Africa").wait_for(timeout=10_000)
+        # The toasts this raised don't cover the form in use, nor the queue's vote buttons.
+        await page.locator(".toast", has_text="signed up").wait_for(timeout=5_000)
+        assert await covered(page, "#karaoke form button, #requests .queue .vote") == []
         await page.locator("#tip .goal-text", has_text="$25 of $200").wait_for(timeout=10_000)
         await page.wait_for_timeout(600)  # toasts settle
         await audited(page, f"viewer-{size}", viewport)

@@ -62,6 +62,18 @@ async def test_other_fans_votes_and_signups_cost_no_query_but_my_own_songs_do(
         assert merged["request"]["requester"] == "fan-a" and merged["request"]["votes"] == 2
         await until(lambda: _more(calls, before), timeout=5)
         assert calls.count("karaoke.mine") == 1
+        await page.locator("#requests .mine-list li", has_text="#2 in line").wait_for(timeout=5_000)
+
+        # Others' votes lift another song over mine: my place moves on the page, read from
+        # the broadcast queue, with no query.
+        await asyncio.sleep(2.8)
+        before = calls.count("requests.mine")
+        third = await d.call(room, "requests.submit", {"title": "Third song"})
+        for fan in (b, c):
+            await fan.call(room, "requests.vote", {"request_id": third["request"]["id"]})
+        await page.locator("#requests .mine-list li", has_text="#3 in line").wait_for(timeout=5_000)
+        await asyncio.sleep(2.8)
+        assert calls.count("requests.mine") == before
         for client in others:
             await client.close()
 

@@ -62,9 +62,8 @@ export class Requests {
       this.render(state);
       this.noticeDecline(state);
       const now = this.minePart(state);
-      if (state?.request?.requester === this.me.sub || this.statuses.has(state?.request?.id) || now !== this.seen) {
-        this.refresh.later();
-      }
+      if (state?.request?.requester === this.me.sub || this.statuses.has(state?.request?.id)) this.refresh.later();
+      else if (now !== this.seen && !this.reposition(state)) this.refresh.later();
       this.seen = now;
     });
     room.on("subscribed", () => {
@@ -72,6 +71,26 @@ export class Requests {
       this.refresh.now();
     });
     this.render(null);
+  }
+
+  /**
+   * Someone else's change moved my queued requests: new places (and waits, at the pace the
+   * hub last gave) straight from the broadcast. False when it can't tell (a request of
+   * mine it hasn't seen, or one that left): then requests.mine answers.
+   */
+  reposition(state) {
+    const all = new Map([state?.now_playing, ...(state?.queue || [])].filter(Boolean).map((r) => [r.id, r]));
+    const items = this.items || [];
+    const open = items.filter(({ request: r }) => r.status === "pending" || r.status === "accepted" || r.status === "playing");
+    const ours = [...all.values()].filter((r) => r.requester === this.me.sub);
+    if (ours.some((r) => !this.statuses.has(r.id)) || open.some(({ request: r }) => !all.has(r.id))) return false;
+    const pace = items.map(({ request: r, eta_seconds: eta }) => (r.position > 0 && eta > 0 ? eta / r.position : 0))
+      .find((x) => x > 0) || 210;
+    this.show(items.map(({ request: r, eta_seconds: eta }) => {
+      const now = all.get(r.id);
+      return now ? { request: now, eta_seconds: now.position > 0 ? now.position * pace : 0 } : { request: r, eta_seconds: eta };
+    }));
+    return true;
   }
 
   /** My requests (by requester, or known from requests.mine) in `state`: id, place, status. */
@@ -142,7 +161,11 @@ export class Requests {
   async loadMine() {
     let out;
     try { out = await this.room.call("requests.mine", {}); } catch { return; }
-    const items = out?.requests || [];
+    this.show(out?.requests || []);
+  }
+
+  show(items) {
+    this.items = items;
     this.mine.replaceChildren(...(items.length ? items.map(({ request: r, eta_seconds: eta }) => {
       this.statuses.set(r.id, r.status);
       return el("li", { className: `mine-row status-${r.status}` }, el("span", { className: "title" }, song(r)),
