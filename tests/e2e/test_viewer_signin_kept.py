@@ -10,9 +10,10 @@ import uuid
 from typing import Any
 
 from tests.e2e.browser import chromium, needs_chromium
-from tests.e2e.viewer_support import connected, open_page, viewer
+from tests.e2e.viewer_support import Watched, connected, open_page, viewer
 from tests.integration.test_stripe import enable
 from tests.support.client import token
+from tests.support.fake_livekit import FakeLiveKit
 from tests.support.fake_stripe import FakeStripe
 
 pytestmark = needs_chromium
@@ -112,4 +113,24 @@ async def test_links_from_the_server_are_checked_before_use(
         await w.page.locator("#tip .note", has_text="could not be opened").wait_for(timeout=10_000)
         assert await w.page.evaluate("typeof window.__pwned") == "undefined"
         assert w.page.url.startswith(hub.url)
+        w.assert_clean()
+
+
+async def test_a_livekit_url_that_is_not_wss_or_https_is_not_used(
+        hub_factory: Any, event: Any, livekit: FakeLiveKit) -> None:
+    org, ev = event
+    hub = hub_factory(db=True, **livekit.env())
+    async with chromium() as browser:
+        context = await browser.new_context()
+        page = await context.new_page()
+        w = Watched(page)
+        sockets: list[str] = []
+        page.on("websocket", lambda ws: sockets.append(ws.url))
+        await page.route("**/livekit-token", lambda route: route.fulfill(
+            status=200, content_type="application/json",
+            body='{"url": "file:///etc/passwd", "token": "x.y.z"}'))
+        await page.goto(f"{hub.url}/e/{ev}#token={token(org, sub='fan-l')}")
+        await page.locator(".player .placeholder", has_text="video isn't available").wait_for(
+            timeout=15_000)
+        assert [url for url in sockets if "/rtc" in url] == []  # livekit-client never ran
         w.assert_clean()

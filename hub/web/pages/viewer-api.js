@@ -51,20 +51,24 @@ export async function refreshToken(token) {
 /**
  * `url` from the server as a string, if its scheme is one of `schemes` (else null): the
  * page never follows a `javascript:` or other surprising link, whoever wrote it. Plain
- * http: counts as https: only while the page itself is on http (local development).
+ * http: and ws: count as https: and wss: only while the page itself is on http (local
+ * development and tests).
  */
 export function safeUrl(url, schemes) {
   let parsed;
   try { parsed = new URL(String(url)); } catch { return null; }
   const allowed = new Set(schemes);
-  if (allowed.has("https:") && location.protocol === "http:") allowed.add("http:");
+  if (location.protocol === "http:") {
+    if (allowed.has("https:")) allowed.add("http:");
+    if (allowed.has("wss:")) allowed.add("ws:");
+  }
   return allowed.has(parsed.protocol) ? String(url) : null;
 }
 
-/** A viewer grant for the stream: {url (ws: or wss:), token}. */
+/** A viewer grant for the stream: {url (LiveKit's: wss: or https:), token}. */
 export async function livekitToken(event, token) {
   const grant = await post(`/api/events/${event}/livekit-token`, { kind: "viewer" }, token);
-  const url = safeUrl(grant.url, ["wss:", "ws:"]);
+  const url = safeUrl(grant.url, ["wss:", "https:"]);
   if (!url || typeof grant.token !== "string") throw new ApiError(503, FRIENDLY[503]);
   return { ...grant, url };
 }
