@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 
 from tests.e2e.browser import chromium, needs_chromium
-from tests.e2e.checks import DESKTOP, PHONE, audit_context, axe_violations, shoot, sideways_overflow
+from tests.e2e.checks import (
+    DESKTOP,
+    PHONE,
+    SHOTS,
+    audit_context,
+    axe_violations,
+    shoot,
+    sideways_overflow,
+)
 from tests.e2e.viewer_support import Watched, connected, send_chat
 from tests.integration.test_overlay_secret import new_link
 from tests.integration.test_tips import LONG, pay
@@ -79,6 +87,7 @@ async def test_viewer_page_is_accessible_and_fits(
         # The toasts this raised don't cover the form in use, nor the queue's vote buttons.
         await page.locator(".toast", has_text="signed up").wait_for(timeout=5_000)
         assert await covered(page, "#karaoke form button, #requests .queue .vote") == []
+        await page.screenshot(path=str(SHOTS / f"viewer-toasts-{size}.png"))  # what the fan sees
         await page.locator("#tip .goal-text", has_text="$25 of $200").wait_for(timeout=10_000)
         await page.wait_for_timeout(600)  # toasts settle
         await audited(page, f"viewer-{size}", viewport)
