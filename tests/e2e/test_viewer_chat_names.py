@@ -38,7 +38,7 @@ async def test_history_and_live_lines_show_names_and_a_host_badge_only_for_staff
     dj = await Client.open(hub.ws_url, await staff_token(hub, org, "dj-1", "dj"))
     await dj.subscribe(room)
     await dj.send({"type": "chat", "room": room, "text": "welcome, everyone"})
-    await dj.next_event("chat")  # stored: the fan gets it as history
+    await dj.recv("chat_sent")  # stored: the fan gets it as history
     async with chromium() as browser:
         context = await browser.new_context()
 
