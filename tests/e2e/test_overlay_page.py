@@ -102,3 +102,60 @@ async def test_the_chime_plays_only_with_sound_1_in_the_link(hub_factory, event)
 
 async def _tones(page, check) -> bool:
     return bool(check(await page.evaluate("window.__tones")))
+
+
+async def _dot(page) -> tuple[str, str]:
+    """The status dot's state class and its painted opacity."""
+    return tuple(await page.evaluate(
+        "() => { const d = document.querySelector('#status');"
+        " return [d.className, getComputedStyle(d).opacity]; }"))
+
+
+async def test_the_dot_paints_only_while_disconnected_and_never_with_dot_0(hub_factory, event):
+    """On air all night, a green dot is a blemish: connected, it paints nothing; while the
+    hub is away it shows amber, so the streamer sees why alerts stopped. ``?dot=0``: never."""
+    _, ev = event
+    hub = hub_factory(db=True)
+    link = await new_link(hub, ev)
+    async with chromium() as browser:
+        context = await browser.new_context()
+        plain = await open_page(context, link["url"])
+        hidden = await open_page(context, f"{link['url']}?dot=0")
+        for w in (plain, hidden):
+            await w.page.locator("#status.on").wait_for(state="attached", timeout=10_000)
+            assert await _dot(w.page) == ("dot on", "0")
+        restart = asyncio.create_task(asyncio.to_thread(hub.restart, down_seconds=3))
+        await plain.page.locator("#status.wait").wait_for(state="attached", timeout=10_000)
+        assert await _dot(plain.page) == ("dot wait", "1")
+        assert (await _dot(hidden.page))[1] == "0"
+        await restart
+        await plain.page.locator("#status.on").wait_for(state="attached", timeout=20_000)
+        assert await _dot(plain.page) == ("dot on", "0")
+        for w in (plain, hidden):
+            w.assert_clean()
+
+
+async def test_a_dead_link_stays_blank_on_air_but_says_why_in_the_console(hub_factory, event):
+    _, ev = event
+    hub = hub_factory(db=True)
+    link = await new_link(hub, ev)
+    async with chromium() as browser:
+        context = await browser.new_context()
+        unknown = await context.new_page()
+        notes: list[str] = []
+        unknown.on("console", lambda m: notes.append(m.text) if m.type == "warning" else None)
+        await unknown.goto(f"{hub.url}/overlay/not-the-secret")
+        await until(lambda: _said(notes, "not valid"))
+        assert await unknown.evaluate("document.querySelector('#app').children.length") == 0
+
+        rotated = await open_page(context, link["url"])
+        said: list[str] = []
+        rotated.page.on("console", lambda m: said.append(m.text) if m.type == "warning" else None)
+        await rotated.page.locator("#status.on").wait_for(state="attached", timeout=10_000)
+        await new_link(hub, ev)
+        await until(lambda: _said(said, "replaced"))
+        assert await rotated.page.evaluate("document.body.children.length") == 0
+
+
+async def _said(notes: list[str], words: str) -> bool:
+    return any(words in n for n in notes)

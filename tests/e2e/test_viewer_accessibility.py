@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 
 from tests.e2e.browser import chromium, needs_chromium
-from tests.e2e.checks import DESKTOP, PHONE, audit_context, axe_violations, shoot, sideways_overflow
+from tests.e2e.checks import (
+    DESKTOP,
+    PHONE,
+    SHOTS,
+    audit_context,
+    axe_violations,
+    shoot,
+    sideways_overflow,
+)
 from tests.e2e.viewer_support import Watched, connected, send_chat
 from tests.integration.test_overlay_secret import new_link
 from tests.integration.test_tips import LONG, pay
@@ -24,6 +32,20 @@ async def audited(page: Any, name: str, viewport: dict[str, int]) -> None:
     if viewport == PHONE:
         assert await sideways_overflow(page) == 0
     await shoot(page, name)
+
+
+async def covered(page: Any, selector: str) -> list[str]:
+    """The elements matching ``selector`` that a visible toast overlaps on screen."""
+    found: list[str] = await page.evaluate("""(selector) => {
+      const boxes = [...document.querySelectorAll('.toast')].map((t) => t.getBoundingClientRect());
+      const hit = (a, b) => a.left < b.right && b.left < a.right
+        && a.top < b.bottom && b.top < a.bottom;
+      return [...document.querySelectorAll(selector)].filter((e) => {
+        const r = e.getBoundingClientRect();
+        return r.bottom > 0 && r.top < innerHeight && boxes.some((b) => hit(b, r));
+      }).map((e) => e.textContent);
+    }""", selector)
+    return found
 
 
 @pytest.mark.parametrize("viewport", SIZES)
@@ -62,6 +84,10 @@ async def test_viewer_page_is_accessible_and_fits(
         await page.fill("#karaoke-song", "Africa")
         await page.click("#karaoke form button")
         await page.locator("#karaoke .mine-list li", has_text="Africa").wait_for(timeout=10_000)
+        # The toasts this raised don't cover the form in use, nor the queue's vote buttons.
+        await page.locator(".toast", has_text="signed up").wait_for(timeout=5_000)
+        assert await covered(page, "#karaoke form button, #requests .queue .vote") == []
+        await page.screenshot(path=str(SHOTS / f"viewer-toasts-{size}.png"))  # what the fan sees
         await page.locator("#tip .goal-text", has_text="$25 of $200").wait_for(timeout=10_000)
         await page.wait_for_timeout(600)  # toasts settle
         await audited(page, f"viewer-{size}", viewport)

@@ -1,6 +1,8 @@
 // The OBS browser source /overlay/<secret>: tip alerts one at a time (in the hub's order),
-// the tip goal bar and a small connection dot, over a transparent background. A rotated
-// or revoked secret (close 4003/4001) wipes the page for good: OBS then shows nothing.
+// the tip goal bar and a small connection dot, over a transparent background. The dot
+// shows only while (re)connecting or disconnected, never all night on air; `?dot=0` hides
+// it always. A rotated or revoked secret (close 4003/4001) wipes the page for good: OBS
+// then shows nothing, and the hint is in the browser console only (not on the stream).
 import "./base.css";
 import "./overlay.css";
 import { LiveHub } from "@livehub/client";
@@ -11,7 +13,10 @@ import { chime } from "./overlay-sound.js";
 const SHOW_MS = 5000;  // how long an alert stays up before the overlay acks it
 const config = pageConfig();
 const secret = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() || "");
-const sound = new URLSearchParams(location.search).get("sound") === "1";
+const options = new URLSearchParams(location.search);
+const sound = options.get("sound") === "1";
+const HINT = "This overlay link is not valid (it may have been replaced by a new one). "
+  + "Copy the current overlay link from the DJ dashboard into your browser source.";
 const app = document.getElementById("app");
 
 const dot = el("span", { className: "dot wait", id: "status", role: "img", "aria-label": "Connecting" });
@@ -23,6 +28,8 @@ const alertBox = el("div", { className: "alert", id: "alert", role: "status", "a
 const canvas = el("canvas", { className: "confetti", "aria-hidden": "true" });
 
 if (config.event && secret) run();
+else console.warn(`livehub overlay: ${HINT}`);
+if (options.get("dot") === "0") document.body.classList.add("no-dot");
 
 function run() {
   app.append(canvas, alertBox, goal, dot);
@@ -88,6 +95,7 @@ function run() {
 
 /** Nothing left on screen, no reconnecting: the old link is dead. */
 function wipe(hub) {
+  console.warn(`livehub overlay: ${HINT}`);
   hub.close();
   document.body.replaceChildren();
   document.body.className = "page-overlay wiped";

@@ -62,15 +62,20 @@ export function wait(seconds) {
   return `about ${Math.round(seconds / 60)} min`;
 }
 
-let live = null;
-/** Say `message` to screen readers (polite) and show it as a toast for a few seconds. */
+// Two live regions, made once: polite news (role status) and errors (role alert), so an
+// error is announced as one whatever came first. Both sit in one .toasts stack.
+let regions = null;
+/** Say `message` to screen readers (errors assertively) and show it as a toast for a few seconds. */
 export function announce(message, { error = false, ms = 5000 } = {}) {
-  if (!live) {
-    live = el("div", { className: "toasts", role: error ? "alert" : "status", "aria-live": "polite" });
-    document.body.append(live);
+  if (!regions) {
+    regions = {
+      status: el("div", { className: "toast-region", role: "status", "aria-live": "polite" }),
+      alert: el("div", { className: "toast-region", role: "alert", "aria-live": "assertive" }),
+    };
+    document.body.append(el("div", { className: "toasts" }, regions.alert, regions.status));
   }
   const toast = el("div", { className: error ? "toast error" : "toast" }, message);
-  live.append(toast);
+  (error ? regions.alert : regions.status).append(toast);
   setTimeout(() => toast.remove(), ms);
 }
 

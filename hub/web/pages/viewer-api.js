@@ -41,21 +41,36 @@ const sentence = (s) => (s.length > 200 ? s.slice(0, 200) + "…" : s.charAt(0).
 
 export const joinAsGuest = (event, name) => post(`/api/events/${event}/guest`, { display_name: name });
 
-/**
- * A fresh token with the same claims (POST /api/tokens/refresh). A hub without that
- * route (404/405) gives guests a new guest token under the same name instead.
- */
-export async function refreshToken(token, { event, guestName } = {}) {
-  try {
-    const out = await post("/api/tokens/refresh", {}, token);
-    if (typeof out.token === "string") return out.token;
-  } catch (err) {
-    if (!(err instanceof ApiError) || ![404, 405].includes(err.status) || !guestName) throw err;
-  }
-  if (!guestName) throw new ApiError(401, FRIENDLY[401]);
-  return (await joinAsGuest(event, guestName)).token;
+/** A fresh token with the same claims (POST /api/tokens/refresh). */
+export async function refreshToken(token) {
+  const out = await post("/api/tokens/refresh", {}, token);
+  if (typeof out.token !== "string") throw new ApiError(401, FRIENDLY[401]);
+  return out.token;
 }
 
-export const livekitToken = (event, token) => post(`/api/events/${event}/livekit-token`, { kind: "viewer" }, token);
+/**
+ * `url` from the server as a string, if its scheme is one of `schemes` (else null): the
+ * page never follows a `javascript:` or other surprising link, whoever wrote it. Plain
+ * http: and ws: count as https: and wss: only while the page itself is on http (local
+ * development and tests).
+ */
+export function safeUrl(url, schemes) {
+  let parsed;
+  try { parsed = new URL(String(url)); } catch { return null; }
+  const allowed = new Set(schemes);
+  if (location.protocol === "http:") {
+    if (allowed.has("https:")) allowed.add("http:");
+    if (allowed.has("wss:")) allowed.add("ws:");
+  }
+  return allowed.has(parsed.protocol) ? String(url) : null;
+}
+
+/** A viewer grant for the stream: {url (LiveKit's: wss: or https:), token}. */
+export async function livekitToken(event, token) {
+  const grant = await post(`/api/events/${event}/livekit-token`, { kind: "viewer" }, token);
+  const url = safeUrl(grant.url, ["wss:", "https:"]);
+  if (!url || typeof grant.token !== "string") throw new ApiError(503, FRIENDLY[503]);
+  return { ...grant, url };
+}
 
 export const checkout = (event, token, body) => post(`/api/events/${event}/checkout`, body, token);

@@ -1,7 +1,7 @@
 // The viewer's chat: history, live messages (each once, by message_id), messages typed
 // offline shown as "sending…" until the hub confirms them, and a reason whenever the
 // input is off (muted, banned, event ended).
-import { el, announce } from "./ui.js";
+import { el, announce, text } from "./ui.js";
 
 const HISTORY = 50;
 
@@ -48,7 +48,9 @@ export class Chat {
     if (!m || typeof m.message_id !== "string" || this.shown.has(m.message_id)) return;
     const mine = m.user === this.me.sub;
     const li = el("li", { className: mine ? "msg mine" : "msg", dataset: { id: m.message_id } },
-      el("span", { className: "who" }, m.name || (mine ? this.me.name || "You" : "Fan")), " ",
+      el("span", { className: "who" }, text(m.name) || (mine ? this.me.name || "You" : "Fan")), " ",
+      // `staff` comes from the hub (the poster's roles): a fan naming themselves "DJ" gets no badge.
+      m.staff === true ? el("span", { className: "badge host" }, "Host") : null, m.staff === true ? " " : null,
       el("span", { className: "what" }, String(m.text ?? "")));
     li.dataset.time = String(m.time || 0);
     let before = null;  // keep time order: history may arrive after live messages

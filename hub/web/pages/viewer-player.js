@@ -21,6 +21,7 @@ export class Player {
     this.retry = null;
     this.attempt = 0;
     this.wanted = false;
+    this.starting = false;
   }
 
   /** Show a calm message over the frame (no video). */
@@ -50,17 +51,22 @@ export class Player {
     this.wanted = true;
     this.fetchToken = fetchToken;
     clearTimeout(this.retry);
-    if (this.room) return;
+    // One start at a time: two status events while the token is on its way must not
+    // make two LiveKit rooms (double audio).
+    if (this.room || this.starting) return;
+    this.starting = true;
     this.message("Connecting to the stream…");
     this.onState({ kind: "connecting", text: "Connecting to the stream…" });
     let grant;
     try {
       grant = await fetchToken();
     } catch (err) {
+      this.starting = false;
       if (err?.stop) { this.wanted = false; return; }
       this.later("The stream isn't available right now. Trying again shortly…");
       return;
     }
+    this.starting = false;
     if (!this.wanted) return;
     const room = new Room({ adaptiveStream: true, dynacast: false });
     this.room = room;

@@ -1,16 +1,25 @@
 // Song requests and karaoke for fans: the live queue (with votes), your own place and
-// wait (requests.mine / karaoke.mine, refreshed whenever the queue changes), and a
-// declined request's reason shown to its requester.
+// wait (requests.mine / karaoke.mine), and a declined request's reason shown to its
+// requester. Every fan gets every queue event (each vote is one), so a page asks the hub
+// for "mine" only when the event touches its own songs, after a random 0-2 s (a crowd's
+// pages don't all query at once); the rest it reads from the broadcast queue.
 import { el, wait, announce } from "./ui.js";
 import { reasonOf } from "./viewer-chat.js";
 
 const song = (r) => (r.artist ? `${r.title} — ${r.artist}` : r.title);
 
-/** Calls `fn` at most once per `ms`, the last call winning (queue bursts → one refresh). */
-function coalesce(fn, ms = 300) {
+/**
+ * `fn` once after a burst: `now()` soon (my own action), `later()` after 0.3-2.3 s of
+ * jitter (someone else's change that touched my songs). A pending run is not pushed back.
+ */
+function coalesce(fn) {
   let timer = null;
-  return () => { clearTimeout(timer); timer = setTimeout(fn, ms); };
+  const run = (ms) => { if (timer) return; timer = setTimeout(() => { timer = null; fn(); }, ms); };
+  return { now: () => { clearTimeout(timer); timer = null; run(300); }, later: () => run(300 + Math.random() * 2000) };
 }
+
+/** What a queue state says about my songs (`pick` lists them), to tell if it changed. */
+const signature = (items) => JSON.stringify(items);
 
 function field(id, label, attrs = {}) {
   return el("div", { className: "field" }, el("label", { for: id }, label),
@@ -48,9 +57,47 @@ export class Requests {
       el("h2", { id: "requests-h" }, "Song requests"), this.nowPlaying, this.form, this.note,
       el("h3", {}, "Your requests"), this.mine, el("h3", {}, "Up next"), this.queue);
     this.refresh = coalesce(() => this.loadMine());
-    room.on("requests", (state) => { this.render(state); this.noticeDecline(state); this.refresh(); });
-    room.on("subscribed", () => { if (room.requests) this.render(room.requests); this.refresh(); });
+    this.seen = "";  // my requests as the last broadcast showed them
+    room.on("requests", (state) => {
+      this.render(state);
+      this.noticeDecline(state);
+      const now = this.minePart(state);
+      if (state?.request?.requester === this.me.sub || this.statuses.has(state?.request?.id)) this.refresh.later();
+      else if (now !== this.seen && !this.reposition(state)) this.refresh.later();
+      this.seen = now;
+    });
+    room.on("subscribed", () => {
+      if (room.requests) { this.render(room.requests); this.seen = this.minePart(room.requests); }
+      this.refresh.now();
+    });
     this.render(null);
+  }
+
+  /**
+   * Someone else's change moved my queued requests: new places (and waits, at the pace the
+   * hub last gave) straight from the broadcast. False when it can't tell (a request of
+   * mine it hasn't seen, or one that left): then requests.mine answers.
+   */
+  reposition(state) {
+    const all = new Map([state?.now_playing, ...(state?.queue || [])].filter(Boolean).map((r) => [r.id, r]));
+    const items = this.items || [];
+    const open = items.filter(({ request: r }) => r.status === "pending" || r.status === "accepted" || r.status === "playing");
+    const ours = [...all.values()].filter((r) => r.requester === this.me.sub);
+    if (ours.some((r) => !this.statuses.has(r.id)) || open.some(({ request: r }) => !all.has(r.id))) return false;
+    const pace = items.map(({ request: r, eta_seconds: eta }) => (r.position > 0 && eta > 0 ? eta / r.position : 0))
+      .find((x) => x > 0) || 210;
+    this.show(items.map(({ request: r, eta_seconds: eta }) => {
+      const now = all.get(r.id);
+      return now ? { request: now, eta_seconds: now.position > 0 ? now.position * pace : 0 } : { request: r, eta_seconds: eta };
+    }));
+    return true;
+  }
+
+  /** My requests (by requester, or known from requests.mine) in `state`: id, place, status. */
+  minePart(state) {
+    const all = [state?.now_playing, ...(state?.queue || [])].filter(Boolean);
+    return signature(all.filter((r) => r.requester === this.me.sub || this.statuses.has(r.id))
+      .map((r) => [r.id, r.position, r.status]));
   }
 
   render(state) {
@@ -95,7 +142,7 @@ export class Requests {
       this.form.reset();
       this.note.textContent = "";
       announce(`Requested ${artist ? `${title} — ${artist}` : title}.`);
-      this.refresh();
+      this.refresh.now();
     } catch (err) {
       this.gate.set("busy", null);
       this.note.textContent = `Couldn't request it: ${reasonOf(err)}`;
@@ -114,7 +161,11 @@ export class Requests {
   async loadMine() {
     let out;
     try { out = await this.room.call("requests.mine", {}); } catch { return; }
-    const items = out?.requests || [];
+    this.show(out?.requests || []);
+  }
+
+  show(items) {
+    this.items = items;
     this.mine.replaceChildren(...(items.length ? items.map(({ request: r, eta_seconds: eta }) => {
       this.statuses.set(r.id, r.status);
       return el("li", { className: `mine-row status-${r.status}` }, el("span", { className: "title" }, song(r)),
@@ -148,9 +199,28 @@ export class Karaoke {
       el("h2", { id: "karaoke-h" }, "Karaoke"), this.stage, this.form, this.note,
       el("h3", {}, "Your songs"), this.mine);
     this.refresh = coalesce(() => this.loadMine());
-    room.on("karaoke", (state) => { this.render(state); this.refresh(); });
-    room.on("subscribed", () => { if (room.karaoke) this.render(room.karaoke); this.refresh(); });
+    this.seen = "";  // my songs as the last broadcast showed them
+    room.on("karaoke", (state) => {
+      this.render(state);
+      const now = this.minePart(state);
+      if (now !== this.seen) this.refresh.later();
+      this.seen = now;
+    });
+    room.on("subscribed", () => {
+      if (room.karaoke) { this.render(room.karaoke); this.seen = this.minePart(room.karaoke); }
+      this.refresh.now();
+    });
     this.render(null);
+  }
+
+  /** My songs in `state`: where each is (on stage, next, its index), its wait and hold. */
+  minePart(state) {
+    const on = state?.now_singing;
+    return signature([
+      ...(on && on.singer_sub === this.me.sub ? [[on.signup_id, "stage"]] : []),
+      ...(state?.queue || []).map((s, i) => [s, i]).filter(([s]) => s.singer_sub === this.me.sub)
+        .map(([s, i]) => [s.signup_id, i, s.wait_seconds, s.held, state.next_up?.signup_id === s.signup_id]),
+    ]);
   }
 
   render(state) {
@@ -170,7 +240,7 @@ export class Karaoke {
       this.form.elements["karaoke-song"].value = "";
       this.note.textContent = "";
       announce(`You're signed up to sing ${song_}.`);
-      this.refresh();
+      this.refresh.now();
     } catch (err) {
       this.note.textContent = `Couldn't sign you up: ${reasonOf(err)}`;
     }

@@ -2,6 +2,7 @@
 // Checkout (kind "tip") with a way back to this page. The goal's progress shows here too.
 import { el, money } from "./ui.js";
 import { Gate } from "./viewer-queues.js";
+import { parseAmount } from "./viewer-amount.js";
 
 const PRESETS = [300, 500, 1000, 2000];
 const MIN_CENTS = 100, MAX_CENTS = 100_000;
@@ -56,12 +57,18 @@ export class Tip {
 
   cents() {
     if (this.amount) return this.amount;
-    const value = Number(this.custom.value.replace(/[$,\s]/g, ""));
-    return Number.isFinite(value) ? Math.round(value * 100) : NaN;
+    const parsed = parseAmount(this.custom.value);
+    return "cents" in parsed ? parsed.cents : NaN;
   }
 
   async submit() {
     const cents = this.cents();
+    const parsed = this.amount ? null : parseAmount(this.custom.value);
+    if (parsed && "error" in parsed) {
+      this.note.textContent = parsed.error;
+      this.custom.focus();
+      return;
+    }
     if (!(cents >= MIN_CENTS && cents <= MAX_CENTS)) {
       this.note.textContent = `Choose an amount between ${money(MIN_CENTS, 0)} and ${money(MAX_CENTS, 0)}.`;
       this.custom.focus();

@@ -3,7 +3,7 @@
 import "./base.css";
 import "./viewer.css";
 import { LiveHub } from "@livehub/client";
-import { pageConfig, takeFragment, claimsOf, el, money, announce } from "./ui.js";
+import { pageConfig, takeFragment, claimsOf, el, money, announce, remember, recall } from "./ui.js";
 import * as api from "./viewer-api.js";
 import { Player } from "./viewer-player.js";
 import { Chat } from "./viewer-chat.js";
@@ -14,6 +14,7 @@ const config = pageConfig();
 const event = config.event;
 const CLOSED = new Set(["ended", "cancelled"]);
 const RETURN_KEY = `livehub:return:${event}`;
+const SCOPE = `e:${event}`;  // this tab's remembered sign-in (ui.js remember/recall)
 const app = document.getElementById("app");
 
 // -- header ------------------------------------------------------------------------------
@@ -52,8 +53,13 @@ const placeholder = () => (status === "live" ? (config.livekit ? "Connecting to 
   : CLOSED.has(status) ? "This event has ended. Thanks for watching!" : "The stream starts soon. Stay here — it will start by itself.");
 
 // -- returning from Stripe Checkout ------------------------------------------------------
+// The stash (written just before leaving for Checkout) is what proves this tab went there:
+// it is used whenever present, also when the fan came back with the browser's Back button
+// (no ?paid/?cancelled), and "thank you" shows only with it (a crafted ?paid=tip link
+// thanks nobody).
+const fragment = takeFragment();  // first: stripping the query below drops the fragment too
 const query = new URLSearchParams(location.search);
-const returned = { paid: query.get("paid"), cancelled: query.get("cancelled") };
+let returned = { paid: query.get("paid"), cancelled: query.get("cancelled") };
 if (returned.paid || returned.cancelled) {
   history.replaceState(null, "", location.pathname);
 }
@@ -68,14 +74,17 @@ function takeStash() {
 const here = () => `${location.origin}${location.pathname}`;
 
 // -- sign-in -----------------------------------------------------------------------------
-const fragment = takeFragment();
+// The link's token wins; else the one stashed for Checkout; else the one this tab
+// remembered (a reload, or a phone that discarded the tab).
 const stashed = takeStash();
-const first = fragment.get("token") || (returned.paid || returned.cancelled ? stashed?.token : null);
+if (!stashed) returned = { paid: null, cancelled: null };
+const linked = fragment.get("token");
+const first = linked || stashed?.token || (event ? recall(SCOPE) : "");
 player.message(placeholder());
 if (!event) {
   player.message("This event could not be found. Check the link you were given.");
 } else if (first) {
-  start(first, stashed && !fragment.get("token") ? stashed.guestName : null);
+  start(first, stashed && !linked ? stashed.guestName : null);
 } else {
   signIn();
 }
@@ -128,13 +137,14 @@ function signIn() {
 // -- signed in ---------------------------------------------------------------------------
 function start(initial, guestName) {
   let token = initial;
+  remember(SCOPE, token);
   connPill.hidden = false;
   const claims = claimsOf(token);
   const me = { sub: claims.sub, name: claims.name || guestName || "" };
   guestName = guestName || (String(claims.sub || "").startsWith("guest:") ? me.name : null);
   const hub = new LiveHub({
     token,
-    getToken: async () => { token = await api.refreshToken(token, { event, guestName }); return token; },
+    getToken: async () => { token = await api.refreshToken(token); remember(SCOPE, token); return token; },
   });
   const room = hub.room(`event:${event}`, { presence: true });
 
@@ -145,8 +155,10 @@ function start(initial, guestName) {
   const pay = async (body) => {
     const out = await api.checkout(event, token, { ...body,
       success_url: `${here()}?paid=${body.kind}`, cancel_url: `${here()}?cancelled=${body.kind}` });
+    const url = api.safeUrl(out.checkout_url, ["https:"]);
+    if (!url) throw new Error("The payment page could not be opened. Please try again later.");
     try { sessionStorage.setItem(RETURN_KEY, JSON.stringify({ token, guestName })); } catch { /* private mode */ }
-    location.assign(out.checkout_url);
+    location.assign(url);
   };
   const tip = config.tips ? new Tip(me, config.tip_goal_cents, pay) : null;
   extras.append(...[tip, requests, karaoke].filter(Boolean).map((p) => p.node));
@@ -201,10 +213,37 @@ function start(initial, guestName) {
       announce("You're back online.");
     }
   });
-  hub.on("closed", ({ message }) => {
-    say([message || "You've been disconnected.", " ", el("a", { href: location.pathname }, "Reload the page"), " to join again."], "error");
+  hub.on("closed", ({ code, message }) => {
     chat.block("You're disconnected.");
     for (const g of gates) g.set("closed", "You're disconnected.");
+    if (code === 4001 || code === 4002) {
+      // The sign-in itself is over: a reload must not bring it back, and retrying can't help.
+      remember(SCOPE, "");
+      say(`${message || "Your sign-in is no longer valid."} Open the link the host sent you again.`, "error");
+      return;
+    }
+    const again = el("button", { type: "button", className: "secondary", onclick: () => {
+      say(null);
+      for (const g of gates) g.set("closed", null);
+      gatesUpdate();
+      hub.connect();
+    } }, "Try again");
+    say([message || "You've been disconnected.", " ", again], "error");
+  });
+
+  // A refused subscription (another org's token, a token for another event, an event
+  // that is gone): say so plainly instead of leaving an empty page that looks fine.
+  room.on("error", (err) => {
+    const text = err?.code === 4404 ? "This event could not be found. Check the link you were given."
+      : err?.code === 4403 ? "Your link doesn't give access to this event. Open the link the host sent you for it."
+        : "You couldn't join this event right now. Please try again later.";
+    if (err?.code === 4403 || err?.code === 4404) remember(SCOPE, "");
+    say(text, "error");
+    announce(text, { error: true });
+    chat.block(text);
+    for (const g of gates) g.set("refused", text);
+    player.stop(text);
+    connPill.hidden = true;
   });
 
   // Viewer count: stream viewers when LiveKit reports them, else people on this page.
