@@ -134,9 +134,13 @@ async def stripe_onboarding(request: AnyRequest, org_id: uuid.UUID, pool: PoolDe
           400: "The amount is refused (too small or too large), the event is not"
                " pay-per-view, pay-per-view without a user account, or a paid request"
                " without request_id",
+          403: "The caller is banned in the organization",
           404: "No such event in the caller's organization, or no such request in it",
           409: "The organization cannot take payments yet, the checkout_id was used for"
-               " another payment, or the checkout is no longer open"}))
+               " another payment, or the checkout is no longer open",
+          422: "message or from_name contains one of the organization's blocked words"
+               " (when it holds such chat instead, the payment goes ahead without either"
+               " text)"}))
 async def stripe_checkout(request: AnyRequest, event_id: uuid.UUID, pool: PoolDep,
                           stripe_cfg: NamedDependency[StripeConfig],
                           bearer: BearerDep) -> CheckoutResponse:

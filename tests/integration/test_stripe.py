@@ -17,6 +17,7 @@ import pytest
 from tests.support.client import Client, token
 from tests.support.fake_stripe import FakeStripe, sign
 from tests.support.hubproc import API_KEY, HubProcess
+from tests.support.members import add_member
 
 HubFactory = Callable[..., HubProcess]
 Event = tuple[uuid.UUID, uuid.UUID]
@@ -342,3 +343,45 @@ async def test_checkout_follows_the_events_features_and_lifecycle(
     ended = await checkout(hub, org, ev, kind="tip", amount_cents=500)
     assert (ended.status_code, ended.json()["detail"]) == (409, "the event is ended")
     assert fake.calls_to("/v1/checkout/sessions") == []
+
+
+async def test_tip_checkout_obeys_bans_and_blocked_words(
+        hub: HubProcess, fake: FakeStripe, event: Event, owner_conn: asyncpg.Connection,
+        owner_dsn: str) -> None:
+    """Money buys no way around moderation: a banned fan cannot tip (403); a blocked word
+    in the message or name is refused (422) in reject mode, and dropped with the payment
+    kept in hold mode (the overlay then shows "Someone", no message)."""
+    org, ev = event
+    await enable(owner_conn, fake, org)
+    await add_member(owner_dsn, org, "boss", "admin")
+    room = f"event:{ev}"
+    admin = await Client.open(hub.ws_url, token(org, sub="boss", roles=("admin",)))
+    await admin.call(room, "moderation.ban", {"user": "troll", "minutes": 30})
+    refused = await checkout(hub, org, ev, sub="troll", kind="tip", amount_cents=500,
+                             message="hi")
+    assert refused.status_code == 403 and "banned" in refused.json()["detail"]
+    await admin.call(room, "moderation.blocked_words", {"words": ["Crypto"], "action": "reject"})
+    in_message = await checkout(hub, org, ev, kind="tip", amount_cents=500,
+                                message="buy CRYPTO now", from_name="Ann")
+    in_name = await checkout(hub, org, ev, kind="tip", amount_cents=500, from_name="crypto king")
+    assert (in_message.status_code, in_name.status_code) == (422, 422)
+    assert in_message.json()["detail"].startswith("message contains a blocked word")
+    assert in_name.json()["detail"].startswith("from_name contains a blocked word")
+    assert fake.calls_to("/v1/checkout/sessions") == []
+    assert await owner_conn.fetchval("SELECT count(*) FROM tips WHERE event_id = $1", ev) == 0
+    clean = await checkout(hub, org, ev, kind="tip", amount_cents=500, message="cryptography!",
+                           from_name="Ann")
+    assert clean.status_code == 200, clean.text  # whole words only, as in chat
+    await admin.call(room, "moderation.blocked_words", {"words": ["crypto"], "action": "hold"})
+    held = await checkout(hub, org, ev, kind="tip", amount_cents=700, message="crypto!",
+                          from_name="Ann")
+    assert held.status_code == 200, held.text
+    row = await owner_conn.fetchrow("SELECT amount_cents, message, from_name FROM tips"
+                                    " WHERE id = $1", uuid.UUID(held.json()["tip_id"]))
+    assert tuple(row) == (700, None, None)
+    screen = await overlay(hub, org, ev)
+    assert (await deliver(hub, fake.completed(held.json()["session_id"]))).status_code == 200
+    alert = (await until_tips(screen, "tips.alert_queued"))["alert"]
+    assert (alert["amount_cents"], alert["from_name"], alert["message"]) == (700, None, None)
+    await screen.close()
+    await admin.close()
