@@ -68,9 +68,10 @@ class Viewers(msgspec.Struct, frozen=True, tag="viewers"):
 
 
 class Recording(msgspec.Struct, frozen=True, tag="recording"):
-    """The event's recording (LiveKit Egress) changed; times in ms. The whole room gets
-    this, so it carries status and times only: why it failed (LiveKit's own text, which
-    can name storage buckets or hosts) and its ids are for the DJs' and admins' GET."""
+    """The event's recording (LiveKit Egress) changed: status and times (ms) only."""
+
+    # The whole room gets this: why it failed (LiveKit's own text, which can name storage
+    # buckets or hosts) and the egress id are for the DJs' and admins' GET.
 
     status: RecordingStatus
     started_at: int  # ms since the Unix epoch
