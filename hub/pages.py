@@ -5,7 +5,8 @@ Each page is one HTML shell (``hub/web/pages/page.html``) naming its bundle
 (``/static/app/<name>.page.js`` and ``.css``, built by ``make ui``). The shell is filled
 in here with the brand and the public facts a page needs before anyone signs in, as JSON in
 ``<meta name="livehub">``; credentials never pass through here (a token travels in the URL
-fragment, which browsers do not send). A private event's shell names no title.
+fragment, which browsers do not send). A private event's shell carries only the event,
+its status and visibility, and the brand: no title, price, features or goal.
 
 Brand: the product configured for the request's Host (``HUB_PRODUCT_HOSTS``), else the
 event's organization's ``product_context`` (``hub.products``).
@@ -41,7 +42,7 @@ class PageConfig(msgspec.Struct, frozen=True, kw_only=True):
     brand: str  # tipjar, djdash or m10dj
     brand_name: str
     event: str | None = None  # the event's uuid (None: unknown event or secret)
-    title: str | None = None  # only for a public event
+    title: str | None = None  # this and below: only for a public event
     status: str | None = None  # scheduled, live, ended, cancelled
     visibility: str | None = None
     ppv_price_cents: int | None = None
@@ -82,9 +83,12 @@ async def _event_config(request: Request, page: str,  # type: ignore[type-arg]
                       livekit=hub.parts.livekit.enabled)
     if event is None:
         return base
-    public = event.visibility == "public"
+    if event.visibility != "public":
+        # Anyone may hold a private event's uuid: it learns only that the event exists.
+        return msgspec.structs.replace(base, event=str(event.id), status=event.status,
+                                       visibility=event.visibility)
     return msgspec.structs.replace(
-        base, event=str(event.id), title=event.title if public else None, status=event.status,
+        base, event=str(event.id), title=event.title, status=event.status,
         visibility=event.visibility, ppv_price_cents=event.ppv_price_cents or None,
         tips=event.tips, requests=event.requests, karaoke=event.karaoke,
         tip_goal_cents=event.tip_goal_cents)

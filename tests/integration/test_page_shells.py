@@ -55,16 +55,25 @@ async def test_the_host_name_picks_the_brand(page_hub, event):
     assert "<title>Friday · TipJar</title>" in resp.text
 
 
-async def test_a_private_event_shell_names_no_title(page_hub, event, owner_conn):
-    """Before sign-in nothing private is shown: the title stays out of the shell."""
+@pytest.mark.parametrize("page", ["e", "dj"])
+async def test_a_private_event_shell_names_only_that_it_exists(page_hub, event, owner_conn,
+                                                             page):
+    """Before sign-in nothing private is shown: a private event's shell carries the event,
+    its status and visibility and the brand; no title, price, features or goal."""
     _, ev = event
-    await owner_conn.execute("UPDATE events SET title = 'Secret birthday', visibility ="
-                             " 'private' WHERE id = $1", ev)
+    await owner_conn.execute(
+        "UPDATE events SET title = 'Secret birthday', visibility = 'private',"
+        " ppv_price_cents = 1500, tip_goal_cents = 20000, tips_enabled = true,"
+        " requests_enabled = true, karaoke_enabled = true WHERE id = $1", ev)
     async with httpx.AsyncClient(base_url=page_hub.url, timeout=10) as http:
-        resp = await http.get(f"/e/{ev}")
+        resp = await http.get(f"/{page}/{ev}")
     assert resp.status_code == 200
     assert "Secret birthday" not in resp.text
-    assert config_of(resp.text)["title"] is None
+    assert config_of(resp.text) == {
+        "page": "viewer" if page == "e" else "dj", "brand": "djdash", "brand_name": "DJ Dash",
+        "event": str(ev), "title": None, "status": "live", "visibility": "private",
+        "ppv_price_cents": None, "tips": False, "requests": False, "karaoke": False,
+        "tip_goal_cents": None, "livekit": True}
 
 
 async def test_a_hostile_title_stays_text(page_hub, event, owner_conn):
