@@ -21,13 +21,19 @@ from typing import Final
 
 import msgspec
 from litestar import Request, Response, get
+from litestar.exceptions import HTTPException
 
 from hub.operator_auth import hub_of
 from hub.products import product_for
 from hub.security_headers import security_headers
+from integrations import http_docs as docs
+from integrations.http import BearerDep
 from persistence import events as store
 from persistence import overlays
 from persistence.tenant import tenant_tx
+from rooms.access import JOIN, authorize
+from rooms.codes import ErrorCode, ServiceError
+from rooms.names import parse_room
 from rooms.principal import Principal
 
 SHELL: Final = (Path(__file__).parent / "web" / "pages" / "page.html").read_text()
@@ -68,7 +74,7 @@ def render(name: str, config: PageConfig) -> bytes:
 
 
 async def _event_config(request: Request, page: str,  # type: ignore[type-arg]
-                        event_id: uuid.UUID | None) -> PageConfig:
+                        event_id: uuid.UUID | None, *, signed_in: bool = False) -> PageConfig:
     hub = hub_of(request)
     host = request.headers.get("host", "")
     product, event = "", None
@@ -83,7 +89,7 @@ async def _event_config(request: Request, page: str,  # type: ignore[type-arg]
                       livekit=hub.parts.livekit.enabled)
     if event is None:
         return base
-    if event.visibility != "public":
+    if event.visibility != "public" and not signed_in:
         # Anyone may hold a private event's uuid: it learns only that the event exists.
         return msgspec.structs.replace(base, event=str(event.id), status=event.status,
                                        visibility=event.visibility)
@@ -124,4 +130,34 @@ async def overlay_page(request: Request, secret: str) -> Response[bytes]:  # typ
     return _page(render("overlay", config))
 
 
-ROUTES = [viewer_page, dj_page, overlay_page]
+@get("/api/events/{event_id:uuid}/page", security=docs.BEARER_SECURITY,
+     summary="A page's facts about an event, private ones included (bearer: a hub token"
+             " that may join the event's room)",
+     description="What a public event's page shell carries (title, status, visibility,"
+                 " pay-per-view price, features, tip goal), for a signed-in page of a"
+                 " private event, whose shell names only the event, its status and"
+                 " visibility.",
+     operation_class=docs.documented(drop=[400]),
+     responses=docs.errors(docs.BEARER_ERRORS, docs.BACKING, docs.PATH_ID_ERRORS, {
+         403: "The token may not join this event's room",
+         404: "No such event, or another organization's event",
+         503: "Events need Postgres"}))
+async def page_facts(request: Request, event_id: uuid.UUID,  # type: ignore[type-arg]
+                     bearer: BearerDep) -> PageConfig:
+    who = await bearer(request)
+    hub = hub_of(request)
+    if hub.db is None:
+        raise HTTPException("events need Postgres", status_code=503)
+    room = parse_room(f"event:{event_id}")
+    try:
+        authorize(who, room, JOIN, await hub.directory.org_of(room))
+    except ServiceError as exc:
+        status = 404 if exc.code is ErrorCode.UNKNOWN_ROOM else 403
+        raise HTTPException(exc.reason, status_code=status) from None
+    config = await _event_config(request, "viewer", event_id, signed_in=True)
+    if config.event is None:
+        raise HTTPException("unknown event", status_code=404)
+    return config
+
+
+ROUTES = [viewer_page, dj_page, overlay_page, page_facts]
