@@ -5,8 +5,10 @@ Minting is how an operator's own backend signs its users in: it names the user (
 role (``hub.memberships.CONFIRMS``) and signs a token whose ``sub`` is the user's
 external_id if set, else their users.id, for at most ``HUB_MAX_TOKEN_TTL`` seconds.
 
-Refreshing (``POST /api/tokens/refresh``) swaps a still valid token for a fresh one with
-the same claims, within the sign-in's ``HUB_MAX_SESSION`` (``hub.token_refresh``).
+Refreshing (``POST /api/tokens/refresh``) swaps a valid token, or one expired at most
+``HUB_REFRESH_GRACE`` seconds ago (a laptop that slept through its refresh), for a fresh
+one with the same claims, within the sign-in's ``HUB_MAX_SESSION`` (``hub.token_refresh``).
+No other route or the websocket accepts an expired token.
 ``REFRESHES_PER_MINUTE`` per ``sub`` and org, per process: a page needs one per token
 lifetime, a few tabs a few more.
 """
@@ -97,8 +99,10 @@ def _presented(request: AnyRequest) -> str:
 
 @post("/api/tokens/refresh", status_code=200, security=docs.BEARER_SECURITY,
       summary="A fresh hub token for the one presented (pages refresh before exp)",
-      description="The bearer (Authorization header) is the current, still valid hub token;"
-                  " no body. The new token keeps the sub, org, name and event claims and the"
+      description="The bearer (Authorization header) is the current hub token, valid or"
+                  " expired at most HUB_REFRESH_GRACE seconds ago (default 1800: a laptop"
+                  " asleep through a break); no body. The new token keeps the sub, org, name"
+                  " and event claims and the"
                   " presented token's lifetime (exp - iat, at most HUB_MAX_TOKEN_TTL). Staff"
                   " roles are re-confirmed against memberships: one no longer confirmed is"
                   " dropped (a removed DJ gets a viewer token), never added. A chain of"
@@ -114,7 +118,8 @@ async def refresh_token(request: AnyRequest) -> RefreshedToken:
     settings = hub.settings
     try:
         who, claims = verify_claims(settings.secret, _presented(request),
-                                    max_ttl=settings.max_token_ttl)
+                                    max_ttl=settings.max_token_ttl,
+                                    expired_grace=settings.refresh_grace)
         now = int(time.time())
         plan = renew.renewal(claims, now=now, max_ttl=settings.max_token_ttl,
                              max_session=settings.max_session)

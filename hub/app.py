@@ -308,6 +308,7 @@ def create_app(settings: Settings, hub: Hub | None = None, parts: Parts | None =
     )
     app.state.hub = hub  # the hub's own routes (health, publish, members...)
     app.state.api_key = settings.api_key  # integrations.http.require_api_key
+    app.state.product_hosts = frozenset(hub.products)  # integrations.stripe_return
     app.state.guest_config = guest = from_env(GuestConfig)  # hub.api_events' guest links
     app.state.guest_limiter = GuestLimiter(guest.per_minute)
     app.state.refresh_limiter = GuestLimiter(api_tokens.REFRESHES_PER_MINUTE)  # per sub

@@ -84,8 +84,12 @@ def verify_token(secret: str, token: str, *, leeway: int = 5,
 
 
 def verify_claims(secret: str, token: str, *, leeway: int = 5, max_ttl: int = DEFAULT_MAX_TTL,
-                  ) -> tuple[Principal, Mapping[str, Any]]:
+                  expired_grace: int = 0) -> tuple[Principal, Mapping[str, Any]]:
     """``verify_token``, and the verified claims as signed (a refresh carries some over).
+
+    ``expired_grace``: seconds past ``exp`` (beyond ``leeway``) the token still passes.
+    Only the token refresh route gives any (``HUB_REFRESH_GRACE``); the principal keeps
+    the real ``exp``. Every other check (signature, nbf, lifetime) is unchanged.
 
     Raises:
         TokenError: as ``verify_token``.
@@ -96,7 +100,7 @@ def verify_claims(secret: str, token: str, *, leeway: int = 5, max_ttl: int = DE
             secret,
             algorithms=[ALGORITHM],
             leeway=leeway,
-            options={"require": ["sub", "org", "exp"]},
+            options={"require": ["sub", "org", "exp"], "verify_exp": not expired_grace},
         )
     except jwt.ExpiredSignatureError:
         raise TokenError("token expired", expired=True) from None
@@ -116,6 +120,8 @@ def verify_claims(secret: str, token: str, *, leeway: int = 5, max_ttl: int = DE
         )
     except (ValueError, TypeError):
         raise TokenError("invalid token claims") from None
+    if expired_grace and now > exp + leeway + expired_grace:
+        raise TokenError("token expired", expired=True)
     if exp - issued > max_ttl:
         raise TokenError(f"token lives longer than {max_ttl} s")
     return principal, claims

@@ -87,10 +87,20 @@ def _database_refusal(exc: asyncpg.PostgresError) -> tuple[int, str] | None:
     return None
 
 
+# Paths whose segment after the prefix is a credential (the overlay link's secret).
+_SECRET_PATH = re.compile(r"^(/overlay/)[^/]+")
+
+
+def loggable(path: str) -> str:
+    """``path`` fit for a log line: an overlay secret becomes "…" (logs are read by more
+    people than may put alerts on a broadcast)."""
+    return _SECRET_PATH.sub(r"\1…", path)
+
+
 def handle_exception(request: Request, exc: Exception) -> Response[dict[str, Any]]:  # type: ignore[type-arg]
     """The app's one exception handler (registered for ``Exception``)."""
     rid = request_id(request)
-    where = f"{request.method} {request.url.path}"
+    where = f"{request.method} {loggable(request.url.path)}"
     if isinstance(exc, HTTPException):
         if exc.status_code >= 500:  # raised on purpose (or a client gone): no traceback
             log.info("request %s %s: %d %s", rid, where, exc.status_code, exc.detail)

@@ -5,7 +5,8 @@ Each page is one HTML shell (``hub/web/pages/page.html``) naming its bundle
 (``/static/app/<name>.page.js`` and ``.css``, built by ``make ui``). The shell is filled
 in here with the brand and the public facts a page needs before anyone signs in, as JSON in
 ``<meta name="livehub">``; credentials never pass through here (a token travels in the URL
-fragment, which browsers do not send). A private event's shell names no title.
+fragment, which browsers do not send). A private event's shell carries only the event,
+its status and visibility, and the brand: no title, price, features or goal.
 
 Brand: the product configured for the request's Host (``HUB_PRODUCT_HOSTS``), else the
 event's organization's ``product_context`` (``hub.products``).
@@ -20,13 +21,19 @@ from typing import Final
 
 import msgspec
 from litestar import Request, Response, get
+from litestar.exceptions import HTTPException
 
 from hub.operator_auth import hub_of
 from hub.products import product_for
 from hub.security_headers import security_headers
+from integrations import http_docs as docs
+from integrations.http import BearerDep
 from persistence import events as store
 from persistence import overlays
 from persistence.tenant import tenant_tx
+from rooms.access import JOIN, authorize
+from rooms.codes import ErrorCode, ServiceError
+from rooms.names import parse_room
 from rooms.principal import Principal
 
 SHELL: Final = (Path(__file__).parent / "web" / "pages" / "page.html").read_text()
@@ -41,7 +48,7 @@ class PageConfig(msgspec.Struct, frozen=True, kw_only=True):
     brand: str  # tipjar, djdash or m10dj
     brand_name: str
     event: str | None = None  # the event's uuid (None: unknown event or secret)
-    title: str | None = None  # only for a public event
+    title: str | None = None  # this and below: only for a public event
     status: str | None = None  # scheduled, live, ended, cancelled
     visibility: str | None = None
     ppv_price_cents: int | None = None
@@ -67,7 +74,7 @@ def render(name: str, config: PageConfig) -> bytes:
 
 
 async def _event_config(request: Request, page: str,  # type: ignore[type-arg]
-                        event_id: uuid.UUID | None) -> PageConfig:
+                        event_id: uuid.UUID | None, *, signed_in: bool = False) -> PageConfig:
     hub = hub_of(request)
     host = request.headers.get("host", "")
     product, event = "", None
@@ -82,9 +89,12 @@ async def _event_config(request: Request, page: str,  # type: ignore[type-arg]
                       livekit=hub.parts.livekit.enabled)
     if event is None:
         return base
-    public = event.visibility == "public"
+    if event.visibility != "public" and not signed_in:
+        # Anyone may hold a private event's uuid: it learns only that the event exists.
+        return msgspec.structs.replace(base, event=str(event.id), status=event.status,
+                                       visibility=event.visibility)
     return msgspec.structs.replace(
-        base, event=str(event.id), title=event.title if public else None, status=event.status,
+        base, event=str(event.id), title=event.title, status=event.status,
         visibility=event.visibility, ppv_price_cents=event.ppv_price_cents or None,
         tips=event.tips, requests=event.requests, karaoke=event.karaoke,
         tip_goal_cents=event.tip_goal_cents)
@@ -120,4 +130,34 @@ async def overlay_page(request: Request, secret: str) -> Response[bytes]:  # typ
     return _page(render("overlay", config))
 
 
-ROUTES = [viewer_page, dj_page, overlay_page]
+@get("/api/events/{event_id:uuid}/page", security=docs.BEARER_SECURITY,
+     summary="A page's facts about an event, private ones included (bearer: a hub token"
+             " that may join the event's room)",
+     description="What a public event's page shell carries (title, status, visibility,"
+                 " pay-per-view price, features, tip goal), for a signed-in page of a"
+                 " private event, whose shell names only the event, its status and"
+                 " visibility.",
+     operation_class=docs.documented(drop=[400]),
+     responses=docs.errors(docs.BEARER_ERRORS, docs.BACKING, docs.PATH_ID_ERRORS, {
+         403: "The token may not join this event's room",
+         404: "No such event, or another organization's event",
+         503: "Events need Postgres"}))
+async def page_facts(request: Request, event_id: uuid.UUID,  # type: ignore[type-arg]
+                     bearer: BearerDep) -> PageConfig:
+    who = await bearer(request)
+    hub = hub_of(request)
+    if hub.db is None:
+        raise HTTPException("events need Postgres", status_code=503)
+    room = parse_room(f"event:{event_id}")
+    try:
+        authorize(who, room, JOIN, await hub.directory.org_of(room))
+    except ServiceError as exc:
+        status = 404 if exc.code is ErrorCode.UNKNOWN_ROOM else 403
+        raise HTTPException(exc.reason, status_code=status) from None
+    config = await _event_config(request, "viewer", event_id, signed_in=True)
+    if config.event is None:
+        raise HTTPException("unknown event", status_code=404)
+    return config
+
+
+ROUTES = [viewer_page, dj_page, overlay_page, page_facts]

@@ -112,6 +112,13 @@ simple embed): `new EventSource("/sse/rooms/event:<uuid>?token=<JWT>")`.
 
 {sse_refusals}
 
+  A refusal a retry can cure is not an error status, because EventSource never
+  reconnects after one: the answer is `200` with `retry: <ms>` and a last
+  `event: close` (data `{{"type":"close","code","reason"}}`), so EventSource
+  comes back by itself. Such a `close` is the only event of its response:
+
+{sse_retry_later}
+
 * Response: `200`, `Content-Type: text/event-stream`, `Cache-Control:
   no-store`, `X-Accel-Buffering: no`. It opens with `retry: <ms>` (between
   1000 and 3000, different per stream so the clients of a stopped node do not
@@ -285,7 +292,7 @@ def render() -> str:
     errors += [f"| {int(c)} | {c.name} | {d} | {a.value} |" for c, (d, a) in p.ERROR_DOCS.items()]
     closes = ["| code | name | meaning | client should |", "|---|---|---|---|"]
     closes += [f"| {int(c)} | {c.name} | {d} | {a.value} |" for c, (d, a) in p.CLOSE_DOCS.items()]
-    from hub.sse import REFUSALS
+    from hub.sse import REFUSALS, RETRY_LATER
 
     refusals = ["| HTTP status | code | when |", "|---|---|---|"]
     refusals += [f"| {status} | {code} | {why} |" for status, codes in REFUSALS.items()
@@ -293,6 +300,8 @@ def render() -> str:
     return INTRO.format(
         version=p.PROTOCOL_VERSION, matrix="\n".join(matrix),
         sse_refusals="\n".join(f"  {row}" for row in refusals),
+        sse_retry_later="\n".join(["  | code | when |", "  |---|---|"]
+                                  + [f"  | {code} | {why} |" for code, why in RETRY_LATER]),
         client=_frames(p.ClientFrame), server=_frames(p.ServerFrame) + "\n" + _nested(),
         errors="\n".join(errors), closes="\n".join(closes), services=_services(),
     )

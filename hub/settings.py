@@ -51,7 +51,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "max_body_bytes": "HUB_MAX_BODY_BYTES",
         "max_connections_per_address": "HUB_MAX_CONNECTIONS_PER_ADDRESS",
         "max_token_ttl": "HUB_MAX_TOKEN_TTL", "role_cache_ttl": "HUB_ROLE_CACHE_TTL",
-        "max_session": "HUB_MAX_SESSION",
+        "max_session": "HUB_MAX_SESSION", "refresh_grace": "HUB_REFRESH_GRACE",
         "product_hosts": "HUB_PRODUCT_HOSTS", "sse_heartbeat": "HUB_SSE_HEARTBEAT",
     }
 
@@ -93,6 +93,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_connections_per_address: int = 256  # HTTP + websocket; 0 = no cap
     max_token_ttl: int = 24 * 3600  # longest exp - iat a connection token may have
     max_session: int = 12 * 3600  # longest chain of refreshes from one sign-in (auth_time)
+    # Seconds past exp that POST /api/tokens/refresh (only it) still renews a token: a DJ's
+    # laptop asleep through a set break wakes with an expired token. 30 min covers a break;
+    # it never stretches the session (auth_time + max_session) and roles are re-confirmed.
+    refresh_grace: Annotated[int, msgspec.Meta(ge=0)] = 1800
     role_cache_ttl: float = 60.0  # seconds a node trusts a cached membership role
     # host=product,... (hub.products): checked by load(), parsed once into Hub.products
     product_hosts: str = ""

@@ -71,7 +71,8 @@ _random = secrets.SystemRandom()
 # A Last-Event-ID the hub wrote: <epoch>:<offset>, offset an int64.
 _EVENT_ID = re.compile(r"([^:\s]{1,64}):([0-9]{1,19})")
 _UNREACHABLE = (OSError, TimeoutError, ConnectionError, RedisError,
-                asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+                asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+                asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
 
 
 class Refusal(msgspec.Struct, frozen=True):
@@ -93,17 +94,21 @@ REFUSALS: Final[dict[int, tuple[tuple[int, str], ...]]] = {
            " an overlay secret's event"),),
     404: ((int(ErrorCode.UNKNOWN_ROOM), "a malformed room name, an unknown event, or"
            " another organization's event"),),
-    503: ((int(ErrorCode.UNAVAILABLE), "Redis or Postgres does not answer (retry), or"
-           " `?overlay=` on a node without Postgres"),),
+    503: ((int(ErrorCode.UNAVAILABLE), "`?overlay=` on a node without Postgres (its"
+           " configuration: retrying this node cannot help)"),),
 }
+# Refusals a retry can cure: answered 200 with ``retry:`` and a last ``close`` event,
+# because EventSource never reconnects after an error status (docs/protocol.md).
+RETRY_LATER: Final[tuple[tuple[int, str], ...]] = (
+    (int(ErrorCode.UNAVAILABLE), "Redis or Postgres does not answer"),)
 
 
 class Refused(Exception):
     """The stream is not opened: answer ``status`` with ``code`` (a :data:`REFUSALS` row)."""
 
-    def __init__(self, status: int, code: int, detail: str) -> None:
+    def __init__(self, status: int, code: int, detail: str, *, retry: bool = False) -> None:
         super().__init__(detail)
-        self.status, self.code, self.detail = status, code, detail
+        self.status, self.code, self.detail, self.retry = status, code, detail, retry
 
 
 _STATUS_OF = {ErrorCode.FORBIDDEN: 403, ErrorCode.UNKNOWN_ROOM: 404}
@@ -349,7 +354,20 @@ def _refusal(request: Request, status: int, code: int, detail: str  # type: igno
                     media_type="application/json", headers=headers)
 
 
+def _retry_later(request: Request, code: int, detail: str  # type: ignore[type-arg]
+                 ) -> Response[bytes]:
+    """A refusal a retry can cure, as an ended stream EventSource comes back to:
+    ``retry:`` then a ``close`` event naming the code (see :data:`RETRY_LATER`)."""
+    close = _event(b"close", msgspec.json.encode(
+        {"type": "close", "code": code, "reason": detail}))
+    body = f"retry: {_random.randint(*RETRY_MS)}\n\n".encode() + close
+    return Response(body, media_type=MEDIA_TYPE,
+                    headers={**_STREAM_HEADERS, REQUEST_ID_HEADER: request_id(request)})
+
+
 def _refused(exc: ServiceError) -> Refused:
+    if exc.code is ErrorCode.UNAVAILABLE:  # a service's backing store is down: retry
+        return Refused(503, int(exc.code), exc.reason, retry=True)
     return Refused(_STATUS_OF.get(exc.code, 403), int(exc.code), exc.reason)
 
 
@@ -426,11 +444,13 @@ async def room_events(request: Request, room: str, token: str | None = None,  # 
         first = await _open(hub, stream, parse_event_id(
             request.headers.get("Last-Event-ID") or last_event_id))
     except Refused as exc:
+        if exc.retry:
+            return _retry_later(request, exc.code, exc.detail)
         return _refusal(request, exc.status, exc.code, exc.detail)
     except _UNREACHABLE as exc:
         log.warning("could not open an event stream on %s: %r", room[:80], exc)
-        return _refusal(request, 503, int(ErrorCode.UNAVAILABLE),
-                        "a backing service is unavailable; retry")
+        return _retry_later(request, int(ErrorCode.UNAVAILABLE),
+                            "a backing service is unavailable; retry")
     return Stream(stream.events(first), media_type=MEDIA_TYPE, headers=_STREAM_HEADERS,
                   background=BackgroundTask(stream.finish))
 

@@ -68,10 +68,11 @@ class Viewers(msgspec.Struct, frozen=True, tag="viewers"):
 
 
 class Recording(msgspec.Struct, frozen=True, tag="recording"):
-    """The event's recording (LiveKit Egress) changed; times in ms, `error` says why."""
+    """The event's recording (LiveKit Egress) changed: status and times (ms) only."""
+
+    # The whole room gets this: why it failed (LiveKit's own text, which can name storage
+    # buckets or hosts) and the egress id are for the DJs' and admins' GET.
 
     status: RecordingStatus
-    egress_id: str | None  # null until LiveKit accepted the start
     started_at: int  # ms since the Unix epoch
     ended_at: int | None  # ms since the Unix epoch, once stopped or failed
-    error: str | None

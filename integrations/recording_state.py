@@ -62,8 +62,8 @@ def state(rec: RecordingRow | None) -> RecordingState:
 def room_event(rec: RecordingRow) -> Recording:
     started = _ms(rec.started_at)
     assert started is not None
-    return Recording(status=rec.status, egress_id=rec.egress_id,  # type: ignore[arg-type]
-                     started_at=started, ended_at=_ms(rec.ended_at), error=rec.error)
+    return Recording(status=rec.status,  # type: ignore[arg-type]
+                     started_at=started, ended_at=_ms(rec.ended_at))
 
 
 async def sync(conn: Conn, event_id: uuid.UUID, info: EgressInfo, *,

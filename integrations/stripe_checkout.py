@@ -20,6 +20,8 @@ from integrations import stripe_api as api
 from integrations import stripe_store as store
 from integrations.fees import AmountRefused, platform_fee
 from integrations.stripe_config import StripeConfig
+from integrations.stripe_return import ReturnUrls
+from integrations.stripe_screening import Texts, screen
 from integrations.stripe_wire import CheckoutRequest, CheckoutResponse
 from persistence.tenant import tenant_tx
 from rooms.principal import Principal
@@ -51,8 +53,10 @@ def stripe_failed(exc: stripe.StripeError) -> HTTPException:
 
 
 async def start(pool: asyncpg.Pool, cfg: StripeConfig, who: Principal, event_id: uuid.UUID,
-                req: CheckoutRequest, base_url: str) -> CheckoutResponse:
+                req: CheckoutRequest, returns: ReturnUrls) -> CheckoutResponse:
     """Create (or, for a repeated ``checkout_id``, find again) the checkout and its session."""
+    success = returns.check("success_url", req.success_url) or returns.default()
+    cancel = returns.check("cancel_url", req.cancel_url) or success
     tenant = who.tenant()
     async with tenant_tx(pool, tenant) as conn:
         event = await store.payable_event(conn, event_id)
@@ -67,6 +71,7 @@ async def start(pool: asyncpg.Pool, cfg: StripeConfig, who: Principal, event_id:
         org = await store.org_payments(conn)
         if org is None or org.account_id is None or not org.charges_enabled:
             raise _refuse(409, NOT_ENABLED)
+        texts = await screen(conn, who, Texts(req.message, req.from_name))
         user = await store.known_user(conn, who.sub)
         amount = req.amount_cents
         checkout_id = req.checkout_id or uuid.uuid4()
@@ -90,15 +95,13 @@ async def start(pool: asyncpg.Pool, cfg: StripeConfig, who: Principal, event_id:
             tip_id=checkout_id if req.kind == "tip" else None,
             request_id=req.request_id if req.kind == "request" else None,
             user_sub=who.sub, user_id=user, amount_cents=amount, fee_cents=fee)
-        c = await store.create_checkout(conn, wanted, req.message, req.from_name)
+        c = await store.create_checkout(conn, wanted, texts.message, texts.from_name)
         if c is None or (c.kind, c.event_id, c.amount_cents, c.request_id) != (
                 wanted.kind, wanted.event_id, wanted.amount_cents, wanted.request_id):
             raise _refuse(409, "checkout_id was already used for a different payment")
         if c.status != "open":
             raise _refuse(409, f"this checkout is already {c.status}")
-    success = req.success_url or base_url
-    params = api.session_params(str(who.org), org.account_id, c, success,
-                                req.cancel_url or success)
+    params = api.session_params(str(who.org), org.account_id, c, success, cancel)
     try:
         session_id, url = await api.create_session(cfg, params, api.session_key(c))
     except stripe.StripeError as exc:

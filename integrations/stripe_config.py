@@ -12,6 +12,8 @@ the hub runs either way):
   refused (default ``false``).
 * ``STRIPE_MIN_AMOUNT_CENTS``: the smallest tip, bump or pay-per-view price (default 100;
   at least 50, see ``integrations.fees``).
+* ``HUB_PUBLIC_URL``: the hub's public base URL; Checkout's return URLs may point there
+  (and at the product hosts), see ``integrations.stripe_return``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class StripeConfig(msgspec.Struct, frozen=True, kw_only=True):
         "api_base": "STRIPE_API_BASE",
         "livemode": "STRIPE_LIVEMODE",
         "min_amount_cents": "STRIPE_MIN_AMOUNT_CENTS",
+        "public_url": "HUB_PUBLIC_URL",
     }
 
     secret_key: str = ""
@@ -39,6 +42,7 @@ class StripeConfig(msgspec.Struct, frozen=True, kw_only=True):
     api_base: str = "https://api.stripe.com"
     livemode: bool = False
     min_amount_cents: Annotated[int, msgspec.Meta(ge=FLOOR_CENTS)] = DEFAULT_MIN_CENTS
+    public_url: str = ""
 
 
 def load_config(env: Mapping[str, str] | None = None) -> StripeConfig:

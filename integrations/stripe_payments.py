@@ -60,6 +60,7 @@ from integrations.http import (
     require_api_key,
 )
 from integrations.stripe_config import StripeConfig
+from integrations.stripe_return import ReturnUrls
 from integrations.stripe_wire import (
     CheckoutRequest,
     CheckoutResponse,
@@ -134,16 +135,23 @@ async def stripe_onboarding(request: AnyRequest, org_id: uuid.UUID, pool: PoolDe
           400: "The amount is refused (too small or too large), the event is not"
                " pay-per-view, pay-per-view without a user account, or a paid request"
                " without request_id",
+          403: "The caller is banned in the organization",
           404: "No such event in the caller's organization, or no such request in it",
           409: "The organization cannot take payments yet, the checkout_id was used for"
-               " another payment, or the checkout is no longer open"}))
+               " another payment, or the checkout is no longer open",
+          422: "success_url or cancel_url is not a path on this hub or a URL on one of its"
+               " own sites (HUB_PUBLIC_URL, HUB_PRODUCT_HOSTS); or message or from_name"
+               " contains one of the organization's blocked words (when it holds such"
+               " chat instead, the payment goes ahead without either text)"}))
 async def stripe_checkout(request: AnyRequest, event_id: uuid.UUID, pool: PoolDep,
                           stripe_cfg: NamedDependency[StripeConfig],
                           bearer: BearerDep) -> CheckoutResponse:
     db = _ready(stripe_cfg, pool)
     who = await bearer(request)
     body = await json_body(request, CheckoutRequest)
-    return await checkout.start(db, stripe_cfg, who, event_id, body, str(request.base_url))
+    returns = ReturnUrls(stripe_cfg.public_url, request.app.state.product_hosts,
+                         str(request.base_url))
+    return await checkout.start(db, stripe_cfg, who, event_id, body, returns)
 
 
 @post("/api/tips/{tip_id:uuid}/refund", status_code=200, guards=[require_api_key],

@@ -29,8 +29,9 @@ from persistence.tenant import Tenant, tenant_tx
 
 _INSERT = """
 INSERT INTO chat_messages
-    (organization_id, event_id, room, user_id, body, status, hub_offset, client_msg_id, author)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+    (organization_id, event_id, room, user_id, body, status, hub_offset, client_msg_id, author,
+     author_name, author_staff)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (organization_id, room, coalesce(author, ''), client_msg_id)
     DO UPDATE SET client_msg_id = EXCLUDED.client_msg_id
 RETURNING id, status, (xmax = 0) AS inserted
@@ -43,7 +44,7 @@ RETURNING id, status, (xmax = 0) AS inserted
 # usable; the policy's OR with the admin bypass hides it from the planner.
 _PAGE = """
 SELECT id, room, event_id, user_id, body, status, hub_offset, client_msg_id, author,
-       created_at
+       author_name, author_staff, created_at
 FROM chat_messages
 WHERE organization_id = app_org_id() AND room = $1 AND status = 'visible'
   AND ($2::bigint IS NULL OR id < $2)
@@ -64,6 +65,8 @@ class ChatMessage(msgspec.Struct, frozen=True, kw_only=True):
     hub_offset: int | None = None
     status: str = "visible"
     author: str | None = None
+    author_name: str = ""  # the author's display name when posting (shown as text)
+    author_staff: bool = False  # posted as staff (dj, moderator, admin)
 
 
 class ChatRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -79,6 +82,8 @@ class ChatRow(msgspec.Struct, frozen=True, kw_only=True):
     client_msg_id: str | None = None
     hub_offset: int | None = None
     author: str | None = None
+    author_name: str = ""
+    author_staff: bool = False
 
 
 class Stored(msgspec.Struct, frozen=True):
@@ -91,7 +96,7 @@ class Stored(msgspec.Struct, frozen=True):
 
 def _args(m: ChatMessage) -> tuple[object, ...]:
     return (m.organization_id, m.event_id, m.room, m.user_id, m.body, m.status,
-            m.hub_offset, m.client_msg_id, m.author)
+            m.hub_offset, m.client_msg_id, m.author, m.author_name, m.author_staff)
 
 
 _Pending = tuple[ChatMessage, "asyncio.Future[Stored]"]
@@ -114,7 +119,7 @@ class ChatWriter:
             ValueError: a text field holds a NUL character (nothing was sent to Postgres).
         """
         if any("\x00" in (v or "") for v in (msg.body, msg.room, msg.author,
-                                              msg.client_msg_id)):
+                                              msg.client_msg_id, msg.author_name)):
             # Refused here so one such message cannot push a whole batch into row-by-row.
             raise ValueError("chat text may not contain NUL characters")
         done: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()

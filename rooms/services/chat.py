@@ -55,7 +55,8 @@ async def post(ctx: Context, who: Principal, room: RoomName, params: Post) -> Po
     params = checked_post(params, ctx.chat.max_chars)
     client_msg_id = params.client_msg_id or str(uuid.uuid4())
     status = "visible"
-    if not who.has(STAFF):
+    staff = who.has(STAFF)
+    if not staff:
         checked = await status_for(ctx, who, str(room), params.text, client_msg_id)
         if isinstance(checked, store.Stored):
             return Posted(str(checked.id), _ACK_STATUS[checked.status])
@@ -63,23 +64,24 @@ async def post(ctx: Context, who: Principal, room: RoomName, params: Post) -> Po
     message = store.ChatMessage(
         organization_id=who.org, room=str(room), body=params.text,
         client_msg_id=client_msg_id, event_id=room.id if room.kind is RoomKind.EVENT else None,
-        author=who.sub, status=status)
+        author=who.sub, author_name=who.name, author_staff=staff, status=status)
     if ctx.unit is None:
         stored = await ctx.writer.write(message)
     else:
         async with ctx.tx(who) as conn:
             stored = (await store.insert(conn, [message]))[0]
     if stored.inserted and stored.status == "visible":
-        await published(ctx, room, stored.id, who.sub, params.text, time.time(), who.name)
+        await published(ctx, room, stored.id, who.sub, params.text, time.time(), who.name,
+                        staff)
     return Posted(str(stored.id), _ACK_STATUS[stored.status])
 
 
 async def published(ctx: Context, room: RoomName, message_id: int, author: str, text: str,
-                    at: float | dt.datetime, name: str = "") -> None:
+                    at: float | dt.datetime, name: str = "", staff: bool = False) -> None:
     """Broadcast a stored, visible message (a new post, or a held one approved)."""
     seconds = at.timestamp() if isinstance(at, dt.datetime) else at
     await ctx.publish(room, ChatPosted(message_id=str(message_id), user=author, text=text,
-                                       time=int(seconds * 1000), name=name))
+                                       time=int(seconds * 1000), name=name, staff=staff))
 
 
 async def history(ctx: Context, who: Principal, room: RoomName,
@@ -91,7 +93,8 @@ async def history(ctx: Context, who: Principal, room: RoomName,
     older = len(rows) > limit
     rows = rows[1:] if older else rows
     items = [ChatItem(seq=r.id, message_id=str(r.id), user=r.author or "", text=r.body,
-                      time=int(r.created_at.timestamp() * 1000)) for r in rows]
+                      time=int(r.created_at.timestamp() * 1000), name=r.author_name,
+                      staff=r.author_staff) for r in rows]
     return Page(items, items[0].seq if older and items else None)
 
 

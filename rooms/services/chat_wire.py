@@ -43,6 +43,8 @@ class ChatItem(msgspec.Struct, frozen=True):
     user: str
     text: str
     time: int  # milliseconds since the Unix epoch
+    name: str = ""  # the author's display name when posting, as text ("" if none)
+    staff: bool = False  # posted as staff (dj, moderator, admin): the host, not a look-alike
 
 
 class Page(msgspec.Struct, frozen=True):
@@ -82,6 +84,7 @@ class ChatPosted(msgspec.Struct, tag="chat", frozen=True):
     text: str
     time: int  # milliseconds since the Unix epoch
     name: str = ""  # the author's display name from their token (guests), as text
+    staff: bool = False  # posted as staff (dj, moderator, admin): the host, not a look-alike
 
 
 class ChatRemoved(msgspec.Struct, tag="chat_removed", frozen=True):

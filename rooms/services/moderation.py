@@ -179,10 +179,12 @@ async def approve(ctx: Context, caller: Principal, room: RoomName, params: Messa
         row = await conn.fetchrow(
             "UPDATE chat_messages SET status = 'visible' WHERE organization_id = app_org_id()"
             " AND room = $1 AND id = $2 AND status = 'held'"
-            " RETURNING id, author, body, created_at", str(room), _row_id(params.message_id))
+            " RETURNING id, author, body, created_at, author_name, author_staff", str(room),
+            _row_id(params.message_id))
     if row is None:
         raise ServiceError(ErrorCode.INVALID_FIELD, "no held message by that id")
-    await published(ctx, room, row["id"], row["author"] or "", row["body"], row["created_at"])
+    await published(ctx, room, row["id"], row["author"] or "", row["body"], row["created_at"],
+                    row["author_name"], row["author_staff"])
     return Done()
 
 

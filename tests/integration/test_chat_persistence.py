@@ -10,8 +10,9 @@ from pathlib import Path
 
 import asyncpg
 
+from hub.auth import mint_token
 from tests.support.client import Client, token
-from tests.support.hubproc import HubProcess
+from tests.support.hubproc import SECRET, HubProcess
 from tests.support.members import add_member
 
 
@@ -150,3 +151,44 @@ async def test_hub_comes_up_on_embedded_postgres_without_database_url(org):
 def _pg_url(data_dir: Path) -> str:
     port = (data_dir / "postmaster.pid").read_text().splitlines()[3]
     return f"postgresql://postgres@127.0.0.1:{port}/postgres"
+
+
+def named(org: uuid.UUID, sub: str, name: str, roles: tuple[str, ...] = ("viewer",)) -> str:
+    return mint_token(SECRET, sub=sub, org=str(org), roles=list(roles), ttl=3600, name=name)
+
+
+async def test_history_and_live_chat_carry_the_name_and_whether_staff_posted(
+        hub_factory, event, owner_dsn):
+    """The name and the staff flag are fixed at post time and come back in history; a
+    fan naming themself the host, or claiming a dj role no membership confirms, is no
+    staff; a held message approved later keeps its author's name."""
+    org, ev = event
+    hub = hub_factory(db=True)
+    await add_member(owner_dsn, org, "dj-1", "dj")
+    await add_member(owner_dsn, org, "mod-1", "moderator")
+    room = f"event:{ev}"
+    dj = await Client.open(hub.ws_url, named(org, "dj-1", "DJ Ann", ("dj",)))
+    mod = await Client.open(hub.ws_url, token(org, sub="mod-1", roles=("moderator",)))
+    poser = await Client.open(hub.ws_url, named(org, "fan-1", "DJ Ann (host)", ("dj",)))
+    fan = await Client.open(hub.ws_url, named(org, "fan-2", "<b>Bo</b>"))
+    watcher = await Client.open(hub.ws_url, token(org, sub="watcher"))
+    await watcher.subscribe(room)
+    await mod.call(room, "moderation.blocked_words", {"words": ["later"], "action": "hold"})
+    for client, text in ((dj, "welcome"), (poser, "I am the host"), (fan, "see you later")):
+        await client.send({"type": "chat", "room": room, "text": text})
+        await client.recv("chat_sent")
+    live = [(await watcher.recv("message"))["data"] for _ in range(2)]
+    assert [(m["text"], m["name"], m["staff"]) for m in live] == [
+        ("welcome", "DJ Ann", True), ("I am the host", "DJ Ann (host)", False)]
+    held = (await mod.call(room, "moderation.held"))["messages"]
+    await mod.call(room, "moderation.approve", {"message_id": held[0]["message_id"]})
+    approved = (await watcher.recv("message"))["data"]
+    assert (approved["name"], approved["staff"]) == ("<b>Bo</b>", False)
+    late = await Client.open(hub.ws_url, token(org, sub="late"))
+    await late.send({"type": "chat_history", "room": room})
+    page = await late.recv("chat_page")
+    assert [(m["user"], m["name"], m["staff"]) for m in page["messages"]] == [
+        ("dj-1", "DJ Ann", True), ("fan-1", "DJ Ann (host)", False),
+        ("fan-2", "<b>Bo</b>", False)]
+    for client in (dj, mod, poser, fan, watcher, late):
+        await client.close()

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import socket
+import subprocess
 import time
 import uuid
 from typing import Any
@@ -19,6 +21,7 @@ from tests.integration.test_overlay_secret import another_event, new_link, rotat
 from tests.integration.test_tips import HubFactory
 from tests.support.client import Client, token
 from tests.support.hubproc import API_KEY, HubProcess
+from tests.support.services import unavailable, wait_port
 from tests.support.sse import refusal, sse
 
 
@@ -451,3 +454,56 @@ async def test_streams_hold_their_address_slot(hub_factory: HubFactory,
             await asyncio.sleep(0.1)
     else:
         raise AssertionError("no slot came back")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _redis(port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                             "--save", "", "--appendonly", "no"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port)
+    return proc
+
+
+async def test_a_redis_outage_ends_the_stream_for_a_retry_not_for_good(
+        hub_factory: HubFactory, org: uuid.UUID) -> None:
+    """Redis down when a stream opens: 200 with `retry:` and one `close` 4503 event (an
+    error status would end EventSource for good); once Redis is back, the same request
+    streams again."""
+    if shutil.which("redis-server") is None:
+        unavailable("redis-server")
+    port = _free_port()
+    redis = _redis(port)
+    try:
+        hub = hub_factory(redis=False, REDIS_URL=f"redis://127.0.0.1:{port}/0",
+                          HUB_REDIS_PREFIX="sse-outage")
+        room = f"org:{org}"
+        async with sse(hub.url, room, token=token(org)) as stream:
+            await stream.opening()
+        redis.terminate()
+        redis.wait(10)
+        async with sse(hub.url, room, token=token(org)) as stream:
+            assert stream.response.headers["content-type"].startswith("text/event-stream")
+            events = await stream.rest()
+            assert stream.retry is not None and 1000 <= stream.retry <= 3000
+        assert [(e.event, e.data["code"]) for e in events] == [("close", 4503)], events
+        assert "retry" in events[0].data["reason"]
+        redis = _redis(port)
+        subscribed = None
+        for _ in range(50):  # the hub's client reconnects on its own
+            try:
+                async with sse(hub.url, room, token=token(org)) as stream:
+                    subscribed, _ = await stream.opening()
+                    break
+            except AssertionError:
+                await asyncio.sleep(0.2)
+        assert subscribed is not None and subscribed.event == "subscribed"
+    finally:
+        redis.terminate()
+        redis.wait(10)

@@ -17,6 +17,7 @@ import pytest
 from tests.support.client import Client, token
 from tests.support.fake_stripe import FakeStripe, sign
 from tests.support.hubproc import API_KEY, HubProcess
+from tests.support.members import add_member
 
 HubFactory = Callable[..., HubProcess]
 Event = tuple[uuid.UUID, uuid.UUID]
@@ -342,3 +343,95 @@ async def test_checkout_follows_the_events_features_and_lifecycle(
     ended = await checkout(hub, org, ev, kind="tip", amount_cents=500)
     assert (ended.status_code, ended.json()["detail"]) == (409, "the event is ended")
     assert fake.calls_to("/v1/checkout/sessions") == []
+
+
+async def test_tip_checkout_obeys_bans_and_blocked_words(
+        hub: HubProcess, fake: FakeStripe, event: Event, owner_conn: asyncpg.Connection,
+        owner_dsn: str) -> None:
+    """Money buys no way around moderation: a banned fan cannot tip (403); a blocked word
+    in the message or name is refused (422) in reject mode, and dropped with the payment
+    kept in hold mode (the overlay then shows "Someone", no message)."""
+    org, ev = event
+    await enable(owner_conn, fake, org)
+    await add_member(owner_dsn, org, "boss", "admin")
+    room = f"event:{ev}"
+    admin = await Client.open(hub.ws_url, token(org, sub="boss", roles=("admin",)))
+    await admin.call(room, "moderation.ban", {"user": "troll", "minutes": 30})
+    refused = await checkout(hub, org, ev, sub="troll", kind="tip", amount_cents=500,
+                             message="hi")
+    assert refused.status_code == 403 and "banned" in refused.json()["detail"]
+    await admin.call(room, "moderation.blocked_words", {"words": ["Crypto"], "action": "reject"})
+    in_message = await checkout(hub, org, ev, kind="tip", amount_cents=500,
+                                message="buy CRYPTO now", from_name="Ann")
+    in_name = await checkout(hub, org, ev, kind="tip", amount_cents=500, from_name="crypto king")
+    assert (in_message.status_code, in_name.status_code) == (422, 422)
+    assert in_message.json()["detail"].startswith("message contains a blocked word")
+    assert in_name.json()["detail"].startswith("from_name contains a blocked word")
+    assert fake.calls_to("/v1/checkout/sessions") == []
+    assert await owner_conn.fetchval("SELECT count(*) FROM tips WHERE event_id = $1", ev) == 0
+    clean = await checkout(hub, org, ev, kind="tip", amount_cents=500, message="cryptography!",
+                           from_name="Ann")
+    assert clean.status_code == 200, clean.text  # whole words only, as in chat
+    await admin.call(room, "moderation.blocked_words", {"words": ["crypto"], "action": "hold"})
+    held = await checkout(hub, org, ev, kind="tip", amount_cents=700, message="crypto!",
+                          from_name="Ann")
+    assert held.status_code == 200, held.text
+    row = await owner_conn.fetchrow("SELECT amount_cents, message, from_name FROM tips"
+                                    " WHERE id = $1", uuid.UUID(held.json()["tip_id"]))
+    assert tuple(row) == (700, None, None)
+    screen = await overlay(hub, org, ev)
+    assert (await deliver(hub, fake.completed(held.json()["session_id"]))).status_code == 200
+    alert = (await until_tips(screen, "tips.alert_queued"))["alert"]
+    assert (alert["amount_cents"], alert["from_name"], alert["message"]) == (700, None, None)
+    await screen.close()
+    await admin.close()
+
+
+async def test_checkout_returns_only_to_the_hubs_own_sites(
+        hub_factory: HubFactory, fake: FakeStripe, event: Event,
+        owner_conn: asyncpg.Connection) -> None:
+    """success_url/cancel_url: a path on the hub (made absolute on its public URL) or a URL
+    on its own hosts; any other site, a scheme-relative or backslash trick, javascript:,
+    or userinfo is 422 and nothing reaches Stripe. A forged Host header proves nothing."""
+    org, ev = event
+    await enable(owner_conn, fake, org)
+    hub = hub_factory(db=True, HUB_PUBLIC_URL="https://hub.example",
+                      HUB_PRODUCT_HOSTS="tips.example=tipjar", **fake.env())
+    hostile = ["https://evil.example/thanks", "//evil.example/x", "/\\evil.example",
+               "javascript:alert(1)", "https://tips.example@evil.example/",
+               "https://evil.example/?https://tips.example/", "https://tips.example.evil.example/",
+               f"{hub.url}/e/{ev}", "/e/x\nSet-Cookie: a=b"]
+    for field in ("success_url", "cancel_url"):
+        for url in hostile:
+            got = await checkout(hub, org, ev, kind="tip", amount_cents=500, **{field: url})
+            assert got.status_code == 422, (field, url, got.text)
+            assert got.json()["detail"].startswith(f"{field} must be a path on this hub")
+    async with httpx.AsyncClient(base_url=hub.url, timeout=10) as http:
+        forged = await http.post(f"/api/events/{ev}/checkout", json={
+            "kind": "tip", "amount_cents": 500, "success_url": "http://evil.example/"},
+            headers={"Authorization": f"Bearer {token(org, sub='fan-1')}",
+                     "Host": "evil.example"})
+    assert forged.status_code == 422, forged.text
+    assert fake.calls_to("/v1/checkout/sessions") == []
+    ok = [("/e/x?paid=tip", "https://tips.example/e/x?cancelled=tip",
+           "https://hub.example/e/x?paid=tip", "https://tips.example/e/x?cancelled=tip"),
+          ("https://hub.example/done", None, "https://hub.example/done",
+           "https://hub.example/done"),
+          (None, None, "https://hub.example", "https://hub.example")]
+    for success, cancel, sent_success, sent_cancel in ok:
+        body = {k: v for k, v in (("success_url", success), ("cancel_url", cancel)) if v}
+        got = await checkout(hub, org, ev, kind="tip", amount_cents=500, **body)
+        assert got.status_code == 200, got.text
+        params = fake.calls_to("/v1/checkout/sessions")[-1].params
+        assert (params["success_url"], params["cancel_url"]) == (sent_success, sent_cancel)
+    # A development hub (no public URL, no product hosts): the host it was reached at.
+    dev = hub_factory(db=True, **fake.env())
+    here = await checkout(dev, org, ev, kind="tip", amount_cents=500,
+                          success_url=f"{dev.url}/e/{ev}?paid=tip", cancel_url="/e/x")
+    assert here.status_code == 200, here.text
+    params = fake.calls_to("/v1/checkout/sessions")[-1].params
+    assert (params["success_url"], params["cancel_url"]) == (f"{dev.url}/e/{ev}?paid=tip",
+                                                             f"{dev.url}/e/x")
+    away = await checkout(dev, org, ev, kind="tip", amount_cents=500,
+                          success_url="https://evil.example/")
+    assert away.status_code == 422, away.text

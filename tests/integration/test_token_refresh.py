@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 from tests.support.client import Client, token
 from tests.support.hubproc import API_KEY, SECRET, HubProcess
@@ -20,6 +21,7 @@ from tests.support.members import add_member, staff_token
 
 MAX_TTL = 3600
 SESSION = 7200
+GRACE = 1800  # HUB_REFRESH_GRACE's default
 
 
 @pytest.fixture
@@ -131,7 +133,8 @@ async def test_bad_bearers_are_refused(hub, org):
         "forged": jwt.encode(good, "not-the-secret-0123456789-0123456789", algorithm="HS256"),
         "alg none": _unsigned(good),
         "HS512": jwt.encode(good, SECRET, algorithm="HS512"),
-        "expired": token(org, sub="fan-1", ttl=-60),
+        "expired past the grace": signed({**good, "iat": now - GRACE - 120,
+                                           "exp": now - GRACE - 60}),
         "year 3000": signed({**good, "exp": 32503680000}),
         "garbage": "<script>alert(1)</script>" * 20,
         "bad auth_time": signed({**good, "auth_time": "yesterday"}),
@@ -203,3 +206,41 @@ async def test_refreshes_are_rate_limited_per_sub(hub, org):
     limited = await refresh(hub, tok)
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
     assert (await refresh(hub, token(org, sub="calm"))).status_code == 200
+
+
+async def test_a_token_expired_within_the_grace_is_renewed_by_refresh_only(hub_factory, org):
+    """A laptop asleep past exp: refresh renews a token up to HUB_REFRESH_GRACE after its
+    exp, still capped by the session. Past the grace, past the session, forged, or on any
+    other route or the websocket, an expired token gets nothing."""
+    hub = hub_factory(db=True, HUB_MAX_SESSION=str(SESSION), HUB_REFRESH_GRACE="600")
+    now = int(time.time())
+    base = {"sub": "fan-1", "org": str(org), "roles": ["viewer"], "name": "Ann"}
+    asleep = signed({**base, "iat": now - 900, "exp": now - 300})  # 5 min past exp
+    resp = await refresh(hub, asleep)
+    assert resp.status_code == 200, resp.text
+    new = claims_of(resp.json()["token"])
+    assert (new["sub"], new["name"], new["auth_time"]) == ("fan-1", "Ann", now - 900)
+    assert new["exp"] - new["iat"] == 600 and new["exp"] > time.time()
+    # The grace is for this route only: the websocket and the rest refuse the same token.
+    with pytest.raises(ConnectionClosed) as closed:
+        client = await Client.open(hub.ws_url, asleep)
+        await asyncio.wait_for(client.ws.recv(), 5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4002
+    async with httpx.AsyncClient(base_url=hub.url, timeout=10) as http:
+        other = await http.get(f"/api/events/{uuid.uuid4()}",
+                               headers={"Authorization": f"Bearer {asleep}"})
+        assert other.status_code == 401, other.text
+    # Attacker cases: past the grace; within it but the session is over; forged; nbf.
+    cases = {
+        "past the grace": signed({**base, "iat": now - 1300, "exp": now - 700}),
+        "session over": signed({**base, "iat": now - SESSION - 10, "exp": now - 60}),
+        "old sign-in": signed({**base, "iat": now - 900, "exp": now - 60,
+                               "auth_time": now - SESSION - 1}),
+        "forged": jwt.encode({**base, "iat": now - 900, "exp": now - 60},
+                             "not-the-secret-0123456789-0123456789", algorithm="HS256"),
+        "not yet valid": signed({**base, "iat": now, "exp": now - 60, "nbf": now + 300}),
+        "exp not a number": signed({**base, "iat": now, "exp": "soon"}),
+    }
+    for case, bearer in cases.items():
+        got = await refresh(hub, bearer)
+        assert got.status_code == 401 and "token" not in got.json(), (case, got.text)

@@ -174,6 +174,8 @@ export interface ChatItem {
   user: string;
   text: string;
   time: number;
+  name: string;
+  staff: boolean;
 }
 /** Stored chat, oldest first. Ask again with ``before`` for the page before it; ``before`` is null when there is nothing older. */
 export interface ServerChatPage {
@@ -231,6 +233,7 @@ export interface EventChat {
   text: string;
   time: number;
   name: string;
+  staff: boolean;
 }
 /** A moderator deleted a message: clients drop it from view. */
 export interface EventChatRemoved {
