@@ -182,7 +182,19 @@ export function recordingCard({ api, config, canRecord }) {
       tick(); timer = setInterval(tick, 1000);
     }
   }
-  function apply(s) { if (s && typeof s === "object") { current = s; render(); } }
+  function apply(s) {
+    if (!s || typeof s !== "object") return;
+    current = s;
+    render();
+    // The room event carries no reason (LiveKit's text stays with staff): ask for it.
+    if (s.status === "failed" && !s.error && !s.reason) explainFailure();
+  }
+  async function explainFailure() {
+    try {
+      const now = await api("GET", `/api/events/${config.event}/recording`);
+      if (now.status === 200 && now.body?.status === "failed" && now.body.error) { current = now.body; render(); }
+    } catch { /* offline: the line says "no reason given" */ }
+  }
   async function call(method) {
     start.disabled = stop.disabled = true;
     try {

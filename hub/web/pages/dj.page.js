@@ -4,7 +4,7 @@
 // in this tab's sessionStorage too, so a reload or a discarded phone tab stays signed in.
 import "./base.css";
 import "./dj.css";
-import { pageConfig, takeFragment, el, text, money, announce, remember, recall } from "./ui.js";
+import { pageConfig, takeFragment, el, text, money, announce, remember, recall, completeConfig } from "./ui.js";
 import { LiveHub } from "@livehub/client";
 import { requestsCard, karaokeCard, DECLINE_REASONS, describe } from "./dj-queue.js";
 import { chatCard } from "./dj-chat.js";
@@ -287,6 +287,11 @@ function start() {
   if (!has(roles(), ...STAFF)) { refuse(REFUSED); return; }
   const room = hub.room(`event:${config.event}`, { presence: true });
   const r = roles();
+  // A private event's title comes once signed in (its shell names only the event).
+  completeConfig(config, token).then(() => {
+    const title = app.querySelector(".event-title");
+    if (title && config.title) title.textContent = config.title;
+  });
   app.replaceChildren(
     topbar(text(config.title) || "DJ dashboard"),
     el("p", { id: "offline", className: "banner error", role: "status", hidden: true }),

@@ -96,3 +96,18 @@ export function remember(scope, token) {
 export function recall(scope) {
   try { return sessionStorage.getItem(credentialKey(scope)) || ""; } catch { return ""; }
 }
+
+/**
+ * A private event's shell names only the event, its status and visibility; once signed
+ * in, a page asks for the rest (GET /api/events/{id}/page) and merges it into `config`.
+ * Offline or refused: `config` stays as it was (the panels that need a fact stay off).
+ */
+export async function completeConfig(config, token) {
+  if (!config.event || config.visibility === "public") return config;
+  try {
+    const resp = await fetch(`/api/events/${config.event}/page`, { headers: { Authorization: `Bearer ${token}` } });
+    if (resp.ok) Object.assign(config, await resp.json(), { page: config.page });
+  } catch { /* offline: keep what the shell said */ }
+  if (config.title) document.title = `${config.title} · ${config.brand_name}`;
+  return config;
+}

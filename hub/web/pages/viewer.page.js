@@ -3,7 +3,7 @@
 import "./base.css";
 import "./viewer.css";
 import { LiveHub } from "@livehub/client";
-import { pageConfig, takeFragment, claimsOf, el, money, announce, remember, recall } from "./ui.js";
+import { pageConfig, takeFragment, claimsOf, el, money, announce, remember, recall, completeConfig } from "./ui.js";
 import * as api from "./viewer-api.js";
 import { Player } from "./viewer-player.js";
 import { Chat } from "./viewer-chat.js";
@@ -135,7 +135,14 @@ function signIn() {
 }
 
 // -- signed in ---------------------------------------------------------------------------
-function start(initial, guestName) {
+// A private event's facts (title, features, price) come once the fan is signed in.
+async function start(initial, guestName) {
+  await completeConfig(config, initial);
+  if (config.title) header.querySelector("h1").textContent = config.title;
+  signedIn(initial, guestName);
+}
+
+function signedIn(initial, guestName) {
   let token = initial;
   remember(SCOPE, token);
   connPill.hidden = false;
