@@ -48,9 +48,10 @@ export class Chat {
     if (!m || typeof m.message_id !== "string" || this.shown.has(m.message_id)) return;
     const mine = m.user === this.me.sub;
     const li = el("li", { className: mine ? "msg mine" : "msg", dataset: { id: m.message_id } },
-      el("span", { className: "who" }, text(m.name) || (mine ? this.me.name || "You" : "Fan")), " ",
+      el("span", { className: "who" }, text(m.name) || (mine ? this.me.name || "You" : m.staff === true ? "Host" : "Fan")), " ",
       // `staff` comes from the hub (the poster's roles): a fan naming themselves "DJ" gets no badge.
-      m.staff === true ? el("span", { className: "badge host" }, "Host") : null, m.staff === true ? " " : null,
+      m.staff === true && text(m.name) ? el("span", { className: "badge host" }, "Host") : null,
+      m.staff === true && text(m.name) ? " " : null,
       el("span", { className: "what" }, String(m.text ?? "")));
     li.dataset.time = String(m.time || 0);
     let before = null;  // keep time order: history may arrive after live messages
