@@ -33,8 +33,9 @@ $(UI_STAMP): package.json package-lock.json
 
 $(APP)/.built: $(UI_STAMP) $(WEB)
 	rm -rf $(APP)
-	node_modules/.bin/esbuild $(PAGES) --bundle --format=esm --minify --sourcemap \
-	  --target=es2022 --entry-names=[name] --outdir=$(APP) --log-level=warning
+	node_modules/.bin/esbuild $(PAGES) --bundle --format=esm --minify --sourcemap --splitting \
+	  --target=es2022 --entry-names=[name] --chunk-names=chunks/[name]-[hash] --outdir=$(APP) \
+	  --log-level=warning
 	touch $@
 
 ui: $(UI_STAMP) $(APP)/.built

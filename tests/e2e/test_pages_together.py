@@ -19,7 +19,10 @@ async def test_a_guests_chat_reaches_another_viewer_and_the_dj_dashboard(hub_fac
     hub = hub_factory(db=True)
     dj_token = await staff_token(hub, org, f"dj-{org.hex[:8]}", "dj")
     async with chromium() as browser:
-        ann = await join_as_guest(await browser.new_context(), hub, ev, "Ann")
+        ann_context = await browser.new_context()
+        fetched: list[str] = []
+        ann_context.on("request", lambda r: fetched.append(r.url))
+        ann = await join_as_guest(ann_context, hub, ev, "Ann")
         bo = await join_as_guest(await browser.new_context(), hub, ev, "Bo")
         dj = await open_dashboard(browser, hub, ev, dj_token)
         await send_chat(ann.page, "hello from the front row")
@@ -29,6 +32,9 @@ async def test_a_guests_chat_reaches_another_viewer_and_the_dj_dashboard(hub_fac
         await line.first.wait_for(timeout=10_000)
         assert await line.count() == 1
         assert "Ann" in await line.first.inner_text()
+        # No stream on this hub: the fan's page never downloaded the video SDK.
+        assert any("/static/app/viewer.page.js" in u for u in fetched)
+        assert not [u for u in fetched if "livekit-client" in u]
         ann.assert_clean()
         bo.assert_clean()
         assert dj.errors == []

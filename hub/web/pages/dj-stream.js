@@ -1,7 +1,10 @@
 // Going live from the browser in two presses: "Start camera" shows the preview (nothing is
 // live yet; a refused camera stops here), then "Go live" marks the event live and publishes.
 // Front/back camera switching, and recording through the hub's recording routes.
-import { Room, RoomEvent, Track, createLocalTracks } from "livekit-client";
+// livekit-client (about 570 KB) is loaded only when video is wanted: a fan who only chats,
+// or a DJ who never starts the camera, never downloads it (esbuild splits it into a chunk).
+let sdk = null;
+const livekit = () => (sdk ??= import("livekit-client"));
 import { el, text, announce } from "./ui.js";
 
 /** Why a camera could not start, in words (getUserMedia's error names). */
@@ -40,13 +43,16 @@ export function streamCard({ api, config, canPublish, onLive }) {
   async function startCamera(constraints) {
     for (const t of tracks) t.stop();
     tracks = [];
+    let createLocalTracks;
+    try { ({ createLocalTracks } = await livekit()); }
+    catch { camNote.textContent = "The video player could not load. Check the connection and try again."; camNote.hidden = false; return false; }
     try {
       tracks = await createLocalTracks({ audio: true, video: constraints });
     } catch (err) {
       try { tracks = await createLocalTracks({ audio: false, video: constraints }); }  // no mic: video alone
       catch { camNote.textContent = cameraProblem(err); camNote.hidden = false; previewBox.hidden = true; return false; }
     }
-    const cam = tracks.find((t) => t.kind === Track.Kind.Video);
+    const cam = tracks.find((t) => t.kind === "video");
     if (cam) { cam.attach(video); previewBox.hidden = false; camNote.hidden = true; }
     await listCameras();
     return !!cam;
@@ -94,7 +100,8 @@ export function streamCard({ api, config, canPublish, onLive }) {
       onLive?.();
       const grant = await api("POST", `/api/events/${config.event}/livekit-token`, { kind: "publisher" });
       if (grant.status !== 200) { say("The hub would not give this account a camera pass.", "error"); return; }
-      const hasCamera = tracks.some((t) => t.kind === Track.Kind.Video);
+      const hasCamera = tracks.some((t) => t.kind === "video");
+      const { Room, RoomEvent } = await livekit();  // loaded with the camera already
       room = new Room({ adaptiveStream: true, dynacast: true });
       room.on(RoomEvent.Disconnected, () => { if (room) { say("The stream stopped. Press Go live to start again.", "error"); goLive.hidden = false; } });
       room.on(RoomEvent.Reconnecting, () => say("Stream connection lost — reconnecting…", ""));
@@ -122,7 +129,7 @@ export function streamCard({ api, config, canPublish, onLive }) {
   });
 
   async function switchTo(constraints) {
-    const cam = tracks.find((t) => t.kind === Track.Kind.Video);
+    const cam = tracks.find((t) => t.kind === "video");
     try {
       if (cam) await cam.restartTrack(constraints);
       else await startCamera(constraints);

@@ -1,6 +1,9 @@
 // The stream player: livekit-client subscribes to the event's LiveKit room with a viewer
 // grant. Wide and vertical (9:16) video both fit: the frame takes the video's shape.
-import { Room, RoomEvent, Track } from "livekit-client";
+// livekit-client (about 570 KB) is loaded only when video is wanted: a fan who only chats,
+// or a DJ who never starts the camera, never downloads it (esbuild splits it into a chunk).
+let sdk = null;
+const livekit = () => (sdk ??= import("livekit-client"));
 import { el } from "./ui.js";
 
 export class Player {
@@ -66,6 +69,14 @@ export class Player {
       this.later("The stream isn't available right now. Trying again shortly…");
       return;
     }
+    let Room, RoomEvent;
+    try {
+      ({ Room, RoomEvent } = await livekit());
+    } catch {
+      this.starting = false;
+      this.later("The stream isn't available right now. Trying again shortly…");
+      return;
+    }
     this.starting = false;
     if (!this.wanted) return;
     const room = new Room({ adaptiveStream: true, dynacast: false });
@@ -100,13 +111,13 @@ export class Player {
   }
 
   attach(track) {
-    if (track.kind === Track.Kind.Video) {
+    if (track.kind === "video") {
       track.attach(this.video);
       this.placeholder.hidden = true;
       this.frame.classList.add("playing");
       this.onState({ kind: "playing", text: "" });
       this.video.play().catch(() => {});
-    } else if (track.kind === Track.Kind.Audio) {
+    } else if (track.kind === "audio") {
       track.attach(this.audio);
       this.setMuted(this.video.muted);
     }
