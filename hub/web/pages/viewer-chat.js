@@ -11,6 +11,9 @@ export class Chat {
     this.me = me;
     this.onRefused = onRefused || (() => {});
     this.shown = new Map();  // message_id -> <li>
+    // My lines still "sending…", oldest first: the room's copy of one can beat the hub's
+    // reply to me, and must replace it rather than show the message twice.
+    this.pending = [];
     this.log = el("ol", { className: "plain chat-list" });
     this.scroller = el("div", { className: "chat-log", role: "log", "aria-live": "polite",
       "aria-label": "Chat messages", tabindex: "0" }, this.log);
@@ -47,6 +50,7 @@ export class Chat {
   add(m, scroll = true) {
     if (!m || typeof m.message_id !== "string" || this.shown.has(m.message_id)) return;
     const mine = m.user === this.me.sub;
+    if (mine) this.settle(m.text);
     const li = el("li", { className: mine ? "msg mine" : "msg", dataset: { id: m.message_id } },
       el("span", { className: "who" }, text(m.name) || (mine ? this.me.name || "You" : m.staff === true ? "Host" : "Fan")), " ",
       // `staff` comes from the hub (the poster's roles): a fan naming themselves "DJ" gets no badge.
@@ -65,6 +69,14 @@ export class Chat {
     if (scroll) this.scroll();
   }
 
+  /** Take the oldest "sending…" line showing `value` off (it has been delivered). */
+  settle(value) {
+    const i = this.pending.findIndex((p) => p.text === value);
+    if (i < 0) return;
+    this.pending[i].li.remove();
+    this.pending.splice(i, 1);
+  }
+
   remove(id) {
     this.shown.get(id)?.remove();
     this.shown.delete(id);
@@ -81,9 +93,16 @@ export class Chat {
       el("span", { className: "who" }, this.me.name || "You"), " ", el("span", { className: "what" }, value), " ", state);
     li.dataset.time = String(Number.MAX_SAFE_INTEGER);
     this.log.append(li);
+    const entry = { li, text: value };
+    this.pending.push(entry);
+    const done = () => {
+      const i = this.pending.indexOf(entry);
+      if (i >= 0) this.pending.splice(i, 1);
+    };
     this.empty.hidden = true;
     this.scroll();
     this.room.chat(value).then((res) => {
+      done();
       li.remove();
       if (res?.status === "held") {
         announce("Your message is waiting for a moderator to approve it.");
@@ -91,6 +110,7 @@ export class Chat {
       }
       this.add({ message_id: res.message_id, user: this.me.sub, name: this.me.name, text: value, time: Date.now() });
     }, (err) => {
+      done();
       li.classList.replace("pending", "failed");
       state.textContent = `not sent: ${reasonOf(err)}`;
       if (err?.code === 4422 || err?.code === 4403) this.onRefused(err);
