@@ -25,6 +25,7 @@ from hub.address_slots import AddressSlots
 from hub.auth import verify_token
 from hub.commands import Commands
 from hub.expiry import ExpiryWheel
+from hub.gc_policy import GcPolicy
 from hub.memberships import NOTICES, Memberships, claims_staff
 from hub.overlays import NOTICES as OVERLAY_NOTICES
 from hub.overlays import OverlayRefused, Overlays
@@ -104,6 +105,8 @@ class Hub:
         self.draining = False
         self._tasks: list[asyncio.Task[None]] = []
         self._rechecks: set[asyncio.Task[None]] = set()
+        self.gc = GcPolicy(lambda: len(self.connections), freeze_after=s.gc_freeze_after,
+                           refreeze_after=s.gc_refreeze_after, interval=s.gc_check_interval)
 
     async def start(self) -> None:
         if self.settings.database_url:
@@ -143,8 +146,13 @@ class Hub:
             await self.node.listen(OVERLAY_NOTICES, self.overlays.on_notice)
             self._tasks.append(asyncio.create_task(
                 self._every(max(self.settings.role_cache_ttl, 1.0), self._recheck_overlays)))
+        if self.settings.gc_freeze:  # last: everything start-up built is frozen with the app
+            self.gc.start()
+        else:
+            self.gc.meter.install()
 
     async def stop(self) -> None:
+        await self.gc.stop()
         self.draining = True
         for conn in list(self.connections):
             conn.shutdown()

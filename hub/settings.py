@@ -53,6 +53,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "max_token_ttl": "HUB_MAX_TOKEN_TTL", "role_cache_ttl": "HUB_ROLE_CACHE_TTL",
         "max_session": "HUB_MAX_SESSION", "refresh_grace": "HUB_REFRESH_GRACE",
         "product_hosts": "HUB_PRODUCT_HOSTS", "sse_heartbeat": "HUB_SSE_HEARTBEAT",
+        "gc_freeze": "HUB_GC_FREEZE", "gc_freeze_after": "HUB_GC_FREEZE_AFTER",
+        "gc_refreeze_after": "HUB_GC_REFREEZE_AFTER", "gc_check_interval": "HUB_GC_CHECK_INTERVAL",
     }
 
     host: str = "127.0.0.1"
@@ -101,6 +103,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # host=product,... (hub.products): checked by load(), parsed once into Hub.products
     product_hosts: str = ""
     sse_heartbeat: Annotated[float, msgspec.Meta(gt=0)] = 15.0  # seconds of silence (hub.sse)
+    # Cyclic GC policy (hub.gc_policy): freeze long-lived objects so collections never walk
+    # every open connection. 0 for the *_after counts turns that step off.
+    gc_freeze: bool = True  # HUB_GC_FREEZE=0: leave the collector as CPython sets it
+    gc_freeze_after: Annotated[int, msgspec.Meta(ge=0)] = 500  # new connections per freeze
+    gc_refreeze_after: Annotated[int, msgspec.Meta(ge=0)] = 5000  # closes per full collection
+    gc_check_interval: Annotated[float, msgspec.Meta(gt=0)] = 0.5  # seconds between checks
 
 
 

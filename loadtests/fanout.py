@@ -66,7 +66,17 @@ if str(REPO) not in sys.path:  # run as a script: python loadtests/fanout.py
 import uvloop  # noqa: E402
 
 from loadtests import fanout_load as load  # noqa: E402
-from loadtests.harness import cpu, hub, plots, procs, redis_keys, report, rounds, stats  # noqa: E402
+from loadtests.harness import (  # noqa: E402
+    cpu,
+    gc_metrics,
+    hub,
+    plots,
+    procs,
+    redis_keys,
+    report,
+    rounds,
+    stats,
+)
 
 SERVERS = ("hub", "hub-before", "baseline")
 # Summary key -> (numerator, denominator) kinds; present when both ran.
@@ -95,11 +105,27 @@ class RoundResult(load.FanoutFigures):
     rss_per_conn_kb: float = 0.0
     drain_s: float = 0.0
     wall_s: float = 0.0
+    window: int = 1  # with --sequence: the window's place on the same connections
+    # The hub's cyclic-GC pauses over publish + drain (harness.gc_metrics.window);
+    # empty for the baseline, which exposes no metrics.
+    gc: dict[str, dict[str, float | bool]] = field(default_factory=dict)
+    gc2_count: float = 0.0
+    gc2_total_ms: float = 0.0
+    gc2_max_ms: float = 0.0
+    gc_total_ms: float = 0.0  # all generations
     errors: list[str] = field(default_factory=list)
+
+    def take_gc(self, pauses: dict[str, dict[str, float | bool]]) -> None:
+        self.gc = pauses
+        self.gc2_count = float(pauses["2"]["count"])
+        self.gc2_total_ms = float(pauses["2"]["total_ms"])
+        self.gc2_max_ms = float(pauses["2"]["max_ms"])
+        self.gc_total_ms = sum(float(pauses[g]["total_ms"]) for g in gc_metrics.GENERATIONS)
 
 
 METRICS = ("deliveries_per_s", "loss", "p50_ms", "p99_ms", "max_ms", "cpu_us_per_delivery",
            "rss_per_conn_kb")
+GC_FIGURES = ("gc2_count", "gc2_total_ms", "gc2_max_ms", "gc_total_ms")
 
 
 # -- one round --------------------------------------------------------------------------
@@ -117,16 +143,20 @@ def start_server(kind: str, *, port: int, prefix: str, room: str, secret: str,
                          tree=args.before_tree if kind == "hub-before" else REPO)
 
 
-async def run_round(kind: str, n: int, rate: float, rnd: int, args: argparse.Namespace,
-                    logdir: Path) -> RoundResult:
-    res = RoundResult(server=kind, subscribers=n, rate=rate, round=rnd)
+async def run_round(kind: str, n: int, rates: Sequence[float], rnd: int,
+                    args: argparse.Namespace, logdir: Path) -> list[RoundResult]:
+    """One server start and one set of N subscribers, then a publish window per rate, in
+    order, on the same connections (one window unless ``--sequence``)."""
+    results = [RoundResult(server=kind, subscribers=n, rate=rate, round=rnd, window=i + 1)
+               for i, rate in enumerate(rates)]
     wall0 = time.monotonic()
-    tag = f"{kind}-n{n}-r{rate:g}-{rnd}"
+    tag = f"{kind}-n{n}-r{'+'.join(f'{r:g}' for r in rates)}-{rnd}"
     prefix = f"lhbench:{args.run_id}:{tag}"
     org = str(uuid.uuid4())
     room = f"org:{org}"
     secret = secrets.token_hex(24)
     port = procs.free_port()
+    metered = kind != "baseline"
     async with load.publisher(args.redis_url, prefix) as broker:
         server = start_server(kind, port=port, prefix=prefix, room=room, secret=secret,
                               args=args, log=logdir / f"{tag}.log")
@@ -135,34 +165,44 @@ async def run_round(kind: str, n: int, rate: float, rnd: int, args: argparse.Nam
             await server.wait_ready()
             await asyncio.sleep(args.settle)
             rss0 = server.rss()
-            res.errors.extend(await fleet.connect(
-                res, n=n, mode="baseline" if kind == "baseline" else "hub", port=port,
+            first = results[0]
+            first.errors.extend(await fleet.connect(
+                first, n=n, mode="baseline" if kind == "baseline" else "hub", port=port,
                 room=room, org=org, secret=secret, args=args, logdir=logdir, tag=tag))
             await asyncio.sleep(args.settle)
             rss1 = server.rss()
-            res.rss_before_mb = rss0 / 2**20
-            res.rss_after_mb = rss1 / 2**20
-            res.rss_per_conn_kb = (rss1 - rss0) / 1024 / res.connected
+            seq = 0
+            for i, res in enumerate(results):
+                res.connected, res.connect_failed, res.connect_s = (
+                    first.connected, first.connect_failed, first.connect_s)
+                res.rss_before_mb = rss0 / 2**20
+                res.rss_after_mb = rss1 / 2**20
+                res.rss_per_conn_kb = (rss1 - rss0) / 1024 / res.connected
 
-            async def mark() -> cpu.CpuReading:
-                return cpu.read_cpu({"server": server.cpu_s(), "clients": fleet.cpu_s()})
+                async def mark() -> cpu.CpuReading:
+                    return cpu.read_cpu({"server": server.cpu_s(), "clients": fleet.cpu_s()})
 
-            m0 = await mark()
-            first_ns = await load.publish(res, broker, room, rate, args.duration)
-            res.drain_s, m1 = await fleet.drain(res.expected, args, mark)
-            await fleet.collect(res, first_ns=first_ns, rate=rate)
-            if res.received:
-                window = cpu.cpu_window(m0, m1)
-                res.server_cpu_s = window.cpu_s["server"]
-                res.server_core_util = window.use("server")
-                res.client_core_util = window.use("clients")
-                res.other_core_util = window.use("other")
-                res.cpu_us_per_delivery = res.server_cpu_s * 1e6 / res.received
+                gc0 = await gc_metrics.read(port) if metered else None
+                m0 = await mark()
+                first_ns = await load.publish(res, broker, room, res.rate, args.duration, seq)
+                seq += res.published + res.publish_errors
+                res.drain_s, m1 = await fleet.drain(res.expected, args, mark)
+                if gc0 is not None:
+                    res.take_gc(gc_metrics.window(gc0, await gc_metrics.read(port)))
+                await fleet.collect(res, first_ns=first_ns, rate=res.rate,
+                                    more=i + 1 < len(results))
+                if res.received:
+                    window = cpu.cpu_window(m0, m1)
+                    res.server_cpu_s = window.cpu_s["server"]
+                    res.server_core_util = window.use("server")
+                    res.client_core_util = window.use("clients")
+                    res.other_core_util = window.use("other")
+                    res.cpu_us_per_delivery = res.server_cpu_s * 1e6 / res.received
+                res.wall_s = time.monotonic() - wall0
         finally:
             await fleet.stop()
             await server.stop()
-    res.wall_s = time.monotonic() - wall0
-    return res
+    return results
 
 
 def progress_line(res: RoundResult) -> str:
@@ -175,7 +215,25 @@ def progress_line(res: RoundResult) -> str:
             f"rss {res.rss_per_conn_kb:5.1f} KB/conn  "
             f"core use srv {res.server_core_util:.0%} cli {res.client_core_util:.0%} "
             f"other {res.other_core_util:.0%}  "
-            f"({res.wall_s:.0f}s){extra}")
+            f"({res.wall_s:.0f}s){extra}{gc_line(res)}")
+
+
+def gc_line(res: RoundResult) -> str:
+    """`` gc g0 n/ms g1 ... g2 n/total ms/max ms`` for a metered (hub) round."""
+    if not res.gc:
+        return ""
+    parts = []
+    for gen in gc_metrics.GENERATIONS:
+        g = res.gc[gen]
+        bound = "" if g["max_exact"] else "<="
+        parts.append(f"g{gen} {g['count']:.0f}/{g['total_ms']:.0f}/{bound}{g['max_ms']:.1f}")
+    return "  gc n/total/max ms " + " ".join(parts)
+
+
+def progress_lines(results: Sequence[RoundResult]) -> str:
+    if len(results) == 1:
+        return progress_line(results[0])
+    return "\n".join(f"  window {r.window} @{r.rate:g}/s: {progress_line(r)}" for r in results)
 
 
 # -- summary --------------------------------------------------------------------------
@@ -193,6 +251,8 @@ def summarize(results: Sequence[RoundResult], configs: Sequence[tuple[int, float
                   and r.received]
             if rs:
                 entry["servers"][s] = stats.spread(rs, METRICS)
+                if any(r.gc for r in rs):
+                    entry["servers"][s]["gc"] = stats.spread(rs, GC_FIGURES)
         for key, (num, den) in RATIOS.items():
             a, b = entry["servers"].get(num), entry["servers"].get(den)
             if a and b:
@@ -217,6 +277,16 @@ def print_table(summary: Sequence[dict[str, Any]]) -> None:
         for key, label in RATIO_LABELS.items():
             if e.get(key):
                 table.row("", label, *(stats.fmt_ratio(e[key][k]) for k in METRICS))
+        print()
+    gc_rows = [(e, s, m["gc"]) for e in summary for s, m in e["servers"].items() if "gc" in m]
+    if gc_rows:
+        table = stats.Table(("config", "server", "gen-2 n", "gen-2 ms", "gen-2 max",
+                             "all gens ms"), (14, max([9, *map(len, names)]), 8, 9, 9, 11))
+        table.header("cyclic GC pauses over publish + drain (medians over rounds)")
+        for e, s, g in gc_rows:
+            table.row(f"N={e['subscribers']} @{e['rate']:g}/s", s, f"{g['gc2_count']:.0f}",
+                      f"{g['gc2_total_ms']:.0f}", f"{g['gc2_max_ms']:.0f}",
+                      f"{g['gc_total_ms']:.0f}")
         print()
 
 
@@ -312,6 +382,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--servers", type=_csv(str), default=["hub", "baseline"],
                         help="which servers, in round order: hub,baseline (and hub-before, "
                              "which --before-tree adds after hub)")
+    parser.add_argument("--sequence", action="store_true",
+                        help="run the rates in the order given on the same connections: one "
+                             "server start and one set of subscribers per N and round, a "
+                             "publish window per rate (e.g. --rates 2,20: the 20/s window "
+                             "follows a 2/s one)")
     parser.add_argument("--before-tree", type=Path, default=None, metavar="DIR",
                         help="another checkout whose hub runs as server hub-before, in the "
                              "same rounds, with the same venv")
@@ -351,7 +426,10 @@ async def amain(args: argparse.Namespace) -> int:
     procs.pin_self(args.client_core)  # this process publishes from the client core
 
     configs = [(n, rate) for n in args.subscribers for rate in args.rates]
-    plan = rounds.interleave(configs, args.rounds, args.servers)
+    # A step of the plan is N and the rates of its windows: one, or all with --sequence.
+    steps = ([(n, tuple(args.rates)) for n in args.subscribers] if args.sequence
+             else [(n, (rate,)) for n, rate in configs])
+    plan = rounds.interleave(steps, args.rounds, args.servers)
     trees = {"hub": report.git_rev(REPO)}
     if args.before_tree is not None:
         trees["hub-before"] = report.git_rev(args.before_tree)
@@ -365,19 +443,24 @@ async def amain(args: argparse.Namespace) -> int:
     started = time.monotonic()
     kind_width = max(8, *map(len, args.servers))
 
-    async def run(step: tuple[tuple[int, float], int, str]) -> RoundResult:
-        (n, rate), rnd, kind = step
-        return await run_round(kind, n, rate, rnd, args, logdir)
+    Step = tuple[tuple[int, tuple[float, ...]], int, str]
 
-    def failed(step: tuple[tuple[int, float], int, str], error: str) -> RoundResult:
-        (n, rate), rnd, kind = step
-        return RoundResult(server=kind, subscribers=n, rate=rate, round=rnd, errors=[error])
+    async def run(step: Step) -> list[RoundResult]:
+        (n, rates), rnd, kind = step
+        return await run_round(kind, n, rates, rnd, args, logdir)
 
-    def head(step: tuple[tuple[int, float], int, str]) -> str:
-        (n, rate), rnd, kind = step
-        return f"N={n:<5} {rate:>4g}/s {kind:<{kind_width}} r{rnd}"
+    def failed(step: Step, error: str) -> list[RoundResult]:
+        (n, rates), rnd, kind = step
+        return [RoundResult(server=kind, subscribers=n, rate=rate, round=rnd, window=i + 1,
+                            errors=[error]) for i, rate in enumerate(rates)]
 
-    results = await rounds.run_rounds(plan, run, failed, head, progress_line)
+    def head(step: Step) -> str:
+        (n, rates), rnd, kind = step
+        shown = "+".join(f"{r:g}" for r in rates)
+        return f"N={n:<5} {shown:>4}/s {kind:<{kind_width}} r{rnd}"
+
+    results = [r for rs in await rounds.run_rounds(plan, run, failed, head, progress_lines)
+               for r in rs]
     report.prune_logs(logdir)
     summary = summarize(results, configs, args.servers)
     print_table(summary)

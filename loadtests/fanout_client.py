@@ -15,6 +15,8 @@ Control is line-based JSON: on stdout it prints ``{"event": "ready", ...}``
 once all connections are up; then it answers each stdin line ``count`` with a
 ``count`` event and ``report`` with a ``report`` event (histogram encoded with
 ``HdrHistogram.encode``), after which it exits without closing its sockets.
+``window`` answers like ``report`` but then zeroes the figures and keeps the
+connections open, for the next publish window on the same subscribers.
 """
 
 from __future__ import annotations
@@ -78,6 +80,12 @@ class Stats:
         self.seq_lo = seq_lo
         self.seq_hi = seq_hi
 
+    def reset(self) -> None:
+        """Zero the figures of a window (connections, and their last seq, stay)."""
+        self.hist = new_histogram()
+        self.received = self.foreign = self.out_of_order = self.closed = 0
+        self.last_ns = 0
+
 
 async def _open(args: argparse.Namespace, index: int, token: str | None) -> ClientConnection:
     url = f"ws://{args.host}:{args.port}/ws"
@@ -102,7 +110,6 @@ async def _open(args: argparse.Namespace, index: int, token: str | None) -> Clie
 
 
 async def _receive(ws: ClientConnection, stats: Stats) -> None:
-    hist = stats.hist
     last_seq = -1
     try:
         while True:
@@ -121,7 +128,7 @@ async def _receive(ws: ClientConnection, stats: Stats) -> None:
             stats.received += 1
             stats.last_ns = now
             us = (now - t) // 1000
-            hist.record_value(min(max(us, HIST_MIN_US), HIST_MAX_US))
+            stats.hist.record_value(min(max(us, HIST_MIN_US), HIST_MAX_US))  # reset per window
     except ConnectionClosed:
         stats.closed += 1
 
@@ -327,12 +334,14 @@ async def main(args: argparse.Namespace) -> None:
     while line := (await reader.readline()).strip():
         if line == b"count":
             _emit({"event": "count", "received": stats.received, "closed": stats.closed})
-        elif line == b"report":
+        elif line in (b"report", b"window"):
             _emit({"event": "report", "received": stats.received, "foreign": stats.foreign,
                    "out_of_order": stats.out_of_order, "closed": stats.closed,
                    "connected": opened, "last_ns": stats.last_ns,
                    "hist": stats.hist.encode().decode("ascii")})
-            break
+            if line == b"report":
+                break
+            stats.reset()  # "window": the next window on the same connections starts at 0
     sys.stdout.flush()
     os._exit(0)  # the server is killed next; a clean close of every socket is not needed
 

@@ -69,9 +69,10 @@ def _payload(intended_ns: int, seq: int) -> bytes:
     return head + b"x" * max(0, MESSAGE_BYTES - len(head) - 2) + b'"}'
 
 
-async def publish_open_loop(broker: Any, room: str, rate: float,
-                            duration: float) -> tuple[int, int, int, float]:
-    """Publish ``rate * duration`` messages through ``broker`` on an open-loop schedule.
+async def publish_open_loop(broker: Any, room: str, rate: float, duration: float,
+                            first_seq: int = 0) -> tuple[int, int, int, float]:
+    """Publish ``rate * duration`` messages through ``broker`` on an open-loop schedule,
+    numbered from ``first_seq`` (a later window on the same subscribers goes on counting).
 
     Returns (first intended ns, published, errors, max lag of the actual send
     behind the schedule in ms). Each publish runs as its own task, so a slow
@@ -88,7 +89,8 @@ async def publish_open_loop(broker: Any, room: str, rate: float,
         if delay > 0:
             await asyncio.sleep(delay / 1e9)
         max_lag = max(max_lag, time.time_ns() - intended)
-        tasks.append(asyncio.create_task(broker.publish(room, _payload(intended, k))))
+        tasks.append(asyncio.create_task(broker.publish(room, _payload(intended,
+                                                                       first_seq + k))))
     results = await asyncio.gather(*tasks, return_exceptions=True)
     errors = sum(isinstance(r, BaseException) for r in results)
     return start, count - errors, errors, max_lag / 1e6
@@ -108,10 +110,10 @@ async def publisher(redis_url: str, prefix: str) -> AsyncIterator[RedisBroker]:
 
 
 async def publish(res: FanoutFigures, broker: RedisBroker, room: str, rate: float,
-                  duration: float) -> int:
+                  duration: float, first_seq: int = 0) -> int:
     """Publish the round's messages; returns the first intended send time, ns."""
     first_ns, res.published, res.publish_errors, res.publisher_max_lag_ms = (
-        await publish_open_loop(broker, room, rate, duration))
+        await publish_open_loop(broker, room, rate, duration, first_seq))
     res.expected = res.connected * res.published
     return first_ns
 
@@ -176,9 +178,13 @@ class SubscriberFleet:
             await asyncio.sleep(0.25)
         return last_change - t_pub_end, reading
 
-    async def collect(self, res: FanoutFigures, *, first_ns: int, rate: float) -> None:
-        """Merge the processes' histograms (receive - intended time, µs) into ``res``."""
-        reports = await asyncio.gather(*(c.ask("report") for c in self.clients))
+    async def collect(self, res: FanoutFigures, *, first_ns: int, rate: float,
+                      more: bool = False) -> None:
+        """Merge the processes' histograms (receive - intended time, µs) into ``res``.
+        With ``more`` the processes zero their figures and keep their connections for
+        another window; without, they exit."""
+        command = "window" if more else "report"
+        reports = await asyncio.gather(*(c.ask(command) for c in self.clients))
         hist = new_histogram()
         for r in reports:
             hist.decode_and_add(r["hist"].encode("ascii"))
