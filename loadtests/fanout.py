@@ -116,6 +116,8 @@ class RoundResult(load.FanoutFigures):
     errors: list[str] = field(default_factory=list)
 
     def take_gc(self, pauses: dict[str, dict[str, float | bool]]) -> None:
+        if not pauses:
+            return  # a hub that does not time its collections (an older tree)
         self.gc = pauses
         self.gc2_count = float(pauses["2"]["count"])
         self.gc2_total_ms = float(pauses["2"]["total_ms"])
@@ -138,9 +140,11 @@ def start_server(kind: str, *, port: int, prefix: str, room: str, secret: str,
                "--redis-url", args.redis_url, "--prefix", prefix, "--room", room]
         return procs.ServerProcess(kind, cmd, port=port, log=log, core=args.server_core,
                                    env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    before = kind == "hub-before"
     return hub.start_hub(kind, port=port, redis_url=args.redis_url, prefix=prefix,
                          secret=secret, log=log, core=args.server_core, keepalive=args.keepalive,
-                         tree=args.before_tree if kind == "hub-before" else REPO)
+                         tree=args.before_tree if before else REPO,
+                         env=dict(args.before_env) if before else None)
 
 
 async def run_round(kind: str, n: int, rates: Sequence[float], rnd: int,
@@ -369,6 +373,13 @@ def _csv(kind: Callable[[str], Any]) -> Callable[[str], list[Any]]:
     return lambda text: [kind(x) for x in text.split(",") if x.strip()]
 
 
+def _assignment(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected VAR=VALUE, got {text!r}")
+    return name, value
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Fan-out benchmark: livehub vs websockets.broadcast() baseline.",
@@ -390,6 +401,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--before-tree", type=Path, default=None, metavar="DIR",
                         help="another checkout whose hub runs as server hub-before, in the "
                              "same rounds, with the same venv")
+    parser.add_argument("--before-env", action="append", default=[], metavar="VAR=VALUE",
+                        type=_assignment,
+                        help="a setting for hub-before only (repeatable); with --before-tree . "
+                             "this tree runs against itself, e.g. HUB_GC_FREEZE=0")
     load.add_load_arguments(parser, client_impl_default="websockets")
     args = parser.parse_args(argv)
     quick = args.quick
@@ -408,8 +423,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         if "hub-before" not in args.servers:  # right after hub, so the pair runs back to back
             at = args.servers.index("hub") + 1 if "hub" in args.servers else 0
             args.servers.insert(at, "hub-before")
-    elif "hub-before" in args.servers:
-        parser.error("server hub-before needs --before-tree DIR")
+    elif "hub-before" in args.servers or args.before_env:
+        parser.error("server hub-before (and --before-env) needs --before-tree DIR")
     if max(args.subscribers) > 15000:
         parser.error("at most 15000 subscribers (ulimit -n is 20000 per process)")
     if args.duration > 120 or args.rounds > 10 or max(args.rates) > 1000:

@@ -27,6 +27,11 @@ class GcReading:
     frozen: float = 0.0
     freezes: dict[str, float] = field(default_factory=dict)  # kind -> count
 
+    @property
+    def metered(self) -> bool:
+        """Whether the hub times its collections (an older tree may not)."""
+        return bool(self.count)
+
 
 def parse(text: str) -> GcReading:
     r = GcReading()
@@ -83,8 +88,11 @@ async def read(port: int) -> GcReading:
 
 def window(a: GcReading, b: GcReading) -> dict[str, dict[str, float | bool]]:
     """Per generation: ``count``, ``total_ms``, ``max_ms`` and ``max_exact`` over a..b;
-    plus ``freezes`` (policy freezes in the window) under the key ``policy``."""
+    plus ``freezes`` (policy freezes in the window) under the key ``policy``. Empty when
+    the hub does not time its collections."""
     out: dict[str, dict[str, float | bool]] = {}
+    if not (a.metered and b.metered):
+        return out
     for gen in GENERATIONS:
         count = b.count.get(gen, 0.0) - a.count.get(gen, 0.0)
         total = b.total_s.get(gen, 0.0) - a.total_s.get(gen, 0.0)
