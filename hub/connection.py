@@ -147,6 +147,11 @@ class HubConnection:
         self._leave_rooms()
         self._backlog = None
         self._held = None
+        # websockets' parser is a generator whose frame holds the protocol (and after an
+        # EOF or error, so does the stored exception's traceback): a cycle per connection
+        # that only a full collection frees, never once frozen (hub.gc_policy). Break it.
+        self.ws.parser.close()
+        self.ws.parser_exc = None
 
     def pause_writing(self) -> None:
         self.paused = True

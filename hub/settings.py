@@ -107,7 +107,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # every open connection. 0 for the *_after counts turns that step off.
     gc_freeze: bool = True  # HUB_GC_FREEZE=0: leave the collector as CPython sets it
     gc_freeze_after: Annotated[int, msgspec.Meta(ge=0)] = 500  # new connections per freeze
-    gc_refreeze_after: Annotated[int, msgspec.Meta(ge=0)] = 5000  # closes per full collection
+    gc_refreeze_after: Annotated[int, msgspec.Meta(ge=0)] = 20000  # closes per full collection
     gc_check_interval: Annotated[float, msgspec.Meta(gt=0)] = 0.5  # seconds between checks
 
 
