@@ -29,6 +29,11 @@ deliveries) and RSS per idle connection. Per configuration it prints the
 median over rounds for each server and the hub/baseline ratios, then writes
 ``loadtests/results/fanout-<timestamp>.json`` and ``.png``.
 
+``--sequence`` runs the rates, in the order given, as windows on the same
+connections (one server start and one set of subscribers per round): steps
+3-4 repeat per rate. A hub's cyclic-GC pauses (count, total, longest per
+generation) are read from its ``/metrics`` around each window.
+
 ``--before-tree DIR`` adds a third kind, ``hub-before``: ``python -m hub run``
 from DIR (another checkout, same venv), in the same rounds right after
 ``hub``, and the hub/hub-before ratios beside hub/baseline.
@@ -42,6 +47,7 @@ Run from the repo root with the venv active::
     python -m loadtests.fanout --quick --servers baseline   # ~15 s smoke run
     python -m loadtests.fanout                              # full matrix, ~10 min
     python -m loadtests.fanout --before-tree /tmp/before    # this tree against another
+    python -m loadtests.fanout --subscribers 5000 --rates 2,20 --sequence   # 20/s after 2/s
 """
 
 from __future__ import annotations
