@@ -48,6 +48,10 @@ class PauseMeter:
         self._started = 0.0
         self._max = [0.0, 0.0, 0.0]
         self._installed = False
+        gens = [str(g) for g in range(3)]  # children bound once: the callback only counts
+        self._pause = [metrics.GC_PAUSE.labels(generation=g) for g in gens]
+        self._collected = [metrics.GC_COLLECTED.labels(generation=g) for g in gens]
+        self._longest = [metrics.GC_PAUSE_MAX.labels(generation=g) for g in gens]
 
     def install(self) -> None:
         if not self._installed:
@@ -67,12 +71,11 @@ class PauseMeter:
             return
         pause = time.perf_counter() - self._started
         gen = int(info.get("generation", 2))
-        label = str(gen)
-        metrics.GC_PAUSE.labels(generation=label).observe(pause)
-        metrics.GC_COLLECTED.labels(generation=label).inc(int(info.get("collected", 0)))
+        self._pause[gen].observe(pause)
+        self._collected[gen].inc(int(info.get("collected", 0)))
         if pause > self._max[gen]:
             self._max[gen] = pause
-            metrics.GC_PAUSE_MAX.labels(generation=label).set(pause)
+            self._longest[gen].set(pause)
 
 
 class GcPolicy:
