@@ -107,12 +107,16 @@ class GcPolicy:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
+        """Stop checking and metering; what was frozen goes back to the collector (a hub
+        stopped inside a longer-lived process, as in tests, leaves no frozen garbage)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
         self.meter.remove()
+        if self.freezes:
+            gc.unfreeze()
 
     async def _run(self) -> None:
         while True:

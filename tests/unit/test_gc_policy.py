@@ -112,3 +112,11 @@ async def test_every_collection_is_timed_by_generation(policy: GcPolicy) -> None
     await policy.stop()
     gc.collect()
     assert pauses("2") == before[0] + 1  # stopped: no longer metered
+
+
+async def test_stop_gives_frozen_objects_back(policy: GcPolicy) -> None:
+    built = Node()
+    policy.start()
+    assert frozen(built)
+    await policy.stop()
+    assert not frozen(built) and gc.get_freeze_count() == 0
