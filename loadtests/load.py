@@ -65,9 +65,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--duration", type=duration, default=60.0,
                    help="how long to hold them once all are connected (60s, 2m)")
     p.add_argument("--spawn-rate", type=float, default=0,
-                   help="users started per second (default: min(users, 200))")
+                   help="users started per second (default: min(users, 80): the hub's"
+                        " subscribes read Postgres, about 100/s on two cores)")
     p.add_argument("--processes", type=int, default=0,
-                   help="locust worker processes (default: one per 2,500 users, at least 2"
+                   help="locust worker processes (default: one per 3,500 users, at least 2"
                         " from 1,000 users)")
     p.add_argument("--users-per-room", type=int, default=500,
                    help="users per event room: one org and live event per this many")
@@ -96,9 +97,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                 " outruns the hub's 5 chats per 10 s)")
     if not 1 <= args.users_per_room <= 10_000:
         p.error("--users-per-room must be 1..10000 (hub seed mints at most 10000 per org)")
-    args.spawn_rate = args.spawn_rate or float(min(args.users, 200))
+    args.spawn_rate = args.spawn_rate or float(min(args.users, 80))
     if not args.processes:
-        args.processes = max(math.ceil(args.users / 2500), 2 if args.users >= 1000 else 1)
+        args.processes = max(math.ceil(args.users / 3500), 2 if args.users >= 1000 else 1)
     return args
 
 
@@ -167,7 +168,8 @@ class Setup:
 
     def __init__(self, args: argparse.Namespace, run_id: str) -> None:
         self.args, self.run_id = args, run_id
-        self.tmp = Path(tempfile.mkdtemp(prefix=f"livehub-load-{run_id}-"))
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"livehub-load-{run_id}-"))  # secrets
+        self.logs = report.log_folder("load", run_id)  # kept when anything is in them
         self.hub: procs.ServerProcess | None = None
         self.db: LoadDatabase | None = None
         self.stripe: Any = None
@@ -197,7 +199,7 @@ class Setup:
         port = procs.free_port()
         self.hub = hubs.start_hub("hub", port=port, redis_url=self.redis_url,
                                   prefix=self.prefix, secret=env["HUB_SECRET"],
-                                  log=self.tmp / "hub.log", core=None, keepalive=True, env=env)
+                                  log=self.logs / "hub.log", core=None, keepalive=True, env=env)
         self.env = env
         await self.hub.wait_ready(wait_s=180)  # an embedded Postgres may run initdb first
         await asyncio.sleep(1)  # settle before the baseline RSS
@@ -233,10 +235,11 @@ class Setup:
         if self.redis_url:
             await redis_keys.drop_keys(self.redis_url, self.prefix)
         shutil.rmtree(self.tmp, ignore_errors=True)  # tokens and the plan: not kept
+        report.prune_logs(self.logs)
 
 
 async def run_locust(args: argparse.Namespace, plan_path: Path, host: str, name: str,
-                     tmp: Path) -> int:
+                     logs: Path) -> int:
     ramp = args.users / args.spawn_rate
     limit = int(ramp * 3 + CONNECT_GRACE + args.duration + 30)  # a bound; the master quits sooner
     cmd = [sys.executable, "-m", "locust", "-f", str(REPO / "loadtests" / "locustfile.py"),
@@ -245,7 +248,7 @@ async def run_locust(args: argparse.Namespace, plan_path: Path, host: str, name:
            "--host", host, "--plan", str(plan_path), "--csv", str(args.out / name),
            "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "3"]
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
-    with (tmp / "locust.log").open("wb") as log:
+    with (logs / "locust.log").open("wb") as log:
         proc = await asyncio.create_subprocess_exec(*cmd, cwd=REPO, env=env,
                                                     stderr=log, stdout=None)
         try:
@@ -257,7 +260,7 @@ async def run_locust(args: argparse.Namespace, plan_path: Path, host: str, name:
             raise
         finally:
             if proc.returncode not in (0, 1):  # 1: locust saw failures (reported in JSON)
-                print((tmp / "locust.log").read_text(errors="replace")[-3000:])
+                print((logs / "locust.log").read_text(errors="replace")[-3000:])
 
 
 def summary_lines(doc: dict[str, Any]) -> list[str]:
@@ -326,7 +329,7 @@ async def amain(args: argparse.Namespace) -> int:
         print(f"locust: {args.users} users in {len(orgs)} room(s), {args.processes} worker"
               f" process(es), {args.spawn_rate:.0f} users/s, hold {args.duration:.0f} s")
         started = time.monotonic()
-        code = await run_locust(args, plan_path, host, name, setup.tmp)
+        code = await run_locust(args, plan_path, host, name, setup.logs)
         results = args.out / f"{name}.json"
         if not results.exists():
             print(f"locust exited {code} without results")

@@ -40,6 +40,7 @@ import time
 from typing import Any
 
 import gevent
+import locust.runners
 from locust.env import Environment
 from locust.runners import WorkerRunner
 
@@ -70,6 +71,10 @@ def _init(environment: Environment, **_: Any) -> None:
     for cls, share in ((Chatter, 0.04), (Fan, 0.10), (Tipper, 0.02)):
         cls.fixed_count = max(1, round(users * share))
     ENV[:] = [environment]
+    # Two cores shared with the hub, Redis and Postgres: a worker can be starved for more
+    # than locust's 3 s heartbeat liveness, and the master would then hand its users to
+    # the others (more users than asked). Allow 30 s.
+    locust.runners.HEARTBEAT_LIVENESS = 30
     locust_report.install(environment, PLAN)
 
 
@@ -136,10 +141,14 @@ class HubUser(User):
         try:
             self.sock.connect()
             self.sock.call("subscribe", {"type": "subscribe", "room": self.room})
+            self.backoff = 1.0
             return True
         except Exception:
             self.sock.close()
-            gevent.sleep(random.uniform(1, 3))  # back off, as a browser would
+            # Back off as a browser would (jittered, doubling to 30 s), so a struggling
+            # hub is not hit by a reconnect storm of our own making.
+            self.backoff = min(getattr(self, "backoff", 1.0) * 2, 30.0)
+            gevent.sleep(random.uniform(0.5, 1.0) * self.backoff)
             return False
 
     def live(self) -> HubSocket | None:
