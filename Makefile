@@ -13,7 +13,7 @@ APP    := hub/static/app
 PAGES  := $(wildcard hub/web/pages/*.page.js)
 WEB    := $(shell find hub/web -type f \( -name '*.js' -o -name '*.css' \) -not -path '*/test/*')
 
-.PHONY: run test lint docs bench lock ui clean
+.PHONY: run test lint docs bench load lock ui clean
 
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,13 @@ docs: $(STAMP)
 # The full fan-out matrix (~10 min); BENCH_ARGS=--quick for a smoke run. See loadtests/README.md.
 bench: $(STAMP)
 	$(BIN)/python -m loadtests.fanout $(BENCH_ARGS)
+
+# Locust against a hub it starts (Redis, Postgres: see loadtests/README.md); stops by itself.
+USERS    ?= 1000
+DURATION ?= 60s
+LOAD_ARGS ?=
+load: $(STAMP)
+	$(BIN)/python -m loadtests.load --users $(USERS) --duration $(DURATION) $(LOAD_ARGS)
 
 # Maintainers, after editing dependencies in pyproject.toml (needs uv on PATH).
 lock:
