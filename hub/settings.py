@@ -53,6 +53,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "max_token_ttl": "HUB_MAX_TOKEN_TTL", "role_cache_ttl": "HUB_ROLE_CACHE_TTL",
         "max_session": "HUB_MAX_SESSION", "refresh_grace": "HUB_REFRESH_GRACE",
         "product_hosts": "HUB_PRODUCT_HOSTS", "sse_heartbeat": "HUB_SSE_HEARTBEAT",
+        "workers": "HUB_WORKERS",
     }
 
     host: str = "127.0.0.1"
@@ -101,6 +102,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # host=product,... (hub.products): checked by load(), parsed once into Hub.products
     product_hosts: str = ""
     sse_heartbeat: Annotated[float, msgspec.Meta(gt=0)] = 15.0  # seconds of silence (hub.sse)
+    # hub run: processes sharing the port through SO_REUSEPORT (hub.workers); >1 needs Redis
+    workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
 
 
 
