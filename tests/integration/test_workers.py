@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 
+from persistence import embedded
 from tests.support.client import Client, token
 from tests.support.hubproc import API_KEY, ROOT, HubProcess
 
@@ -129,3 +135,44 @@ def test_workers_without_redis_are_refused():
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "HUB_WORKERS=2 needs REDIS_URL" in done.stderr
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """An embedded Postgres data dir of this test's own, removed afterwards."""
+    private = Path(tempfile.mkdtemp(prefix="livehub-workers-"))
+    path = private / "pg"
+    real = embedded.locate(path)
+    try:
+        yield path
+    finally:
+        embedded.stop(path)
+        shutil.rmtree(private, ignore_errors=True)
+        shutil.rmtree(real, ignore_errors=True)
+
+
+async def test_workers_share_the_supervisors_embedded_postgres(redis_url, prefix, data_dir):
+    """The supervisor starts and migrates the embedded server once; every worker connects to
+    it; it is stopped after the workers."""
+    hub = HubProcess({"REDIS_URL": redis_url, "HUB_REDIS_PREFIX": prefix, "HUB_WORKERS": "2",
+                      "HUB_EMBEDDED_PG": "1", "HUB_PG_DATA_DIR": str(data_dir)})
+    try:
+        pid_file = embedded.locate(data_dir) / "postmaster.pid"
+        pg_port = int(pid_file.read_text().splitlines()[3])
+        workers = worker_pids(hub)
+        assert len(workers) == 2
+
+        def on_postgres() -> set[int]:
+            return {pid for pid in workers
+                    if any(c.raddr and c.raddr.port == pg_port
+                           for c in psutil.Process(pid).net_connections("tcp"))}
+
+        deadline = time.monotonic() + 30
+        while on_postgres() != workers:  # each worker holds its own pool
+            assert time.monotonic() < deadline, hub.log()
+            await asyncio.sleep(0.1)
+        async with httpx.AsyncClient(base_url=hub.url, timeout=5) as http:
+            assert [(await http.get("/ready")).status_code for _ in range(8)] == [200] * 8
+    finally:
+        assert hub.stop() == 0
+    assert not pid_file.exists()  # the supervisor stopped it once the workers were gone
