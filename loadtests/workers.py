@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import secrets
 import sys
@@ -43,6 +44,39 @@ from loadtests import fanout_load as load  # noqa: E402
 from loadtests.harness import cpu, hub, procs, redis_keys, report, rounds, stats  # noqa: E402
 
 KINDS = {"w1": 1, "w2": 2}
+
+
+class Fleet(load.SubscriberFleet):
+    """``fanout_load``'s subscriber processes, running ``client_module`` (``--batched``:
+    ``loadtests.workers_client``, which reads each socket at most once per batch)."""
+
+    def __init__(self, client_module: str) -> None:
+        super().__init__()
+        self.client_module = client_module
+
+    async def connect(self, res: load.FanoutFigures, *, n: int, mode: str, port: int,
+                      room: str, org: str, secret: str, args: argparse.Namespace,
+                      logdir: Path, tag: str) -> list[str]:
+        procs_n = max(1, math.ceil(n / args.per_process))
+        counts = [n // procs_n + (1 if i < n % procs_n else 0) for i in range(procs_n)]
+        t0 = time.monotonic()
+        env = dict(os.environ, HUB_SECRET=secret, WORKERS_CLIENT_BATCH_MS=str(args.batch_ms))
+        for i, count in enumerate(counts):
+            cmd = [sys.executable, "-m", self.client_module, "--port", str(port),
+                   "--mode", mode, "--count", str(count), "--index", str(i),
+                   "--source-ip", f"127.0.0.{2 + i % 250}",
+                   "--concurrency", str(args.concurrency), "--room", room, "--org", org,
+                   "--impl", args.client_impl]
+            self.clients.append(await procs.LineClient.start(
+                cmd, env=env, core=args.client_core, log=logdir / f"{tag}-client{i}.log"))
+        ready = await asyncio.gather(*(c.read(wait_s=60 + n / 20) for c in self.clients))
+        res.connect_s = time.monotonic() - t0
+        res.connected = sum(r["connected"] for r in ready)
+        res.connect_failed = sum(r["failed"] for r in ready)
+        errors = [e for r in ready for e in r["errors"]]
+        if res.connected == 0:
+            raise RuntimeError(f"no subscriber connected: {errors[:3]}")
+        return errors
 
 
 @dataclass(kw_only=True)
@@ -88,7 +122,7 @@ async def run_round(kind: str, rnd: int, args: argparse.Namespace,
                                secret=secret, log=logdir / f"{tag}.log",
                                core=args.server_core, keepalive=args.keepalive,
                                env={"HUB_WORKERS": str(res.workers), "HUB_DRAIN_SECONDS": "0"})
-        fleet = load.SubscriberFleet()
+        fleet = Fleet("loadtests.workers_client" if args.batched else "loadtests.fanout_client")
         try:
             await server.wait_ready()
             await procs.wait_listeners(server.ps, port, res.workers)
@@ -173,6 +207,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pin", action="store_true",
                         help="pin the hub to --server-core and clients + publisher to "
                              "--client-core (default: nothing pinned)")
+    parser.add_argument("--batched", action="store_true",
+                        help="subscribers read each socket at most once per --batch-ms "
+                             "(loadtests/workers_client.py; needs --client-impl raw): far "
+                             "less client CPU per delivery, latency up to one batch worse")
+    parser.add_argument("--batch-ms", type=float, default=20.0)
     rounds.add_round_arguments(parser, measured="publish", rounds_of="per kind",
                                quick="N=400, 20 msg/s, 3 s, 1 round")
     load.add_load_arguments(parser, client_impl_default="raw")
@@ -190,6 +229,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("at most 15000 subscribers (ulimit -n is 20000 per process)")
     if args.duration > 60 or args.rounds > 10 or args.rate > 1000:
         parser.error("bounded runs only: --duration <= 60, --rounds <= 10, --rate <= 1000")
+    if args.batched and args.client_impl != "raw":
+        parser.error("--batched needs --client-impl raw")
     if not args.pin:
         args.server_core = args.client_core = None
     args.cores = os.cpu_count() or 1
@@ -206,7 +247,8 @@ async def amain(args: argparse.Namespace) -> int:
     print(f"workers {args.run_id}: {len(plan)} rounds ({','.join(args.kinds)}), "
           f"N={args.subscribers} @ {args.rate:g} msg/s "
           f"({args.subscribers * args.rate:,.0f} deliveries/s offered), "
-          f"{args.duration:g} s each, {args.client_impl} clients, "
+          f"{args.duration:g} s each, {args.client_impl}"
+          f"{' batched' if args.batched else ''} clients, "
           f"{'pinned' if args.pin else 'unpinned'}, {args.cores} cores; logs in {logdir}",
           flush=True)
     started = time.monotonic()
