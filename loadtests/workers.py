@@ -60,7 +60,8 @@ class Fleet(load.SubscriberFleet):
         procs_n = max(1, math.ceil(n / args.per_process))
         counts = [n // procs_n + (1 if i < n % procs_n else 0) for i in range(procs_n)]
         t0 = time.monotonic()
-        env = dict(os.environ, HUB_SECRET=secret, WORKERS_CLIENT_BATCH_MS=str(args.batch_ms))
+        env = dict(os.environ, HUB_SECRET=secret, WORKERS_CLIENT_BATCH_MS=str(args.batch_ms),
+                   WORKERS_CLIENT_SAMPLE=str(args.sample))
         for i, count in enumerate(counts):
             cmd = [sys.executable, "-m", self.client_module, "--port", str(port),
                    "--mode", mode, "--count", str(count), "--index", str(i),
@@ -212,6 +213,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                              "(loadtests/workers_client.py; needs --client-impl raw): far "
                              "less client CPU per delivery, latency up to one batch worse")
     parser.add_argument("--batch-ms", type=float, default=20.0)
+    parser.add_argument("--sample", type=int, default=16,
+                        help="with --batched: time one delivery in this many, count the rest")
     rounds.add_round_arguments(parser, measured="publish", rounds_of="per kind",
                                quick="N=400, 20 msg/s, 3 s, 1 round")
     load.add_load_arguments(parser, client_impl_default="raw")
