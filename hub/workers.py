@@ -104,7 +104,6 @@ class _Slot:
     proc: BaseProcess | None = None
     ready: Connection | None = None
     started_at: float = 0.0
-    up: bool = False  # this process said it is serving
     ever_up: bool = False  # some process of this slot was serving
     failures: int = 0  # deaths in a row, for the backoff
     restart_at: float | None = None
@@ -146,7 +145,7 @@ class Supervisor:
             args=(slot.index, self.settings, self.parts, self.log_level, writer, os.getpid()))
         proc.start()
         writer.close()  # the worker holds the other end; EOF on it means it died
-        slot.proc, slot.ready, slot.up = proc, reader, False
+        slot.proc, slot.ready = proc, reader
         slot.started_at, slot.restart_at = time.monotonic(), None
         log.info("worker %d started (pid %d)", slot.index, proc.pid)
 
@@ -173,7 +172,7 @@ class Supervisor:
             return
         try:
             slot.ready.recv()
-            slot.up = slot.ever_up = True
+            slot.ever_up = True
             log.info("worker %d serving on %s:%d", slot.index, self.settings.host,
                      self.settings.port)
         except EOFError:
@@ -194,7 +193,7 @@ class Supervisor:
         slot.proc.close()
         if slot.ready is not None:
             slot.ready.close()
-        slot.proc, slot.ready, slot.up, slot.restart_at = None, None, False, now + delay
+        slot.proc, slot.ready, slot.restart_at = None, None, now + delay
 
     def _stop(self) -> None:
         """Pass each stop signal on, wait for the drain, then SIGKILL what is left."""
