@@ -170,30 +170,38 @@ def progress_line(res: RoundResult) -> str:
             f"idle {res.idle_cores:.2f}  ({res.wall_s:.0f}s)")
 
 
-def summarize(results: Sequence[RoundResult], kinds: Sequence[str]) -> dict[str, Any]:
-    entry: dict[str, Any] = {"servers": {}, "ratio": {}}
-    for k in kinds:
-        rs = [r for r in results if r.kind == k and r.received]
-        if rs:
-            entry["servers"][k] = stats.spread(rs, METRICS)
-    a, b = entry["servers"].get("w2"), entry["servers"].get("w1")
-    if a and b:
-        entry["ratio"] = stats.ratios(a, b, METRICS)
-    return entry
+def summarize(results: Sequence[RoundResult], kinds: Sequence[str],
+              quiet_below: float) -> dict[str, Any]:
+    """Medians per kind and w2/w1, over every round and over the quiet ones only (other
+    work on the box under ``quiet_below`` of a core): on a shared box, the latter."""
+    def medians(rs: Sequence[RoundResult]) -> dict[str, Any]:
+        entry: dict[str, Any] = {"servers": {}, "ratio": {}}
+        for k in kinds:
+            mine = [r for r in rs if r.kind == k and r.received]
+            if mine:
+                entry["servers"][k] = stats.spread(mine, METRICS)
+        a, b = entry["servers"].get("w2"), entry["servers"].get("w1")
+        if a and b:
+            entry["ratio"] = stats.ratios(a, b, METRICS)
+        return entry
+
+    summary = medians(results)
+    summary["quiet"] = medians([r for r in results if r.other_core_util < quiet_below])
+    return summary
 
 
-def print_table(summary: dict[str, Any]) -> None:
-    table = stats.Table(("kind", "deliv/s", "loss", "p50 ms", "p99 ms", "hub us/dl",
+def print_table(summary: dict[str, Any], title: str) -> None:
+    table = stats.Table(("kind", "rounds", "deliv/s", "loss", "p50 ms", "p99 ms", "hub us/dl",
                          "cli us/dl", "hub cores", "cli cores", "pub cores", "other", "idle"),
-                        (6, 9, 7, 8, 8, 9, 9, 9, 9, 9, 6, 6))
-    table.header("medians over rounds; cores = share of one core over publish + drain")
+                        (6, 6, 9, 7, 8, 8, 9, 9, 9, 9, 9, 6, 6))
+    table.header(title)
     for k, m in summary["servers"].items():
-        table.row(k, f"{m['deliveries_per_s']:,.0f}", f"{m['loss']:.2%}",
+        table.row(k, str(m["rounds"]), f"{m['deliveries_per_s']:,.0f}", f"{m['loss']:.2%}",
                   *(f"{m[x]:.1f}" for x in METRICS[2:6]),
                   *(f"{m[x]:.2f}" for x in METRICS[6:]))
     if summary["ratio"]:
         r = summary["ratio"]
-        table.row("w2/w1", *(stats.fmt_ratio(r[x]) for x in METRICS))
+        table.row("w2/w1", "", *(stats.fmt_ratio(r[x]) for x in METRICS))
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -266,8 +274,11 @@ async def amain(args: argparse.Namespace) -> int:
     results = await rounds.run_rounds(plan, run, failed,
                                       lambda step: f"{step[2]} r{step[1]}", progress_line)
     report.prune_logs(logdir)
-    summary = summarize(results, args.kinds)
-    print_table(summary)
+    summary = summarize(results, args.kinds, args.noise_warn)
+    print_table(summary, "medians over all rounds; cores = share of one core over publish"
+                " + drain")
+    print_table(summary["quiet"], f"medians over quiet rounds only (other < "
+                f"{args.noise_warn:.0%} of a core)")
     rounds.warn_noise([r.other_core_util for r in results], args.noise_warn)
     stem = f"workers-{args.run_id}"
     report.write_json(args.out, stem, {
