@@ -57,31 +57,25 @@ def _database(settings: hub_settings.Settings) -> tuple[hub_settings.Settings, P
 
 
 def _run(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from hub.app import create_app
-    from hub.connection import HubConnection
-    from hub.http_limits import LimitedHttpProtocol
-    from hub.runtime import Hub
-    from hub.server import DrainingServer
+    from hub import server, workers
 
     # Every part's settings first: a bad value stops the start, naming its variable.
     parts = hub_settings.load_parts()
-    settings, embedded_dir = _database(hub_settings.load(host=args.host, port=args.port))
+    settings = hub_settings.load(host=args.host, port=args.port, workers=args.workers)
+    refused = workers.refusal(settings)
+    if refused:
+        log.error("%s", refused)
+        return 2
+    # Postgres (embedded or not) and migrations once, before any worker starts.
+    settings, embedded_dir = _database(settings)
     try:
-        hub = Hub(settings, parts)
-        config = uvicorn.Config(
-            create_app(settings, hub), host=settings.host, port=settings.port,
-            loop="uvloop", http=LimitedHttpProtocol.bind(hub),
-            ws=HubConnection.bind(hub),  # type: ignore[arg-type]  # a duck-typed Protocol
-            lifespan="on", access_log=False,
-            timeout_graceful_shutdown=int(settings.shutdown_timeout) + 1,
-            log_level=args.log_level,
-        )
+        if settings.workers > 1:
+            return workers.Supervisor(settings, parts, args.log_level).run()
+        srv = server.build(settings, parts, log_level=args.log_level)
         # The server drains on SIGTERM, then re-raises the signal against the handler
         # that was installed before it: make that one exit 0, as a drained node should.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        DrainingServer(config, hub).run()
+        srv.run()
     finally:
         if embedded_dir is not None:
             from persistence import embedded
@@ -168,6 +162,13 @@ def _org(args: argparse.Namespace) -> int:
     return 0
 
 
+def _workers(text: str) -> int:
+    """argparse type: 1..64 processes, as HUB_WORKERS."""
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError("must be 1..64")
+    return int(text)
+
+
 def _org_id(text: str) -> uuid.UUID:
     """argparse type: a uuid, so the hub will not refuse the token later."""
     try:
@@ -183,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--host")
     run.add_argument("--port", type=int)
     run.add_argument("--log-level", default="info")
+    run.add_argument("--workers", type=_workers, metavar="N",
+                     help="processes sharing the port via SO_REUSEPORT (default HUB_WORKERS"
+                          " or 1); more than 1 needs REDIS_URL")
     run.set_defaults(fn=_run)
     mig = sub.add_parser("migrate", help="apply SQL migrations (as the owner role)")
     mig.add_argument("--dsn", help="owner DSN (default: DATABASE_URL)")

@@ -154,3 +154,38 @@ class LineClient:
                 self.proc.kill()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.proc.wait(), 10)
+
+
+def tree_cpu_s(proc: psutil.Process) -> float:
+    """utime + stime of ``proc`` and its live descendants (a supervisor and its workers)."""
+    with contextlib.suppress(psutil.Error):
+        return cpu_s(proc) + sum(cpu_s(c) for c in proc.children(recursive=True))
+    return 0.0
+
+
+def tree_rss(proc: psutil.Process) -> int:
+    """RSS of ``proc`` and its live descendants, bytes (shared pages counted in each)."""
+    total = 0
+    with contextlib.suppress(psutil.Error):
+        for p in [proc, *proc.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                total += int(p.memory_info().rss)
+    return total
+
+
+async def wait_listeners(proc: psutil.Process, port: int, count: int,
+                         wait_s: float = 60.0) -> None:
+    """Until ``count`` processes of ``proc``'s tree listen on ``port`` (SO_REUSEPORT
+    workers): connections opened earlier would all land on the first one up."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        listening = 0
+        with contextlib.suppress(psutil.Error):
+            for p in [proc, *proc.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    listening += any(c.status == psutil.CONN_LISTEN and c.laddr.port == port
+                                     for c in p.net_connections("tcp"))
+        if listening >= count:
+            return
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"{count} listener(s) on port {port} not up after {wait_s:.0f} s")
