@@ -114,8 +114,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
 
 
-
-
 class Parts(msgspec.Struct, frozen=True, kw_only=True):
     """The settings of the other parts, loaded with the hub's at start."""
 
