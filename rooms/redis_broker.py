@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from rooms.broker import EPHEMERAL, Broker, Handler, HistorySlice, Publication
 from rooms.redis_batch import Coalescer
@@ -139,15 +139,16 @@ class RedisBroker(Broker):
 
     async def _publish_ephemeral(self, items: Sequence[tuple[str, bytes]]
                                  ) -> list[Publication | BaseException]:
-        """One pipeline of the publish script, without history, for each item."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for room, data in items:
-                await self._publish_script(
-                    keys=self._keys(room),
-                    args=[data, self._size, self._ttl, self.channel(room),
-                          secrets.token_hex(4), "0"],
-                    client=pipe)
-            results = await pipe.execute(raise_on_error=False)
+        """One pipeline of the publish script, without history, for each item.
+
+        EVALSHA by the script's digest: a pipeline running a ``Script`` object would first
+        ask ``SCRIPT EXISTS``, a round trip per batch. A Redis that lost its scripts
+        (restarted) answers NOSCRIPT: load it and run the batch once more.
+        """
+        results = await self._ephemeral_pipeline(items)
+        if any(isinstance(r, NoScriptError) for r in results):
+            self._publish_script.sha = await self._redis.script_load(_PUBLISH)
+            results = await self._ephemeral_pipeline(items)
         out: list[Publication | BaseException] = []
         for (room, data), result in zip(items, results, strict=True):
             if isinstance(result, BaseException):
@@ -155,6 +156,13 @@ class RedisBroker(Broker):
             else:
                 out.append(Publication(room, result[1].decode(), int(result[0]), data))
         return out
+
+    async def _ephemeral_pipeline(self, items: Sequence[tuple[str, bytes]]) -> list[Any]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for room, data in items:
+                pipe.evalsha(self._publish_script.sha, 2, *self._keys(room), data, self._size,
+                             self._ttl, self.channel(room), secrets.token_hex(4), "0")
+            return list(await pipe.execute(raise_on_error=False))
 
     async def subscribe(self, room: str) -> None:
         channel = self.channel(room)

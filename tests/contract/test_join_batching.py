@@ -125,3 +125,20 @@ async def test_a_burst_of_joins_is_announced_to_a_watcher_on_another_node(redis_
     assert {m.client for m in await node_b.presence_snapshot(ROOM)} == want | {"watcher"}
     for node in nodes:
         await node.close()
+
+
+async def test_join_announcements_survive_a_redis_that_lost_its_scripts(redis_url, prefix):
+    """A batch of joins is still announced when Redis answers NOSCRIPT (as a restarted Redis
+    would; here the script's digest is made unknown, since SCRIPT FLUSH would reach every
+    user of a shared server)."""
+    broker = RedisBroker(redis_url, prefix=prefix)
+    node = Node(broker, RedisPresence(redis_url, prefix=prefix, ttl=60), node_id="a")
+    await node.start()
+    watcher = Socket("watcher")
+    await node.subscribe(watcher, ROOM, member("watcher"), presence_events=True)
+    broker._publish_script.sha = "0" * 40
+    fans = [Socket(f"fan-{i}") for i in range(5)]
+    await asyncio.gather(*(node.subscribe(f, ROOM, member(f.client_id)) for f in fans))
+    await eventually(lambda: {f["member"]["client"] for f in watcher.frames
+                              if f["type"] == "join"} >= {f.client_id for f in fans})
+    await node.close()
