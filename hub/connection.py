@@ -41,7 +41,7 @@ import msgspec
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
-from websockets.protocol import State
+from websockets.protocol import Protocol, State
 from websockets.server import ServerProtocol
 
 from hub import metrics
@@ -76,6 +76,19 @@ def frame_text(payload: bytes) -> bytes:
         _last_payload = payload
         _last_frame = Frame(Opcode.TEXT, payload).serialize(mask=False)
     return _last_frame
+
+
+def drop_handshake(ws: ServerProtocol) -> None:
+    """Let the handshake request go once it has been answered.
+
+    ``ServerProtocol.parse`` keeps the ``Request`` (path, every header: ~2 KB) alive in its
+    generator frame for the connection's whole life; the frame parser proper is
+    ``Protocol.parse``, so start that one instead. Only when nothing after the request has
+    been read: uvicorn hands the protocol exactly the request bytes, so that is always.
+    """
+    if not ws.reader.buffer and not ws.events:
+        ws.parser = Protocol.parse(ws)
+        next(ws.parser)
 
 
 class HubConnection:
@@ -286,6 +299,7 @@ class HubConnection:
         if response.status_code != 101:
             return
         self._compressed = bool(self.ws.extensions)
+        drop_handshake(self.ws)
         self.hub.connections.add(self)
         self.client_id = secrets.token_urlsafe(9)
         query = parse_qs(url.query)

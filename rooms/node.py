@@ -148,8 +148,14 @@ class Node:
                 if not r.upstream:
                     await self.broker.subscribe(room)
                     r.upstream = True
-            since = recover.offset if recover is not None else None
-            hist = await self.broker.history(room, since, self._recovery_limit)
+            if recover is None and r.epoch:
+                # The node follows this room: start the subscriber where the node's other
+                # subscribers are; every later publication reaches it live (no history
+                # read, so a join costs the same in a room of any size).
+                hist = HistorySlice(r.epoch, r.offset, [], True)
+            else:
+                since = recover.offset if recover is not None else None
+                hist = await self.broker.history(room, since, self._recovery_limit)
             await self.presence.add(room, member)
         except BaseException:
             r.pending.pop(sub, None)
@@ -221,6 +227,7 @@ class Node:
                 return
             await self.broker.unsubscribe(r.name)
             r.upstream = False
+            r.epoch = ""  # not following it any more: the next subscriber reads history
         if not r.subscribers and not r.pending and self._rooms.get(r.name) is r:
             del self._rooms[r.name]
 

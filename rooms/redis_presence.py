@@ -1,15 +1,23 @@
 """Presence in Redis: per room a sorted set of client ids scored by expiry
-time (ms) and a hash of client id -> member JSON, under the room's hash tag."""
+time (ms) and a hash of client id -> member JSON, under the room's hash tag.
+
+Joins arriving in the same loop tick are written in one pipeline (``rooms.redis_batch``),
+one ZADD and one HSET per room for all of them; a refresh is one pipeline with one ZADD
+per room (chunked), so neither costs a round trip per member."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
 from rooms.envelope import Member
 from rooms.presence import Presence, member_decoder, member_encoder
+from rooms.redis_batch import Coalescer
 from rooms.redis_client import redis_client
+
+_CHUNK = 1000  # members per ZADD in a refresh: bounds one command's size and run time
 
 # Drop expired members, then list the live ones in join (insertion) order.
 _SNAPSHOT = """
@@ -30,6 +38,7 @@ class RedisPresence(Presence):
         self._prefix = prefix
         self._ttl = ttl
         self._snapshot = self._redis.register_script(_SNAPSHOT)
+        self._adds: Coalescer[tuple[str, Member], None] = Coalescer(self._add_batch)
 
     def _keys(self, room: str) -> tuple[str, str]:
         base = f"{self._prefix}:{{{room}}}"
@@ -39,14 +48,23 @@ class RedisPresence(Presence):
         return int((time.time() + self._ttl) * 1000)
 
     async def add(self, room: str, member: Member) -> None:
-        zkey, hkey = self._keys(room)
+        await self._adds.submit((room, member))
+
+    async def _add_batch(self, items: Sequence[tuple[str, Member]]) -> list[None]:
+        by_room: dict[str, dict[str, bytes]] = {}
+        for room, member in items:
+            by_room.setdefault(room, {})[member.client] = member_encoder.encode(member)
+        deadline = self._deadline()
         keep = int(self._ttl * 2)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(zkey, {member.client: self._deadline()})
-            pipe.hset(hkey, member.client, member_encoder.encode(member))
-            pipe.expire(zkey, keep)
-            pipe.expire(hkey, keep)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for room, members in by_room.items():
+                zkey, hkey = self._keys(room)
+                pipe.zadd(zkey, dict.fromkeys(members, deadline))
+                pipe.hset(hkey, mapping=members)  # type: ignore[arg-type]
+                pipe.expire(zkey, keep)
+                pipe.expire(hkey, keep)
             await pipe.execute()
+        return [None] * len(items)
 
     async def remove(self, room: str, client: str) -> None:
         zkey, hkey = self._keys(room)
@@ -68,12 +86,17 @@ class RedisPresence(Presence):
     async def refresh(self, entries: list[tuple[str, str]]) -> None:
         if not entries:
             return
+        by_room: dict[str, list[str]] = {}
+        for room, client in entries:
+            by_room.setdefault(room, []).append(client)
         deadline = self._deadline()
         keep = int(self._ttl * 2)
         async with self._redis.pipeline(transaction=False) as pipe:
-            for room, client in entries:
+            for room, clients in by_room.items():
                 zkey, hkey = self._keys(room)
-                pipe.zadd(zkey, {client: deadline}, xx=True)
+                for i in range(0, len(clients), _CHUNK):
+                    # XX: never re-add a member removed meanwhile.
+                    pipe.zadd(zkey, dict.fromkeys(clients[i:i + _CHUNK], deadline), xx=True)
                 pipe.expire(zkey, keep)
                 pipe.expire(hkey, keep)
             await pipe.execute()
@@ -83,4 +106,5 @@ class RedisPresence(Presence):
         return [member_decoder.decode(item) for item in raw if item is not None]
 
     async def close(self) -> None:
+        await self._adds.aclose()
         await self._redis.aclose()

@@ -1,0 +1,70 @@
+"""The token check's lean path (``hub.auth._Jws``, ``_CheckedKeyHMAC``) decides exactly as
+PyJWT's own: same segments accepted and decoded, same segments refused, same keys refused."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import jwt
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hub.auth import TokenError, _CheckedKeyHMAC, _Jws, mint_token, verify_token
+
+SECRET = "unit-secret-0123456789-0123456789-0123456789-0123456789-abcdefgh"
+ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=+/!. \x00é"
+
+
+def both(segment: bytes) -> tuple[object, object]:
+    """What PyJWT's and our segment decoder make of ``segment`` (bytes or the error type)."""
+    out = []
+    for decode in (jwt.PyJWS._decode_base64url_segment, _Jws._decode_base64url_segment):
+        try:
+            out.append(decode(segment, "payload"))
+        except jwt.DecodeError as exc:
+            out.append(type(exc))
+    return out[0], out[1]
+
+
+@pytest.mark.parametrize("segment", [
+    b"", b"e30", b"e30=", b"e30==", b"e30===", b"eyJh", b"eyJh=", b"!!!!", b"e3 0",
+    b"e30a", b"e30b", b"a", b"ab", b"abc=", b"ab==", b"ab=", b"YQ", b"YR", b"YQ==", b"+/+/",
+    b"eyJhbGciOiJIUzI1NiJ9",
+])
+def test_segments_decode_as_pyjwt_decodes_them(segment: bytes) -> None:
+    theirs, ours = both(segment)
+    assert ours == theirs
+
+
+@given(st.text(alphabet=ALPHABET, max_size=24))
+def test_any_segment_decodes_as_pyjwt_decodes_it(text: str) -> None:
+    theirs, ours = both(text.encode())
+    assert ours == theirs
+
+
+def test_a_forged_signature_and_junk_padding_are_still_refused() -> None:
+    token = mint_token(SECRET, sub="u", org=uuid.uuid4(), roles=["viewer"])
+    head, body, sig = token.split(".")
+    for bad in (f"{head}.{body}.{sig[:-2]}AA", f"{head}.{body}!!!!.{sig}",
+                f"{head}.{body}.{sig}====", token.replace(SECRET[:4], "x")[:-1] + "A"):
+        with pytest.raises(TokenError):
+            verify_token(SECRET, bad)
+    assert verify_token(SECRET, token).sub == "u"
+
+
+def test_key_checks_still_run_once_per_key() -> None:
+    """The cached HS256 key check still refuses what PyJWT refuses (a JWK, an empty key)."""
+    hmac = _CheckedKeyHMAC(_CheckedKeyHMAC.SHA256)
+    for bad in ('{"kty": "oct", "k": "abc"}', ""):
+        with pytest.raises(jwt.InvalidKeyError):
+            hmac.prepare_key(bad)
+    assert hmac.prepare_key(SECRET) == SECRET.encode()
+
+
+def test_a_token_signed_with_another_secret_is_refused() -> None:
+    token = jwt.encode({"sub": "u", "org": str(uuid.uuid4()), "exp": int(time.time()) + 60},
+                       SECRET + "-other", algorithm="HS256")
+    with pytest.raises(TokenError):
+        verify_token(SECRET, token)

@@ -1,0 +1,56 @@
+"""The per-tick coalescer behind batched presence writes and join announcements."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from rooms.redis_batch import Coalescer
+
+
+async def test_calls_of_one_tick_make_one_batch_in_order() -> None:
+    batches: list[list[int]] = []
+
+    async def flush(items: Sequence[int]) -> list[int]:
+        batches.append(list(items))
+        return [x * 10 for x in items]
+
+    batcher: Coalescer[int, int] = Coalescer(flush)
+    assert await asyncio.gather(*(batcher.submit(i) for i in range(5))) == [0, 10, 20, 30, 40]
+    assert await batcher.submit(7) == 70
+    assert batches == [[0, 1, 2, 3, 4], [7]]
+
+
+async def test_max_items_splits_a_burst() -> None:
+    sizes: list[int] = []
+
+    async def flush(items: Sequence[int]) -> list[None]:
+        sizes.append(len(items))
+        return [None] * len(items)
+
+    batcher: Coalescer[int, None] = Coalescer(flush, max_items=4)
+    await asyncio.gather(*(batcher.submit(i) for i in range(10)))
+    assert sizes == [4, 4, 2]
+
+
+async def test_a_failed_item_fails_alone_and_a_failed_flush_fails_all() -> None:
+    async def per_item(items: Sequence[int]) -> list[int | BaseException]:
+        return [ValueError(x) if x == 2 else x for x in items]
+
+    batcher: Coalescer[int, int] = Coalescer(per_item)
+    results = await asyncio.gather(*(batcher.submit(i) for i in range(4)),
+                                   return_exceptions=True)
+    assert results[:2] == [0, 1] and results[3] == 3
+    assert isinstance(results[2], ValueError)
+
+    async def broken(items: Sequence[int]) -> list[int]:
+        raise ConnectionError("redis went away")
+
+    failing: Coalescer[int, int] = Coalescer(broken)
+    results = await asyncio.gather(*(failing.submit(i) for i in range(3)),
+                                   return_exceptions=True)
+    assert all(isinstance(r, ConnectionError) for r in results)
+    with pytest.raises(ConnectionError):
+        await failing.submit(9)
