@@ -244,6 +244,34 @@ def _result(stored: Stored | None) -> Stored | BaseException:
     return Sanctioned("the author has a mute or ban in force") if stored is None else stored
 
 
+# Oldest first, a slice at a time: short transactions, no long lock on a busy table.
+_PRUNE = """
+DELETE FROM chat_messages WHERE id IN (
+    SELECT id FROM chat_messages WHERE created_at < now() - make_interval(days => $1)
+    ORDER BY id LIMIT $2)
+"""
+
+
+async def prune(dsn: str, days: int, *, batch: int = 10_000) -> int:
+    """Delete chat older than ``days`` days in every org (as the owner); the rows deleted.
+
+    ``HUB_CHAT_RETENTION_DAYS`` sets ``days``; run ``python -m persistence.chat prune``.
+    """
+    if days < 1:
+        raise ValueError("retention must be at least 1 day")
+    conn = await asyncpg.connect(dsn, timeout=10)
+    total = 0
+    try:
+        while True:
+            status = await conn.execute(_PRUNE, days, batch)
+            n = int(status.split()[-1])
+            total += n
+            if n < batch:
+                return total
+    finally:
+        await conn.close()
+
+
 def _settle(fut: asyncio.Future[Stored], result: Stored | BaseException) -> None:
     if fut.done():  # the caller was cancelled; the row may still have been written
         return
@@ -272,3 +300,31 @@ async def fetch_page(conn: PoolConnectionProxy, room: str, before_id: int | None
     """``page_history`` in the caller's transaction."""
     rows = await conn.fetch(_PAGE, room, before_id, limit)
     return [ChatRow(**dict(r)) for r in reversed(rows)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m persistence.chat prune [--days N]``: apply the chat retention."""
+    import argparse
+    import os
+
+    parser = argparse.ArgumentParser(prog="python -m persistence.chat",
+                                     description="Delete chat older than the retention.")
+    parser.add_argument("command", choices=["prune"])
+    parser.add_argument("--days", type=int,
+                        default=int(os.environ.get("HUB_CHAT_RETENTION_DAYS") or 0),
+                        help="keep this many days (default: $HUB_CHAT_RETENTION_DAYS)")
+    parser.add_argument("--dsn", default=os.environ.get("DATABASE_URL", ""),
+                        help="owner DSN (default: $DATABASE_URL)")
+    args = parser.parse_args(argv)
+    if args.days < 1:
+        print("retention is off (HUB_CHAT_RETENTION_DAYS=0): nothing pruned")
+        return 0
+    if not args.dsn:
+        parser.error("set DATABASE_URL or pass --dsn (an owner role)")
+    deleted = asyncio.run(prune(args.dsn, args.days))
+    print(f"deleted {deleted} chat message(s) older than {args.days} day(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
