@@ -37,6 +37,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "database_url": "DATABASE_URL", "app_database_url": "APP_DATABASE_URL",
         "embedded_pg": "HUB_EMBEDDED_PG", "pg_data_dir": "HUB_PG_DATA_DIR",
         "max_chat_chars": "HUB_MAX_CHAT_CHARS", "chat_user_burst": "HUB_CHAT_USER_BURST",
+        "chat_retention_days": "HUB_CHAT_RETENTION_DAYS",
         "node_id": "HUB_NODE_ID",
         "ws_compression": "HUB_WS_COMPRESSION", "max_frame_bytes": "HUB_MAX_FRAME_BYTES",
         "max_publish_bytes": "HUB_MAX_PUBLISH_BYTES", "send_queue_bytes": "HUB_SEND_QUEUE_BYTES",
@@ -70,6 +71,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     pg_data_dir: str = ".livehub/pg"
     max_chat_chars: int = 500
     chat_user_burst: int = 5  # chat messages per user per room per 10 s
+    # Chat older than this many days is deleted by `python -m persistence.chat prune`
+    # (run it from cron or a timer); 0 keeps chat forever.
+    chat_retention_days: int = 0
     node_id: str = ""
     ws_compression: bool = False  # per-message deflate costs ~2x memory per socket
     max_frame_bytes: int = 64 * 1024

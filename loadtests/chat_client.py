@@ -17,6 +17,12 @@ connections are spent it waits, and that wait is reported
 (``--role moderator``) are exempt from the rule checks, so one connection
 per sender is enough there.
 
+Several rooms (``--rooms a,b,...``): each connection sends its messages to the rooms in
+turn, so consecutive messages of one sub visit every room once before any room again; a
+sub's budget is then ``--per-sub`` per room, i.e. ``--per-sub`` x rooms per window.
+``--watchers W`` opens W more connections per room that subscribe to it and only read
+(the room's chat is broadcast to them), so every stored message is also fanned out.
+
 Control is line-based JSON, like ``fanout_client.py``: ``{"event": "ready"}``
 once connected; stdin ``start`` starts the senders (answered with
 ``started``), ``count`` answers with a progress count, ``stop`` lets every
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -46,11 +53,12 @@ from loadtests.fanout_client import HIST_MAX_US, HIST_MIN_US, _connected_socket,
 class Conn:
     """One websocket with its own ``sub`` and the times of its recent sends."""
 
-    __slots__ = ("index", "sent_at", "ws")
+    __slots__ = ("index", "sent", "sent_at", "ws")
 
     def __init__(self, index: int, ws: ClientConnection) -> None:
         self.index = index
         self.ws = ws
+        self.sent = 0  # messages sent: picks the next room in turn
         self.sent_at: deque[float] = deque()
 
 
@@ -99,11 +107,13 @@ async def sender(sid: int, conns: list[Conn], args: argparse.Namespace, stats: S
                  stop: asyncio.Event) -> None:
     hist = stats.hist
     text = ("chat " + "x" * args.text_bytes)[: args.text_bytes]
+    rooms: list[str] = args.rooms
+    budget = args.per_sub * len(rooms)  # per room, and the rooms are visited in turn
     n, at = 0, 0
     while not stop.is_set() and conns:
         now = time.monotonic()
         if args.per_sub > 0:
-            idx, ready_at = _pick(conns, at, args.per_sub, args.window, now)
+            idx, ready_at = _pick(conns, at, budget, args.window, now)
             if idx < 0:
                 wait = ready_at - now
                 stats.budget_wait_s += wait
@@ -118,7 +128,9 @@ async def sender(sid: int, conns: list[Conn], args: argparse.Namespace, stats: S
         conn = conns[idx]
         n += 1
         msg_id = f"{args.tag}-{sid}-{n}"
-        frame = json.dumps({"type": "chat", "room": args.room, "text": f"{text} {n}",
+        room = rooms[(conn.index + conn.sent) % len(rooms)]
+        conn.sent += 1
+        frame = json.dumps({"type": "chat", "room": room, "text": f"{text} {n}",
                             "client_msg_id": msg_id, "id": n})
         t0 = time.monotonic()
         conn.sent_at.append(t0)
@@ -170,10 +182,43 @@ async def main(args: argparse.Namespace) -> None:
             except Exception as exc:
                 errors.append(f"{type(exc).__name__}: {exc}"[:200])
 
+    watchers: list[ClientConnection] = []
+    seen = [0]  # chat frames the watchers received
+    total = len(args.rooms) * args.watchers
+    settled, all_settled = [0], asyncio.Event()
+
+    def one_settled() -> None:
+        settled[0] += 1
+        if settled[0] >= total:
+            all_settled.set()
+
+    async def watch(room: str, i: int) -> None:
+        async with gate:
+            try:
+                ws = await _open(args, mint_token(args.secret, sub=f"{args.sub_prefix}-w{i}",
+                                                  org=args.org, roles=["viewer"], ttl=3600))
+                await ws.send(json.dumps({"type": "subscribe", "room": room}))
+                while json.loads(await ws.recv()).get("type") != "subscribed":
+                    pass
+            except Exception as exc:
+                errors.append(f"watcher {type(exc).__name__}: {exc}"[:200])
+                one_settled()
+                return
+        watchers.append(ws)
+        one_settled()
+        with contextlib.suppress(ConnectionClosed):
+            async for _ in ws:
+                seen[0] += 1
+
     started = time.monotonic()
     await asyncio.gather(*(one(i) for i in range(args.connections)))
+    watching = [asyncio.create_task(watch(room, r * args.watchers + w))
+                for r, room in enumerate(args.rooms) for w in range(args.watchers)]
+    if watching:
+        await all_settled.wait()
     conns.sort(key=lambda c: c.index)
-    _emit({"event": "ready", "connected": len(conns), "failed": len(errors),
+    _emit({"event": "ready", "connected": len(conns), "watchers": len(watchers),
+           "failed": len(errors),
            "errors": errors[:5], "seconds": round(time.monotonic() - started, 3)})
 
     stats = Stats()
@@ -205,6 +250,7 @@ async def main(args: argparse.Namespace) -> None:
                    "unfinished": len(pending), "budget_wait_s": round(stats.budget_wait_s, 3),
                    "t_start": t_start, "t_stop": t_stop, "first_send": stats.first_send,
                    "last_ack": stats.last_ack, "acked_ids": stats.acked,
+                   "watched": seen[0],
                    "cpu_s": time.process_time() - cpu_start,
                    "hist": stats.hist.encode().decode("ascii")})
             break
@@ -221,7 +267,10 @@ def cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--room", required=True)
+    parser.add_argument("--room", help="the one room to chat in (or --rooms)")
+    parser.add_argument("--rooms", default="", help="comma-separated rooms, visited in turn")
+    parser.add_argument("--watchers", type=int, default=0,
+                        help="read-only subscribers per room (viewer tokens)")
     parser.add_argument("--org", required=True)
     parser.add_argument("--secret", default=os.environ.get("HUB_SECRET", ""),
                         help="token key (default: $HUB_SECRET)")
@@ -243,6 +292,9 @@ def cli() -> None:
     args = parser.parse_args()
     if args.senders < 1 or args.connections < args.senders:
         parser.error("need --connections >= --senders >= 1")
+    args.rooms = [r for r in args.rooms.split(",") if r] or ([args.room] if args.room else [])
+    if not args.rooms:
+        parser.error("need --room or --rooms")
     uvloop.run(main(args))
 
 

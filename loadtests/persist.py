@@ -51,6 +51,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import math
 import os
 import secrets
@@ -74,6 +75,7 @@ import psutil  # noqa: E402
 import uvloop  # noqa: E402
 
 from loadtests import fanout_load as load  # noqa: E402
+from loadtests import pg_stats  # noqa: E402
 from loadtests.fanout_client import new_histogram  # noqa: E402
 from loadtests.harness import cpu, hub, plots, procs, redis_keys, report, rounds, stats  # noqa: E402
 
@@ -110,6 +112,9 @@ class PersistRound(load.FanoutFigures):
     cpu_us_per_delivery: float = 0.0
     # chat (fanout+chat rounds only)
     chat_connections: int = 0
+    chat_watchers: int = 0  # read-only subscribers of the chat rooms
+    chat_watched: int = 0  # chat frames they received
+    table_rows: int = 0  # rows in chat_messages after the round
     chat_connect_s: float = 0.0
     chats_acked: int = 0
     chats_held: int = 0
@@ -143,55 +148,76 @@ def _with_database(dsn: str, database: str) -> str:
 class BenchDatabase:
     """A fresh, migrated database with one org and two live events; dropped by ``drop``."""
 
-    def __init__(self, server_dsn: str, run_id: str) -> None:
+    def __init__(self, server_dsn: str, run_id: str, chat_rooms: int = 1) -> None:
         self.server_dsn = server_dsn
         self.name = f"livehub_bench_{run_id.replace('-', '_')}_{secrets.token_hex(3)}"
         self.dsn = _with_database(server_dsn, self.name)
         self.org = uuid.uuid4()
         self.event_a = uuid.uuid4()
-        self.event_b = uuid.uuid4()
+        self.chat_events = [uuid.uuid4() for _ in range(chat_rooms)]
+        self.event_b = self.chat_events[0]
         self.created = False
         self._conn: asyncpg.Connection | None = None
 
-    async def create(self) -> list[str]:
-        from persistence.migrate import migrate
+    @property
+    def chat_rooms(self) -> list[str]:
+        return [f"event:{ev}" for ev in self.chat_events]
 
+    async def create(self, tree: Path = REPO) -> list[str]:
         conn = await asyncio.wait_for(asyncpg.connect(self.server_dsn), 10)
         try:
             await conn.execute(f'CREATE DATABASE "{self.name}"')
             self.created = True
         finally:
             await conn.close()
-        applied = await asyncio.wait_for(migrate(self.dsn), 120)
+        applied = await asyncio.wait_for(_migrate(self.dsn, tree), 120)
         self._conn = await asyncio.wait_for(asyncpg.connect(self.dsn), 10)
         await self._conn.execute(
             "INSERT INTO organizations (id, name, slug, product_context)"
             " VALUES ($1, $2, $3, 'djdash')", self.org, "Bench club", f"bench-{self.org.hex}")
-        for ev, title in ((self.event_a, "fan-out"), (self.event_b, "chat")):
+        for ev, title in [(self.event_a, "fan-out")] + [(e, "chat") for e in self.chat_events]:
             await self._conn.execute(
                 "INSERT INTO events (id, organization_id, title, status)"
                 " VALUES ($1, $2, $3, 'live')", ev, self.org, title)
         return applied
 
-    async def chat_rows(self, tag: str, acked: Sequence[str]) -> tuple[int, int]:
-        """Rows of event:B whose client_msg_id has this round's tag; how many acked ids."""
+    async def prefill(self, n: int) -> float:
+        """``n`` old chat rows over the chat rooms and 1,000 authors, in one statement;
+        returns the seconds it took (then ANALYZE, so plans see the table as it is)."""
         assert self._conn is not None
-        room = f"event:{self.event_b}"
+        t0 = time.monotonic()
+        await self._conn.execute(
+            "INSERT INTO chat_messages (organization_id, event_id, room, body, status,"
+            " client_msg_id, author, created_at)"
+            " SELECT $1, ev, 'event:' || ev, 'prefill ' || g, 'visible', 'prefill-' || g,"
+            " 'prefill-' || (g % 1000), now() - interval '1 second' * ($3 - g)"
+            " FROM generate_series(1, $3) g,"
+            " LATERAL (SELECT ($2::uuid[])[1 + g % array_length($2::uuid[], 1)] AS ev) e",
+            self.org, self.chat_events, n)
+        await self._conn.execute("ANALYZE chat_messages")
+        return time.monotonic() - t0
+
+    async def chat_rows(self, tag: str, acked: Sequence[str]) -> tuple[int, int]:
+        """Chat rows whose client_msg_id has this round's tag; how many acked ids."""
+        assert self._conn is not None
         rows = await self._conn.fetchval(
-            "SELECT count(*) FROM chat_messages WHERE organization_id = $1 AND room = $2"
-            " AND client_msg_id LIKE $3", self.org, room, f"{tag}-%")
+            "SELECT count(*) FROM chat_messages WHERE organization_id = $1"
+            " AND client_msg_id LIKE $2", self.org, f"{tag}-%")
         found = await self._conn.fetchval(
-            "SELECT count(*) FROM chat_messages WHERE organization_id = $1 AND room = $2"
-            " AND client_msg_id = ANY($3::text[])", self.org, room, list(acked))
+            "SELECT count(*) FROM chat_messages WHERE organization_id = $1"
+            " AND room = ANY($2::text[]) AND client_msg_id = ANY($3::text[])", self.org,
+            self.chat_rooms, list(acked))
         return int(rows), int(found)
 
     async def room_rows(self) -> int:
-        """Every row stored for event:B in this database (all rounds)."""
+        """Every row in chat_messages (prefill and all rounds)."""
         assert self._conn is not None
-        n = await self._conn.fetchval(
-            "SELECT count(*) FROM chat_messages WHERE organization_id = $1 AND room = $2",
-            self.org, f"event:{self.event_b}")
-        return int(n)
+        return int(await self._conn.fetchval("SELECT count(*) FROM chat_messages"))
+
+    @property
+    def conn(self) -> asyncpg.Connection:
+        assert self._conn is not None
+        return self._conn
 
     async def backend_pids(self) -> list[int]:
         """Postgres backends serving the benchmark database (the hub's pool), not ours."""
@@ -214,6 +240,24 @@ class BenchDatabase:
             self.created = False
         finally:
             await conn.close()
+
+
+async def _migrate(dsn: str, tree: Path) -> list[str]:
+    """Apply ``tree``'s migrations (another checkout's, for before/after runs)."""
+    if tree == REPO:
+        from persistence.migrate import migrate
+
+        return await migrate(dsn)
+    code = ("import asyncio, json, sys; from persistence.migrate import migrate;"
+            " print(json.dumps(asyncio.run(migrate(sys.argv[1]))))")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, dsn, cwd=tree, env=dict(os.environ, PYTHONPATH=str(tree)),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    if proc.returncode:
+        raise RuntimeError(f"migrations of {tree} failed: {err.decode()[-500:]}")
+    applied: list[str] = json.loads(out.decode().strip().splitlines()[-1])
+    return applied
 
 
 def _is_local(url: str) -> bool:
@@ -265,13 +309,14 @@ def _redis_process(url: str) -> psutil.Process | None:
 # -- chat process -------------------------------------------------------------------
 
 
-async def start_chat_client(*, port: int, room: str, org: str, secret: str, tag: str,
+async def start_chat_client(*, port: int, rooms: list[str], org: str, secret: str, tag: str,
                             sub_prefix: str, args: argparse.Namespace,
                             log: Path) -> procs.LineClient:
     staff = args.chat_role != "viewer"
     connections = args.senders * (1 if staff else args.subs_per_sender)
     cmd = [sys.executable, "-m", "loadtests.chat_client", "--port", str(port),
-           "--room", room, "--org", org, "--role", args.chat_role,
+           "--rooms", ",".join(rooms), "--watchers", str(args.watchers),
+           "--org", org, "--role", args.chat_role,
            "--senders", str(args.senders), "--connections", str(connections),
            "--per-sub", "0" if staff else "5", "--sub-prefix", sub_prefix, "--tag", tag,
            "--source-ip", "127.0.1.1", "--concurrency", str(args.concurrency),
@@ -292,7 +337,7 @@ async def run_round(kind: str, rnd: int, args: argparse.Namespace, db: BenchData
     tag = f"{'chat' if chat_on else 'fan'}-{rnd}"
     prefix = f"lhbench:{args.run_id}:persist-{tag}"
     msg_tag = f"{args.run_id}-{tag}"  # client_msg_id prefix of this round
-    room_a, room_b = f"event:{db.event_a}", f"event:{db.event_b}"
+    room_a = f"event:{db.event_a}"
     secret = secrets.token_hex(24)
     port = procs.free_port()
     env = {"DATABASE_URL": db.dsn, "HUB_EMBEDDED_PG": "0",
@@ -303,7 +348,8 @@ async def run_round(kind: str, rnd: int, args: argparse.Namespace, db: BenchData
     async with load.publisher(args.redis_url, prefix) as broker:
         server = hub.start_hub("hub", port=port, redis_url=args.redis_url, prefix=prefix,
                                secret=secret, log=logdir / f"{tag}.log",
-                               core=args.server_core, keepalive=args.keepalive, env=env)
+                               core=args.server_core, keepalive=args.keepalive, env=env,
+                               tree=args.hub_tree)
         fleet = load.SubscriberFleet()
         chat: procs.LineClient | None = None
         try:
@@ -314,13 +360,14 @@ async def run_round(kind: str, rnd: int, args: argparse.Namespace, db: BenchData
                 secret=secret, args=args, logdir=logdir, tag=tag))
             if chat_on:
                 t1 = time.monotonic()
-                chat = await start_chat_client(port=port, room=room_b, org=str(db.org),
+                chat = await start_chat_client(port=port, rooms=db.chat_rooms, org=str(db.org),
                                                secret=secret, tag=msg_tag,
                                                sub_prefix=f"bench-{msg_tag}", args=args,
                                                log=logdir / f"{tag}-chat.log")
                 hello = await chat.read(wait_s=120)
                 res.chat_connect_s = time.monotonic() - t1
                 res.chat_connections = hello["connected"]
+                res.chat_watchers = hello.get("watchers", 0)
                 res.errors.extend(hello["errors"])
                 if res.chat_connections < args.senders:
                     raise RuntimeError(f"only {res.chat_connections} chat connections: "
@@ -382,8 +429,10 @@ async def _chat_figures(res: PersistRound, report: dict[str, Any], db: BenchData
         res.chat_p50_ms = load.percentile_ms(chist, 50)
         res.chat_p99_ms = load.percentile_ms(chist, 99)
         res.chat_max_ms = chist.get_max_value() / 1000
+    res.chat_watched = int(report.get("watched", 0))
     res.chat_rows, res.chat_rows_acked = await db.chat_rows(msg_tag, acked)
     res.chat_missing = len(acked) - res.chat_rows_acked
+    res.table_rows = await db.room_rows()
 
 
 def progress_line(res: PersistRound) -> str:
@@ -395,7 +444,8 @@ def progress_line(res: PersistRound) -> str:
                 + (f", {errs} errors" if errs else "")
                 + (f", {res.chat_timeouts} timeouts" if res.chat_timeouts else "")
                 + (f", wait {res.chat_budget_wait_s:.1f}s" if res.chat_budget_wait_s else "")
-                + f") ack p50 {res.chat_p50_ms:6.1f} p99 {res.chat_p99_ms:6.1f} ms")
+                + f") ack p50 {res.chat_p50_ms:6.1f} p99 {res.chat_p99_ms:6.1f} ms"
+                + f", table {res.table_rows:,} rows")
     return (f"conn {res.connected}  pub {res.published}  "
             f"{res.deliveries_per_s:>7,.0f} deliv/s  loss {res.loss:6.2%}  "
             f"p50 {res.p50_ms:6.1f}  p99 {res.p99_ms:6.1f} ms  "
@@ -419,6 +469,17 @@ def _fill_marginal(results: Sequence[PersistRound]) -> None:
         if r.kind == "fanout+chat" and r.chats_per_s:
             r.server_us_per_chat = (r.server_core_util - srv) * 1e6 / r.chats_per_s
             r.pg_us_per_chat = (r.pg_core_util - pg) * 1e6 / r.chats_per_s
+
+
+def flatness(results: Sequence[PersistRound]) -> dict[str, Any]:
+    """Chats/s of the first and last chat rounds (the table grows between them)."""
+    chat = [r for r in results if r.kind == "fanout+chat" and r.chats_acked]
+    if len(chat) < 2:
+        return {}
+    first, last = chat[0], chat[-1]
+    return {"rounds": len(chat), "first": first.chats_per_s, "last": last.chats_per_s,
+            "ratio": last.chats_per_s / first.chats_per_s, "rows_first": first.table_rows,
+            "rows_last": last.table_rows}
 
 
 def summarize(results: Sequence[PersistRound]) -> dict[str, Any]:
@@ -549,6 +610,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="viewer senders: size the sub pool so that the per-user limit "
                              "caps chat at no less than this many msg/s")
     parser.add_argument("--text-bytes", type=int, default=60, help="chat text length")
+    parser.add_argument("--chat-rooms", type=int, default=None,
+                        help="event rooms the chat senders visit in turn (default 100; quick: 10)")
+    parser.add_argument("--watchers", type=int, default=2,
+                        help="read-only subscribers per chat room (each chat is fanned out)")
+    parser.add_argument("--prefill", type=int, default=0,
+                        help="rows to pre-fill chat_messages with (one INSERT ... SELECT "
+                             "generate_series) before the rounds")
+    parser.add_argument("--postgres", choices=["auto", "shared", "own"], default="auto",
+                        help="own: a throwaway cluster preloading pg_stat_statements; auto: "
+                             "own unless --database-url's server already preloads it")
+    parser.add_argument("--hub-tree", type=Path, default=REPO,
+                        help="checkout whose hub runs and whose migrations build the database "
+                             "(e.g. a worktree of main for before figures)")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or LOCAL_DSN,
                         help="owner/superuser DSN of the Postgres server to create the "
                              "benchmark database on")
@@ -559,10 +633,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args.subscribers = args.subscribers or (200 if quick else 1000)
     args.rate = args.rate or 20.0
     args.senders = args.senders or (10 if quick else 50)
+    args.chat_rooms = args.chat_rooms or (10 if quick else 100)
     rounds.round_defaults(args)
-    if not args.subs_per_sender:  # each sub: 5 messages per ~11 s window
+    if not args.subs_per_sender:  # each sub: 5 messages per room per ~11 s window
         args.subs_per_sender = math.ceil(
-            args.chat_budget_rate * min(args.duration + 1, 11) / (5 * args.senders))
+            args.chat_budget_rate * min(args.duration + 1, 11)
+            / (5 * args.chat_rooms * args.senders))
+    args.hub_tree = args.hub_tree.resolve()
+    if (problem := hub.hub_tree_problem(args.hub_tree)) is not None:
+        parser.error(problem)
+    if args.chat_rooms > 1000 or args.watchers > 20 or args.prefill > 5_000_000:
+        parser.error("bounded runs only: --chat-rooms <= 1000, --watchers <= 20, "
+                     "--prefill <= 5000000")
     if args.subscribers > 15000:
         parser.error("at most 15000 subscribers (ulimit -n is 20000 per process)")
     if args.senders > 500 or args.senders * args.subs_per_sender > 10000:
@@ -576,22 +658,46 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 async def amain(args: argparse.Namespace) -> int:
     await redis_keys.ping(args.redis_url)
     procs.pin_self(args.client_core)  # this process publishes from the client core
-    db = BenchDatabase(args.database_url, args.run_id)
+    cluster: pg_stats.ThrowawayCluster | None = None
+    if args.postgres == "own" or (args.postgres == "auto"
+                                  and not await pg_stats.preloaded(args.database_url)):
+        cluster = pg_stats.ThrowawayCluster()
+        await asyncio.to_thread(cluster.start)
+        args.database_url = cluster.dsn
+    try:
+        return await _amain(args, cluster)
+    finally:
+        if cluster is not None:
+            await asyncio.to_thread(cluster.stop)
+
+
+async def _amain(args: argparse.Namespace, cluster: pg_stats.ThrowawayCluster | None) -> int:
+    db = BenchDatabase(args.database_url, args.run_id, args.chat_rooms)
     logdir = report.log_folder("persist", args.run_id)
     plan = rounds.interleave([(args.subscribers, args.rate)], args.rounds, KINDS)
     results: list[PersistRound] = []
     started = time.monotonic()
     total_rows = 0
+    statements: list[dict[str, Any]] = []
+    prefill_s = 0.0
     try:
-        applied = await db.create()
+        applied = await db.create(args.hub_tree)
+        if args.prefill:
+            prefill_s = await db.prefill(args.prefill)
+            print(f"pre-filled chat_messages with {args.prefill:,} rows in {prefill_s:.1f} s",
+                  flush=True)
+        await pg_stats.reset(db.conn)
         staff = args.chat_role != "viewer"
         print(f"persist {args.run_id}: database {db.name} ({len(applied)} migrations); "
               f"{len(plan)} rounds ({', '.join(KINDS)} interleaved), N={args.subscribers} "
               f"@{args.rate:g}/s, K={args.senders} {args.chat_role} chat senders"
               + ("" if staff else f" x {args.subs_per_sender} subs (per-user limit caps "
                                   f"chat at ~{_budget_rate(args):,.0f}/s)") +
+              f", {args.chat_rooms} chat rooms x {args.watchers} watchers"
               f", {args.duration:g} s each; server core {args.server_core}, clients core "
-              f"{args.client_core}; logs in {logdir}", flush=True)
+              f"{args.client_core}; Postgres "
+              f"{'own throwaway cluster' if cluster else 'shared server'}, hub from "
+              f"{args.hub_tree}; logs in {logdir}", flush=True)
         parties = CpuParties(db, _redis_process(args.redis_url), _is_local(args.database_url))
 
         async def run(step: tuple[tuple[int, float], int, str]) -> PersistRound:
@@ -609,6 +715,7 @@ async def amain(args: argparse.Namespace) -> int:
 
         results = await rounds.run_rounds(plan, run, failed, head, progress_line)
         total_rows = await db.room_rows()
+        statements = await pg_stats.top(db.conn, db.name)
     finally:
         with contextlib.suppress(Exception):
             await asyncio.shield(db.drop())
@@ -617,11 +724,17 @@ async def amain(args: argparse.Namespace) -> int:
     _fill_marginal(results)
     summary = summarize(results)
     total_acked = sum(r.chats_acked for r in results)
-    summary["room_rows"], summary["acked_total"] = total_rows, total_acked
+    summary["table_rows"], summary["acked_total"] = total_rows, total_acked
+    summary["prefill"], summary["prefill_s"] = args.prefill, round(prefill_s, 1)
+    summary["flat"] = flatness(results)
     print_table(summary)
-    print(f"event:B holds {total_rows} rows for {total_acked} acks over all rounds"
-          + ("" if total_rows == total_acked else
-             " (rows beyond acks: messages stored whose ack did not arrive in time)"))
+    print(f"chat_messages holds {total_rows:,} rows ({args.prefill:,} pre-filled) for "
+          f"{total_acked:,} acks over all rounds")
+    if summary["flat"]:
+        f = summary["flat"]
+        print(f"flat over time: chat rounds {f['rounds']}, chats/s first {f['first']:,.0f}, "
+              f"last {f['last']:,.0f} (last/first {f['ratio']:.2f})")
+    pg_stats.print_top(statements)
     waited = [r for r in results if r.chat_budget_wait_s > 0]
     if waited:
         print(f"NOTE: in {len(waited)} round(s) chat senders waited "
@@ -641,6 +754,9 @@ async def amain(args: argparse.Namespace) -> int:
         "settings": report.settings(args, skip={"database_url"}),  # may hold a password
         "message_bytes": load.MESSAGE_BYTES,
         "summary": summary,
+        "pg_stat_statements": statements,
+        "postgres": "own throwaway cluster" if cluster else "shared server",
+        "hub_tree": str(args.hub_tree),
         "rounds": [r.record() for r in results],
     })
     if summary["kinds"]:
@@ -657,7 +773,7 @@ async def amain(args: argparse.Namespace) -> int:
 
 def _budget_rate(args: argparse.Namespace) -> float:
     """Chat msg/s the viewer sub pool allows (5 messages per sub per ~11 s)."""
-    per_sub = 5 / min(float(args.duration) + 1, 11.0)
+    per_sub = 5 * args.chat_rooms / min(float(args.duration) + 1, 11.0)
     return float(args.senders * args.subs_per_sender * per_sub)
 
 

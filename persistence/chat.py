@@ -7,9 +7,13 @@ ChatWriter guarantees:
     nothing and returns the original row (``inserted`` False), whatever became of it since
     (held, approved, deleted). Two authors may use the same client_msg_id: both are stored.
   * Callers arriving while a batch is in flight are written together in the next batch:
-    one transaction and one pipelined statement per organization per batch, under that
-    org's tenant_tx, so RLS checks every row. Retries are resolved inside that statement
-    (ON CONFLICT ... DO UPDATE ... RETURNING), never with a round trip of their own.
+    one transaction and one statement (arrays of rows, unnest) per organization per
+    batch, under that org's tenant_tx, so RLS checks every row. Retries are resolved inside
+    that statement (ON CONFLICT ... DO UPDATE ... RETURNING), never with a round trip of
+    their own; the same key twice in one batch is written once, the others are retries.
+  * A non-staff author with a mute or ban in force (``chat_sanctions``) is refused in that
+    same statement: write() raises ``Sanctioned`` and nothing is stored. Sanctions are
+    thus read from Postgres at write time, on every node, at no extra round trip.
   * A batch that fails is retried row by row, so one bad message fails only its caller.
     Text Postgres cannot store (NUL characters) is refused before it joins a batch.
 """
@@ -27,18 +31,30 @@ from asyncpg.pool import PoolConnectionProxy
 
 from persistence.tenant import Tenant, tenant_tx
 
+# One statement per batch: the rows arrive as arrays (unnest), so Postgres plans and
+# executes once however many messages the batch holds. A non-staff author with a mute or
+# ban in force is filtered out here, in the same statement: the sanction is read at write
+# time, on every node, with no round trip of its own, and that author's row is simply not
+# returned. The no-op DO UPDATE makes a retry return the original row; xmax is 0 only on a
+# row this statement inserted, so ``inserted`` tells a first write from a retry. Rows come
+# back in no guaranteed order: they are matched to messages by their retry key.
 _INSERT = """
 INSERT INTO chat_messages
     (organization_id, event_id, room, user_id, body, status, hub_offset, client_msg_id, author,
      author_name, author_staff)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+SELECT m.* FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::text[],
+                       $7::bigint[], $8::text[], $9::text[], $10::text[], $11::boolean[])
+    AS m(organization_id, event_id, room, user_id, body, status, hub_offset, client_msg_id,
+         author, author_name, author_staff)
+WHERE m.author_staff OR NOT EXISTS (
+    SELECT 1 FROM chat_sanctions s
+    WHERE s.organization_id = m.organization_id AND s.user_sub = coalesce(m.author, '')
+      AND s.until > now())
 ON CONFLICT (organization_id, room, coalesce(author, ''), client_msg_id)
     DO UPDATE SET client_msg_id = EXCLUDED.client_msg_id
-RETURNING id, status, (xmax = 0) AS inserted
+RETURNING id, status, (xmax = 0) AS inserted, room, coalesce(author, '') AS author,
+          client_msg_id
 """
-# The no-op DO UPDATE makes a retry return the original row; xmax is 0 only on a row this
-# statement inserted, so ``inserted`` tells a first write from a retry (even of a row an
-# earlier statement of the same batch inserted).
 
 # organization_id is repeated from the policy so the (organization_id, room, id) index is
 # usable; the policy's OR with the admin bypass hides it from the planner.
@@ -84,6 +100,10 @@ class ChatRow(msgspec.Struct, frozen=True, kw_only=True):
     author: str | None = None
     author_name: str = ""
     author_staff: bool = False
+
+
+class Sanctioned(Exception):
+    """The author has a mute or ban in force: the message was not stored."""
 
 
 class Stored(msgspec.Struct, frozen=True):
@@ -165,27 +185,91 @@ class ChatWriter:
                 except Exception as one_exc:
                     _settle(item[1], one_exc)
                 else:
-                    _settle(item[1], one[0])
+                    _settle(item[1], _result(one[0]))
         else:
             for (_, fut), result in zip(items, stored, strict=True):
-                _settle(fut, result)
+                _settle(fut, _result(result))
 
-    async def _insert(self, org: uuid.UUID, msgs: list[ChatMessage]) -> list[Stored]:
+    async def _insert(self, org: uuid.UUID, msgs: list[ChatMessage]) -> list[Stored | None]:
         async with tenant_tx(self._pool, Tenant(org, None, "hub")) as conn:
             stored = await insert(conn, msgs)
         self.batches += 1
         return stored
 
 
-async def insert(conn: PoolConnectionProxy, msgs: list[ChatMessage]) -> list[Stored]:
-    """Write ``msgs`` in the caller's transaction; one row back per message, in order.
+async def insert(conn: PoolConnectionProxy, msgs: list[ChatMessage]) -> list[Stored | None]:
+    """Write ``msgs`` in the caller's transaction; one result per message, in order.
 
-    The ``ChatWriter`` batches through this; a caller already holding a transaction
+    None where the author (not staff) has a mute or ban in force: that message is not
+    stored. The ``ChatWriter`` batches through this; a caller already holding a transaction
     (a webhook's) uses it directly, so the message commits or rolls back with the rest.
     """
-    # One row back per message (DO UPDATE always returns one), in argument order.
-    rows = await conn.fetchmany(_INSERT, [_args(m) for m in msgs])
-    return [Stored(r["id"], r["status"], r["inserted"]) for r in rows]
+    out: list[Stored | None] = [None] * len(msgs)
+    first: dict[tuple[str, str, str], int] = {}  # retry key -> index of its first message
+    batch: list[ChatMessage] = []
+    for i, m in enumerate(msgs):
+        if m.client_msg_id is None:  # no retry key: nothing to match a row by, write alone
+            rows = await conn.fetch(_INSERT, *_columns([m]))
+            out[i] = _stored(rows[0]) if rows else None
+            continue
+        key = (m.room, m.author or "", m.client_msg_id)
+        if key not in first:
+            first[key] = i
+            batch.append(m)
+    if batch:
+        rows = await conn.fetch(_INSERT, *_columns(batch))
+        by_key = {(r["room"], r["author"], r["client_msg_id"]): _stored(r) for r in rows}
+        for i, m in enumerate(msgs):
+            if m.client_msg_id is None:
+                continue
+            key = (m.room, m.author or "", m.client_msg_id)
+            got = by_key.get(key)
+            if got is not None and first[key] != i:  # the same key again: a retry
+                got = Stored(got.id, got.status, inserted=False)
+            out[i] = got
+    return out
+
+
+def _columns(msgs: list[ChatMessage]) -> list[list[object]]:
+    """The statement's 11 array parameters: one array per column."""
+    rows = [_args(m) for m in msgs]
+    return [list(col) for col in zip(*rows, strict=True)]
+
+
+def _stored(row: asyncpg.Record) -> Stored:
+    return Stored(row["id"], row["status"], row["inserted"])
+
+
+def _result(stored: Stored | None) -> Stored | BaseException:
+    return Sanctioned("the author has a mute or ban in force") if stored is None else stored
+
+
+# Oldest first, a slice at a time: short transactions, no long lock on a busy table.
+_PRUNE = """
+DELETE FROM chat_messages WHERE id IN (
+    SELECT id FROM chat_messages WHERE created_at < now() - make_interval(days => $1)
+    ORDER BY id LIMIT $2)
+"""
+
+
+async def prune(dsn: str, days: int, *, batch: int = 10_000) -> int:
+    """Delete chat older than ``days`` days in every org (as the owner); the rows deleted.
+
+    ``HUB_CHAT_RETENTION_DAYS`` sets ``days``; run ``python -m persistence.chat prune``.
+    """
+    if days < 1:
+        raise ValueError("retention must be at least 1 day")
+    conn = await asyncpg.connect(dsn, timeout=10)
+    total = 0
+    try:
+        while True:
+            status = await conn.execute(_PRUNE, days, batch)
+            n = int(status.split()[-1])
+            total += n
+            if n < batch:
+                return total
+    finally:
+        await conn.close()
 
 
 def _settle(fut: asyncio.Future[Stored], result: Stored | BaseException) -> None:
@@ -216,3 +300,31 @@ async def fetch_page(conn: PoolConnectionProxy, room: str, before_id: int | None
     """``page_history`` in the caller's transaction."""
     rows = await conn.fetch(_PAGE, room, before_id, limit)
     return [ChatRow(**dict(r)) for r in reversed(rows)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m persistence.chat prune [--days N]``: apply the chat retention."""
+    import argparse
+    import os
+
+    parser = argparse.ArgumentParser(prog="python -m persistence.chat",
+                                     description="Delete chat older than the retention.")
+    parser.add_argument("command", choices=["prune"])
+    parser.add_argument("--days", type=int,
+                        default=int(os.environ.get("HUB_CHAT_RETENTION_DAYS") or 0),
+                        help="keep this many days (default: $HUB_CHAT_RETENTION_DAYS)")
+    parser.add_argument("--dsn", default=os.environ.get("DATABASE_URL", ""),
+                        help="owner DSN (default: $DATABASE_URL)")
+    args = parser.parse_args(argv)
+    if args.days < 1:
+        print("retention is off (HUB_CHAT_RETENTION_DAYS=0): nothing pruned")
+        return 0
+    if not args.dsn:
+        parser.error("set DATABASE_URL or pass --dsn (an owner role)")
+    deleted = asyncio.run(prune(args.dsn, args.days))
+    print(f"deleted {deleted} chat message(s) older than {args.days} day(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

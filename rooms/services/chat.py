@@ -6,7 +6,9 @@ mode, blocked words, held messages) is the same service's staff side, kept under
 method names in ``moderation.py``; both share this module's broadcast of a posted message.
 
 Rules: ``chat_rules`` (sanctions, slow mode, per-user rate, blocked words); staff are
-exempt.
+exempt. No rules query runs for an accepted message: slow mode and blocked words are
+cached per node until a moderator changes them, the per-user rate is counted in memory,
+and a sanction is checked by the write itself.
 
 Invariant: nothing is acknowledged or broadcast that is not stored. A message is
 published to the room and acknowledged only after its row is committed, so it survives
@@ -21,7 +23,7 @@ Retries: the idempotency key is (org, room, author, client_msg_id), so one user'
 touches another's message. A retry is answered with the original acknowledgement (same
 ``message_id``; status as the message is now: visible, held or removed) and broadcasts
 nothing; it skips the rules, since the message was already accepted. A retry is spotted
-by the rules query, or, for staff and for concurrent retries, by the write itself.
+by the write itself, or, when the rules would refuse it, by a look-up of its retry key.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from rooms.names import RoomKind, RoomName
 from rooms.principal import Principal
 from rooms.roles import STAFF
 from rooms.services.base import Context, Method, Service
-from rooms.services.chat_rules import status_for
+from rooms.services.chat_rules import Admitted, admit, refusal
 from rooms.services.chat_wire import (
     ChatItem,
     ChatPosted,
@@ -56,20 +58,32 @@ async def post(ctx: Context, who: Principal, room: RoomName, params: Post) -> Po
     client_msg_id = params.client_msg_id or str(uuid.uuid4())
     status = "visible"
     staff = who.has(STAFF)
+    admitted: Admitted | None = None
     if not staff:
-        checked = await status_for(ctx, who, str(room), params.text, client_msg_id)
+        checked = await admit(ctx, who, str(room), params.text, client_msg_id)
         if isinstance(checked, store.Stored):
             return Posted(str(checked.id), _ACK_STATUS[checked.status])
-        status = checked
+        admitted, status = checked, checked.status
     message = store.ChatMessage(
         organization_id=who.org, room=str(room), body=params.text,
         client_msg_id=client_msg_id, event_id=room.id if room.kind is RoomKind.EVENT else None,
         author=who.sub, author_name=who.name, author_staff=staff, status=status)
-    if ctx.unit is None:
-        stored = await ctx.writer.write(message)
-    else:
-        async with ctx.tx(who) as conn:
-            stored = (await store.insert(conn, [message]))[0]
+    try:
+        if ctx.unit is None:
+            stored: store.Stored | None = await ctx.writer.write(message)
+        else:
+            async with ctx.tx(who) as conn:
+                stored = (await store.insert(conn, [message]))[0]
+    except store.Sanctioned:
+        stored = None
+    except BaseException:
+        if admitted is not None:
+            admitted.refund(ctx)
+        raise
+    if admitted is not None and (stored is None or not stored.inserted):
+        admitted.refund(ctx)  # not stored, or a retry: the user's budget is unspent
+    if stored is None:  # the write skipped an author with a mute or ban in force
+        stored = await refusal(ctx, who, str(room), client_msg_id)
     if stored.inserted and stored.status == "visible":
         await published(ctx, room, stored.id, who.sub, params.text, time.time(), who.name,
                         staff)

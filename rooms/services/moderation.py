@@ -20,6 +20,7 @@ from rooms.principal import Principal
 from rooms.roles import ORG_ADMINS, STAFF
 from rooms.services.base import Context, Method, Service
 from rooms.services.chat import published
+from rooms.services.chat_rules import changed
 from rooms.services.chat_wire import ChatRemoved, ChatRoomSettings, Sanctioned
 
 
@@ -141,6 +142,7 @@ async def slow_mode(ctx: Context, caller: Principal, room: RoomName, params: Slo
             "INSERT INTO chat_room_settings (organization_id, room, slow_mode_seconds)"
             " VALUES (app_org_id(), $1, $2) ON CONFLICT (organization_id, room)"
             " DO UPDATE SET slow_mode_seconds = $2, updated_at = now()", str(room), params.seconds)
+    await ctx.later(lambda: changed(ctx, caller.org, str(room)))  # every node's rules cache
     await ctx.publish(room, ChatRoomSettings(slow_mode_seconds=params.seconds))
     return Done()
 
@@ -161,6 +163,7 @@ async def blocked_words(ctx: Context, caller: Principal, room: RoomName,
             words, params.action)
         await audit(conn, caller.sub, "chat.blocked_words", None,
                     {"count": len(words), "action": params.action, "by": caller.sub})
+    await ctx.later(lambda: changed(ctx, caller.org))  # every node's rules cache
     return Done()
 
 
