@@ -196,8 +196,13 @@ async def test_redis_restart_loses_nothing_silently(own_redis: RestartableRedis)
             # Delivery resumed: the last acked message reached everyone.
             assert any(f["type"] == "message" and f["data"]["seq"] == acked[-1][2]
                        for f in rec.frames), f"subscriber {i}: delivery did not resume"
+        told = sum(any(f["type"] == "subscribed" for f in rec.frames[1:]) for rec in subscribers)
+        missed = sum(len({s for _, _, s in acked} - {f["data"]["seq"] for f in rec.frames
+                                                       if f["type"] == "message"})
+                     for rec in subscribers)
         print(f"resubscribed {resubscribed_after} s after Redis was back; "
-              f"{len(acked)} acked, {len(after_restart)} after the restart")
+              f"{len(acked)} acked, {len(after_restart)} after the restart; "
+              f"{told} subscribers told recovered=false; {missed} (acked, subscriber) misses")
         assert not failures, "\n".join(failures[:10]) + f"\n({len(failures)} subscribers)"
         assert resubscribed_after is not None and resubscribed_after <= 2.0, resubscribed_after
     finally:
