@@ -292,6 +292,24 @@ class Node:
             if r.upstream and r.epoch and r.repair is None:
                 r.repair = []
                 self._spawn(self._repair(r, r.offset))
+        if self._members:
+            self._spawn(self._restore_presence())
+
+    async def _restore_presence(self) -> None:
+        """Add this node's presence entries again: a Redis that restarted without
+        persistence lost them, and the periodic refresh only extends existing ones.
+        A few tries: pooled connections to the old server fail once each."""
+        for attempt in range(4):
+            try:
+                for key, member in list(self._members.items()):
+                    if key in self._members:  # not left meanwhile
+                        await self.presence.add(key[0], member)
+                return
+            except Exception:
+                if attempt == 3:
+                    log.warning("could not restore presence after a resync", exc_info=True)
+                    return
+                await asyncio.sleep(0.25 * (attempt + 1))
 
     async def _repair(self, r: _Room, after: int) -> None:
         """Fill a gap in the live stream from history, then drain the buffer in order.

@@ -70,14 +70,17 @@ _RECONNECT_DELAY = 0.1
 
 
 class _PubSub(PubSub):
-    """redis-py's PubSub, resubscribing on reconnect (as it does), plus a marker PING."""
+    """redis-py's PubSub, resubscribing on reconnect (as it does), plus a marker PING.
 
-    connects = 0
+    redis-py calls ``on_connect`` only on reconnects: the first connection is made
+    before the callback is registered."""
+
+    reconnects = 0
 
     async def on_connect(self, connection: Connection) -> None:
         await super().on_connect(connection)
-        self.connects += 1
-        if self.connects > 1 and self.subscribed:
+        self.reconnects += 1
+        if self.subscribed:
             await self.ping(_RESYNC)
 
 
