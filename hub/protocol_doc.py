@@ -81,6 +81,18 @@ requests and tips are separate and open to fans):
   unchanged, `subscribed` has `recovered: true` and `publications` holds
   exactly the missed messages in order; live messages follow with no gap and
   no duplicate. Otherwise `recovered: false`: refetch the room's state.
+* The hub may also send `subscribed` **unrequested** (`id` null,
+  `recovered: false`) on a room you are subscribed to: the room's history
+  was reset under the subscription (Redis restarted without persistence,
+  or a gap in the live stream is no longer in history). Your position is now
+  its `epoch` and `offset`; the messages after it follow as usual, with no
+  gap. Anything before it may be lost: refetch the room's state (subscribe
+  again without `recover` to get fresh snapshots). Over Server-Sent Events
+  the stream ends with `close` 1012 instead.
+* After losing its Redis connection, a node resubscribes as soon as Redis
+  answers again and checks every room against history: what history still
+  holds is delivered in order, the rest is announced as above, never
+  skipped silently.
 * `published` is sent only after the message is stored in room history.
 
 ## Slow consumers, limits and keepalive

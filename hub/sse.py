@@ -142,6 +142,8 @@ def _event(name: bytes, data: bytes, event_id: str = "") -> bytes:
 
 _message = msgspec.json.Decoder(e.Message)
 _subscribed = msgspec.json.Decoder(e.Subscribed)
+# An unrequested `subscribed` after the first: the node's notice that the room was reset.
+_SUBSCRIBED_PREFIX = b'{"type":"subscribed"'
 
 
 class _Tagged(msgspec.Struct):
@@ -200,6 +202,11 @@ class SseStream:
             return
         if not self.epoch:  # the first frame of a subscription is always `subscribed`
             self._subscribed(frame)
+            return
+        if frame.startswith(_SUBSCRIBED_PREFIX):
+            # The node lost the room's history (a Redis restart): ids from here on would
+            # not follow on. The reconnect recovers nothing and gets fresh snapshots.
+            self.close(p.CloseCode.SERVICE_RESTART, "room history was reset; reconnect")
             return
         chunk, offset = message_event(frame, self.epoch)
         if offset <= self.offset:

@@ -10,6 +10,9 @@ Guarantees every implementation gives (and ``tests/contract`` checks):
   names two different messages.
 * Live delivery to subscribed nodes is at-most-once and in offset order per
   room. A node that sees a gap repairs it from history (``rooms.node``).
+* A broker that loses its live feed (a dropped Redis connection) resubscribes
+  by itself and then calls the ``on_resync`` callback: publications may have
+  been missed meanwhile, so the node checks every room against history.
 * History keeps the last ``history_size`` messages of a room, for
   ``history_ttl`` seconds after its last publish.
 * Ephemeral publications (``history=False``, offset 0) skip history; they
@@ -53,6 +56,14 @@ Handler = Callable[[Publication], None]
 
 class Broker(abc.ABC):
     """Room history and pub/sub. One instance per hub process."""
+
+    _on_resync: Callable[[], None] | None = None
+
+    def on_resync(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` each time the live feed is back after being lost (it runs on
+        the event loop, after every room is subscribed again). Brokers whose feed cannot
+        break never call it."""
+        self._on_resync = callback
 
     @abc.abstractmethod
     async def start(self, handler: Handler) -> None:

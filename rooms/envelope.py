@@ -38,7 +38,9 @@ class Subscribed(Struct, tag="subscribed", frozen=True):
     """Subscription confirmed. ``publications`` holds the recovered messages, in order.
 
     ``recovered`` is false when recovery was not requested or was impossible
-    (epoch changed, window passed): the client must refetch state.
+    (epoch changed, window passed): the client must refetch state. Sent
+    unrequested (``id`` null) when the room's history was reset under the
+    subscription: the position moves to ``epoch``/``offset``.
     """
 
     room: str

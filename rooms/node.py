@@ -70,6 +70,7 @@ class Node:
         self._listeners: dict[str, Callable[[bytes], None]] = {}
 
     async def start(self) -> None:
+        self.broker.on_resync(self._resync)
         await self.broker.start(self._on_publication)
 
     async def close(self, grace: float = 2.0) -> None:
@@ -268,10 +269,12 @@ class Node:
         if r.repair is not None:
             r.repair.append(pub)
             return
-        if r.epoch and pub.epoch == r.epoch:
-            if pub.offset <= r.offset:
+        if r.epoch:
+            if pub.epoch == r.epoch and pub.offset <= r.offset:
                 return  # duplicate or stale: already delivered
-            if pub.offset > r.offset + 1:
+            if pub.epoch != r.epoch or pub.offset > r.offset + 1:
+                # A gap, or the room's history was reset (new epoch): never pass it on
+                # silently. _repair fills it or tells the subscribers.
                 r.repair = [pub]
                 self._spawn(self._repair(r, r.offset))
                 return
@@ -289,20 +292,99 @@ class Node:
             sub.deliver(frame)
         self._on_fanout(len(subs))
 
+    def _resync(self) -> None:
+        """The broker's live feed is back after a loss: check every room against history,
+        since any publication of the outage may have been missed."""
+        for r in self._rooms.values():
+            if r.upstream and r.epoch and r.repair is None:
+                r.repair = []
+                self._spawn(self._repair(r, r.offset))
+        if self._members:
+            self._spawn(self._restore_presence())
+
+    async def _restore_presence(self) -> None:
+        """Add this node's presence entries again: a Redis that restarted without
+        persistence lost them, and the periodic refresh only extends existing ones.
+        A few tries: pooled connections to the old server fail once each."""
+        for attempt in range(4):
+            try:
+                for key, member in list(self._members.items()):
+                    if key in self._members:  # not left meanwhile
+                        await self.presence.add(key[0], member)
+                return
+            except Exception:
+                if attempt == 3:
+                    log.warning("could not restore presence after a resync", exc_info=True)
+                    return
+                await asyncio.sleep(0.25 * (attempt + 1))
+
     async def _repair(self, r: _Room, after: int) -> None:
-        """Fill a gap in the live stream from history, then drain the buffer in order."""
-        try:
-            hist = await self.broker.history(r.name, after, self._recovery_limit)
-            fill = [x for x in hist.publications if x.epoch == r.epoch]
-            if not hist.complete:
-                log.warning("room %s: gap after %d not fully repairable", r.name, after)
-        except Exception:
-            log.exception("room %s: gap repair failed", r.name)
-            fill = []
+        """Fill a gap in the live stream from history, then drain the buffer in order.
+
+        What history cannot fill (the room's epoch changed because its history was lost,
+        e.g. Redis restarted without persistence; or the gap was trimmed) is never
+        skipped silently: every subscriber gets an unrequested ``subscribed`` with
+        ``recovered: false`` and the position live delivery resumes from.
+        """
+        before = r.epoch
+        hist = await self._repair_history(r, after)
         buffered, r.repair = r.repair or [], None
+        fill: list[Publication] = []
+        if hist is not None:
+            retained = hist.complete and (
+                not hist.publications or hist.publications[-1].offset == hist.offset)
+            if hist.epoch != r.epoch or not hist.complete:
+                # Resume from the first message still in history, or from the end.
+                start = hist.publications[0].offset - 1 if hist.publications else hist.offset
+                if hist.epoch != r.epoch and not retained:
+                    start = hist.offset
+                log.warning("room %s: history lost (epoch %s -> %s, after %d); "
+                            "subscribers told to refetch", r.name, r.epoch, hist.epoch, after)
+                self._reset(r, hist.epoch, start)
+            fill = [x for x in hist.publications if x.epoch == r.epoch]
+        else:
+            live = sorted(buffered, key=lambda x: x.offset)
+            if live and (live[0].epoch != r.epoch or live[0].offset > r.offset + 1):
+                # History unreachable: say where the live stream resumes rather than
+                # skip the gap silently.
+                self._reset(r, live[0].epoch, live[0].offset - 1)
+        later: list[Publication] = []
         for pub in sorted([*fill, *buffered], key=lambda x: x.offset):
-            if pub.epoch != r.epoch or pub.offset > r.offset:
-                self._fan_out(r, pub)
+            if pub.epoch == r.epoch:
+                if pub.offset > r.offset:
+                    self._fan_out(r, pub)
+            elif pub.epoch != before:
+                later.append(pub)  # yet another epoch arrived meanwhile: a new gap
+        if later and r.epoch != before:
+            for pub in later:
+                self._on_publication(pub)
+        elif later:
+            log.warning("room %s: dropped %d publications of unknown epoch %s", r.name,
+                        len(later), later[0].epoch)
+
+    async def _repair_history(self, r: _Room, after: int) -> HistorySlice | None:
+        """History after ``after``; all of a new epoch's if the epoch changed. A few
+        tries: a repair often starts while the broker is coming back."""
+        for attempt in range(4):
+            try:
+                hist = await self.broker.history(r.name, after, self._recovery_limit)
+                if hist.epoch != r.epoch:
+                    hist = await self.broker.history(r.name, 0, self._recovery_limit)
+                return hist
+            except Exception:
+                if attempt == 3:
+                    log.exception("room %s: gap repair failed", r.name)
+                    return None
+                await asyncio.sleep(0.25 * (attempt + 1))
+        return None
+
+    def _reset(self, r: _Room, epoch: str, offset: int) -> None:
+        """Move the room to ``(epoch, offset)`` and tell every local subscriber so."""
+        r.epoch, r.offset = epoch, offset
+        frame = e.encode(e.Subscribed(room=r.name, epoch=epoch, offset=offset,
+                                      recovered=False))
+        for sub in tuple(r.subscribers):
+            sub.deliver(frame)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)

@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
+from redis.asyncio.connection import Connection
 from redis.exceptions import NoScriptError, RedisError
 
 from rooms.broker import EPHEMERAL, Broker, Handler, HistorySlice, Publication
@@ -66,6 +68,27 @@ end
 return {epoch, offset, entries}
 """
 
+# PING payload sent right after a reconnect's resubscription: its pong comes after every
+# subscribe confirmation, so from then on the channels are live again.
+_RESYNC = b"lh-resync"
+# How long the reader waits between attempts to reconnect a lost pub/sub connection.
+_RECONNECT_DELAY = 0.1
+
+
+class _PubSub(PubSub):
+    """redis-py's PubSub, resubscribing on reconnect (as it does), plus a marker PING.
+
+    redis-py calls ``on_connect`` only on reconnects: the first connection is made
+    before the callback is registered."""
+
+    reconnects = 0
+
+    async def on_connect(self, connection: Connection) -> None:
+        await super().on_connect(connection)
+        self.reconnects += 1
+        if self.subscribed:
+            await self.ping(_RESYNC)
+
 
 class RedisBroker(Broker):
     """Broker over one Redis: a command pool plus one pub/sub connection per node."""
@@ -105,7 +128,7 @@ class RedisBroker(Broker):
 
     async def start(self, handler: Handler) -> None:
         self._handler = handler
-        self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        self._pubsub = _PubSub(self._redis.connection_pool, ignore_subscribe_messages=True)
         self._reader = asyncio.create_task(self._read(), name="redis-broker-reader")
 
     async def close(self) -> None:
@@ -195,6 +218,7 @@ class RedisBroker(Broker):
     # -- pub/sub reader -------------------------------------------------------
 
     async def _read(self) -> None:
+        failing = False  # log an outage once, not every reconnect attempt
         while True:
             try:
                 if not self._pubsub.subscribed:
@@ -204,12 +228,25 @@ class RedisBroker(Broker):
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
-                # redis-py reconnects and resubscribes on the next call; the
-                # node repairs any gap from history when offsets jump.
-                log.warning("pub/sub read failed (%s); retrying", exc)
-                await asyncio.sleep(0.5)
+                # The next call reconnects, and _PubSub resubscribes every channel; the
+                # node then repairs what was missed once the resync pong arrives.
+                if not failing:
+                    log.warning("pub/sub read failed (%s); reconnecting", exc)
+                failing = True
+                await asyncio.sleep(_RECONNECT_DELAY)
                 continue
-            if msg is None or msg.get("type") != "message":
+            failing = False
+            if msg is None:
+                continue
+            if msg.get("type") == "pong" and msg.get("data") == _RESYNC:
+                log.warning("pub/sub reconnected; rooms resync from history")
+                if self._on_resync is not None and self._handler is not None:
+                    try:
+                        self._on_resync()
+                    except Exception:
+                        log.exception("resync callback failed")
+                continue
+            if msg.get("type") != "message":
                 continue
             room = self._channels.get(msg["channel"])
             handler = self._handler

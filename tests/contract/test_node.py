@@ -128,3 +128,26 @@ async def test_duplicate_publications_are_dropped(make_broker):
     node._on_publication(Publication(pub.room, pub.epoch, pub.offset, pub.data))
     assert sock.messages() == [1]
     await node.close()
+
+
+async def test_history_reset_under_a_subscription_is_announced(make_broker):
+    """A new epoch on the live stream (the room's history expired or was lost) is never
+    passed on silently: subscribers first get an unrequested ``subscribed`` with
+    ``recovered: false`` at the new epoch, then its messages, none skipped."""
+    node = Node(make_broker(history_ttl=1), MemoryPresence(), node_id="n1")
+    await node.start()
+    sock = Socket("s")
+    first = await node.subscribe(sock, ROOM, member(sock))
+    assert first is False
+    old = sock.frames[0]["epoch"]
+    await node.publish(ROOM, b"1")
+    await node.publish(ROOM, b"2")
+    await eventually(lambda: sock.messages() == [1, 2])
+    await asyncio.sleep(1.5)  # the room's history expires: the next publish starts an epoch
+    pub = await node.publish(ROOM, b"3")
+    assert pub.epoch != old and pub.offset == 1
+    await eventually(lambda: sock.messages() == [1, 2, 1])
+    reset = sock.frames[-2]
+    assert reset["type"] == "subscribed" and reset["id"] is None
+    assert (reset["epoch"], reset["offset"], reset["recovered"]) == (pub.epoch, 0, False)
+    await node.close()

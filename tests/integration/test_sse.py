@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+import redis.asyncio as aioredis
 
 from hub.auth import mint_token
 from tests.integration.test_overlay_secret import another_event, new_link, rotate, secret_of
@@ -507,3 +508,28 @@ async def test_a_redis_outage_ends_the_stream_for_a_retry_not_for_good(
     finally:
         redis.terminate()
         redis.wait(10)
+
+
+async def test_history_reset_under_a_stream_ends_it_for_a_fresh_start(
+        hub_factory: HubFactory, redis_url: str, prefix: str) -> None:
+    """The room's history is lost under an open stream (as when Redis restarts without
+    persistence): the node announces the new epoch, and the stream, whose ids would no
+    longer follow on, ends with 1012 so EventSource reconnects and starts afresh."""
+    org = uuid.uuid4()
+    hub = hub_factory()
+    room = f"org:{org}"
+    async with sse(hub.url, room, token=token(org, sub="sse-fan")) as stream:
+        subscribed, _ = await stream.opening()
+        epoch = subscribed.data["epoch"]
+        await publish(hub, room, {"n": 1})
+        check_message(await stream.next(), room, epoch, 1, {"n": 1})
+        r = aioredis.Redis.from_url(redis_url)
+        try:
+            base = f"{prefix}:{{{room}}}"
+            assert await r.delete(f"{base}:m", f"{base}:h") == 2
+        finally:
+            await r.aclose()
+        assert (await publish(hub, room, {"n": 2}))["epoch"] != epoch
+        closed = await stream.next()
+        assert closed.event == "close", closed
+        assert closed.data["code"] == 1012, closed.data

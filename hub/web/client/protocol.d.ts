@@ -91,7 +91,7 @@ export interface Publication {
   offset: number;
   data: unknown;
 }
-/** Subscription confirmed. ``publications`` holds the recovered messages, in order. ``recovered`` is false when recovery was not requested or was impossible (epoch changed, window passed): the client must refetch state. */
+/** Subscription confirmed. ``publications`` holds the recovered messages, in order. ``recovered`` is false when recovery was not requested or was impossible (epoch changed, window passed): the client must refetch state. Sent unrequested (``id`` null) when the room's history was reset under the subscription: the position moves to ``epoch``/``offset``. */
 export interface ServerSubscribed {
   type: "subscribed";
   room: string;

@@ -184,10 +184,23 @@ export class Room extends Emitter {
         this._emitAll(this._services.snapshot(f.service, f.state));
         if (f.service === "tips") this._apply(this._services.drainTips());
         break;
+      case "subscribed": this._onReset(f); break;  // unrequested: the room was reset
       case "presence": this._onPresence(f); break;
       case "join": this._onMember(f.member, true); break;
       case "leave": this._onMember(f.member, false); break;
     }
+  }
+
+  /**
+   * The hub reset the room's history under this subscription (a Redis restart): the
+   * stream goes on from the new position, and what was built before may miss messages,
+   * so subscribe again without recovery for fresh snapshots.
+   * @param {Record<string, any>} f
+   */
+  _onReset(f) {
+    if (this._left || this.state !== "subscribed") return;
+    this.position = { epoch: String(f.epoch), offset: Number(f.offset) };
+    this._resubscribe();
   }
 
   /**

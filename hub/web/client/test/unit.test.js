@@ -362,3 +362,20 @@ test("hostile or malformed room data is passed on raw or ignored, never breaks t
   assert.equal(room.position.offset, 18);
   assert.equal(room.state, "subscribed");
 });
+
+test("an unrequested subscribed (room reset) moves the position and resubscribes fresh", (t) => {
+  const { room, ws } = connected(t);
+  const got = [];
+  room.on("message", (m) => got.push(m.n));
+  ws.deliver({ type: "message", room: ROOM, offset: 11, data: { n: 11 } });
+  ws.deliver({ type: "subscribed", room: ROOM, epoch: "e2", offset: 0, recovered: false, publications: [], id: null });
+  assert.deepEqual(room.position, { epoch: "e2", offset: 0 });
+  // the new epoch's messages count from 1 again: none is taken for one already seen
+  ws.deliver({ type: "message", room: ROOM, offset: 1, data: { n: 1 } });
+  ws.deliver({ type: "message", room: ROOM, offset: 2, data: { n: 2 } });
+  assert.deepEqual(got, [11, 1, 2]);
+  assert.equal(ws.last("unsubscribe").room, ROOM);
+  const again = ws.last("subscribe");
+  assert.equal(ws.all("subscribe").length, 2);
+  assert.equal(again.recover, null, "resubscribed without recovery: snapshots follow");
+});
