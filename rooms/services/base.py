@@ -67,6 +67,9 @@ class Unit:
     conn: Conn
     tenant: Tenant
     effects: list[Effect] = field(default_factory=list)
+    # False for reads only (the snapshots of a subscribe): calls share the transaction
+    # with no savepoint each, since none of them writes anything to roll back.
+    savepoints: bool = True
 
     async def run_effects(self) -> None:
         for effect in self.effects:
@@ -103,6 +106,9 @@ class Context:
             return
         if who.tenant() != self.unit.tenant:
             raise RuntimeError(f"a call as {who.tenant()} cannot join {self.unit.tenant}")
+        if not self.unit.savepoints:
+            yield self.unit.conn
+            return
         async with self.unit.conn.transaction():
             yield self.unit.conn
 

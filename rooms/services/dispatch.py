@@ -97,13 +97,22 @@ class Dispatcher:
         await unit.run_effects()
 
     async def snapshots(self, who: Principal, room: RoomName) -> list[tuple[str, bytes]]:
-        """Every service's state for the room, encoded."""
+        """Every service's state for the room, encoded.
+
+        One transaction (one pooled connection) for all of them: a burst of subscribes
+        otherwise takes a connection per service each, and queues on the pool.
+        """
         out = []
-        for service in self.services:
-            if service.snapshot is not None:
-                state = await service.snapshot(self.ctx, who, room)
-                if state is not None:
-                    out.append((service.name, _encoder.encode(state)))
+        tenant = who.tenant()
+        async with tenant_tx(self.ctx.pool, tenant) as conn:
+            unit = Unit(conn, tenant, savepoints=False)
+            ctx = self.ctx.joined(unit)
+            for service in self.services:
+                if service.snapshot is not None:
+                    state = await service.snapshot(ctx, who, room)
+                    if state is not None:
+                        out.append((service.name, _encoder.encode(state)))
+        await unit.run_effects()
         return out
 
 

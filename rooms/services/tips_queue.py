@@ -155,7 +155,7 @@ async def snapshot(ctx: Context, caller: Principal, room: RoomName) -> TipsState
         current.showing is not None and (current.showing.ends_at or 0) <= now) or any(
         a.created_at < stale for a in current.waiting)
     if due:  # e.g. an overlay came back to a paused queue: replay (after this snapshot)
-        TIMERS.kick(ctx, caller.org, room)
+        TIMERS.kick(ctx.joined(None), caller.org, room)  # runs later, on its own transaction
     return current
 
 
