@@ -148,6 +148,11 @@ async def test_recording_start_and_stop_show_each_state_and_a_failure_says_why(
         state = page.locator("#recording-state")
         await page.get_by_role("button", name="Start recording").click()
         await state.filter(has_text="Starting the recording").wait_for(timeout=10_000)
+        # The page says "Starting" at the click; the hub's call to LiveKit may land just after.
+        for _ in range(100):
+            if livekit.egress_calls("StartRoomCompositeEgress"):
+                break
+            await asyncio.sleep(0.1)
         (start,) = livekit.egress_calls("StartRoomCompositeEgress")
         assert start.body["room_name"] == lk_room
         egress_id = next(iter(livekit.egresses))

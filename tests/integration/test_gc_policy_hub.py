@@ -87,5 +87,7 @@ async def test_dropped_websockets_leave_no_cycles_behind(hub_factory, org):
     assert await wait_for(lambda: value(hub, "hub_gc_freezes_total", kind="full") == 2)
     left = value(hub, "hub_gc_collected_total", generation="2") - found_before
     # websockets' parser and its EOFError's traceback were ~13 objects per connection;
-    # what remains is redis-py's (an error kept with its traceback per new pool connection).
-    assert left < 8 * n, f"{left:.0f} unreachable objects after {n} dropped connections"
+    # what remains is redis-py's (an error kept with its traceback per new pool connection),
+    # ~2 per connection on a quiet machine, up to ~8 on a loaded CI run. Unfixed, it was
+    # 2,163 for these 150 (over 14 each).
+    assert left < 12 * n, f"{left:.0f} unreachable objects after {n} dropped connections"
