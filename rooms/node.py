@@ -12,8 +12,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol, TypeVar
 
 from msgspec import Raw
 
@@ -306,17 +306,12 @@ class Node:
         """Add this node's presence entries again: a Redis that restarted without
         persistence lost them, and the periodic refresh only extends existing ones.
         A few tries: pooled connections to the old server fail once each."""
-        for attempt in range(4):
-            try:
-                for key, member in list(self._members.items()):
-                    if key in self._members:  # not left meanwhile
-                        await self.presence.add(key[0], member)
-                return
-            except Exception:
-                if attempt == 3:
-                    log.warning("could not restore presence after a resync", exc_info=True)
-                    return
-                await asyncio.sleep(0.25 * (attempt + 1))
+        async def add_all() -> None:
+            for key, member in list(self._members.items()):
+                if key in self._members:  # not left meanwhile
+                    await self.presence.add(key[0], member)
+
+        await _retried(add_all, "could not restore presence after a resync")
 
     async def _repair(self, r: _Room, after: int) -> None:
         """Fill a gap in the live stream from history, then drain the buffer in order.
@@ -365,18 +360,13 @@ class Node:
     async def _repair_history(self, r: _Room, after: int) -> HistorySlice | None:
         """History after ``after``; all of a new epoch's if the epoch changed. A few
         tries: a repair often starts while the broker is coming back."""
-        for attempt in range(4):
-            try:
-                hist = await self.broker.history(r.name, after, self._recovery_limit)
-                if hist.epoch != r.epoch:
-                    hist = await self.broker.history(r.name, 0, self._recovery_limit)
-                return hist
-            except Exception:
-                if attempt == 3:
-                    log.exception("room %s: gap repair failed", r.name)
-                    return None
-                await asyncio.sleep(0.25 * (attempt + 1))
-        return None
+        async def read() -> HistorySlice:
+            hist = await self.broker.history(r.name, after, self._recovery_limit)
+            if hist.epoch != r.epoch:
+                hist = await self.broker.history(r.name, 0, self._recovery_limit)
+            return hist
+
+        return await _retried(read, f"room {r.name}: gap repair failed", level=logging.ERROR)
 
     def _reset(self, r: _Room, epoch: str, offset: int) -> None:
         """Move the room to ``(epoch, offset)`` and tell every local subscriber so."""
@@ -406,3 +396,21 @@ def _recovered(recover: e.StreamPosition | None,
     if hist.publications and hist.publications[-1].offset < hist.offset:
         return False, []  # more missed than the recovery limit
     return True, hist.publications
+
+
+T = TypeVar("T")
+
+
+async def _retried(fn: Callable[[], Awaitable[T]], failed: str, *, level: int = logging.WARNING,
+                   tries: int = 4) -> T | None:
+    """``fn()``, tried again after 0.25, 0.5, 0.75 s: pooled connections to a Redis that
+    just restarted fail once each. None (and ``failed`` logged) if every try fails."""
+    for attempt in range(tries):
+        try:
+            return await fn()
+        except Exception:
+            if attempt == tries - 1:
+                log.log(level, failed, exc_info=True)
+                return None
+            await asyncio.sleep(0.25 * (attempt + 1))
+    return None
