@@ -42,6 +42,7 @@ if str(REPO) not in sys.path:  # run as a script: python loadtests/load.py
 
 import asyncpg  # noqa: E402
 
+from loadtests import load_probe  # noqa: E402
 from loadtests.harness import hub as hubs  # noqa: E402
 from loadtests.harness import procs, redis_keys, report  # noqa: E402
 
@@ -263,6 +264,13 @@ async def run_locust(args: argparse.Namespace, plan_path: Path, host: str, name:
                 print((logs / "locust.log").read_text(errors="replace")[-3000:])
 
 
+def _probe_line(probe: dict[str, Any] | None) -> str:
+    if not probe or not probe.get("count"):
+        return "probe: no timed deliveries"
+    return (f"probe (asyncio, {probe['listeners']} listeners, outside locust): p50"
+            f" {probe['p50_ms']} ms, p99 {probe['p99_ms']} ms (n={probe['count']})")
+
+
 def summary_lines(doc: dict[str, Any]) -> list[str]:
     s = doc["summary"]
     lat = s["latency_ms"]
@@ -277,6 +285,7 @@ def summary_lines(doc: dict[str, Any]) -> list[str]:
         f" ({lat['count']} timed deliveries)",
         "by kind: " + ", ".join(f"{k} p50 {v['p50_ms']} p99 {v['p99_ms']} ms (n={v['count']})"
                                 for k, v in s["latency_by_kind_ms"].items()),
+        _probe_line(s.get("probe_latency_ms")),
         f"errors by code: {s['errors_by_code'] or 'none'} (unexpected: {s['unexpected_errors']})",
         "hub RSS " + (f"{s['hub_rss_at_end'] / 1e6:.0f} MB, {rss / 1024:.1f} KiB per connection"
                       if rss else "not measured"),
@@ -329,12 +338,19 @@ async def amain(args: argparse.Namespace) -> int:
         print(f"locust: {args.users} users in {len(orgs)} room(s), {args.processes} worker"
               f" process(es), {args.spawn_rate:.0f} users/s, hold {args.duration:.0f} s")
         started = time.monotonic()
-        code = await run_locust(args, plan_path, host, name, setup.logs)
+        probe = load_probe.for_plan(plan)
+        probe.start()
+        try:
+            code = await run_locust(args, plan_path, host, name, setup.logs)
+        finally:
+            await probe.stop()
         results = args.out / f"{name}.json"
         if not results.exists():
             print(f"locust exited {code} without results")
             return 2
         doc = json.loads(results.read_text())
+        doc["summary"]["probe_latency_ms"] = probe.summary(args.duration)
+        results.write_text(json.dumps(doc, indent=1))
         print(f"\n{name} ({time.monotonic() - started:.0f} s):")
         for line in summary_lines(doc):
             print("  " + line)

@@ -31,6 +31,9 @@ def test_locust_holds_connections_measures_delivery_and_sees_no_error(
     assert s["deliveries_in_hold"] > 0 and s["latency_ms"]["count"] > 0, said
     assert 0 <= s["latency_ms"]["p50"] <= s["latency_ms"]["p99"] < 5000, said
     assert "announce" in s["latency_by_kind_ms"], said  # the DJ's, every 2 s at this pace
+    probe = s["probe_latency_ms"]  # the asyncio listener beside locust heard the same room
+    assert probe["listeners"] == 1 and probe["count"] > 0, said
+    assert 0 <= probe["p50_ms"] <= probe["p99_ms"] < 5000, said
     assert s["errors_by_code"].keys() <= {"4412"} and s["locust_failures"] == {}, said
     assert s["hub_rss_per_connection"] and s["hub_rss_per_connection"] > 0, said
     assert doc["calls"]["WS subscribe"]["count"] >= 20, said
