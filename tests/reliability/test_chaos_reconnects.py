@@ -1,0 +1,239 @@
+"""Issue #13: random disconnects never lose, repeat or reorder a room message.
+
+Two real hubs share Redis; 200 clients subscribe to one org room, each connecting to a
+random node. A publisher sends 25 msg/s while 1,000 disconnect/reconnect cycles hit
+random clients at random moments: a clean close, a TCP reset or a FIN without a close
+frame, sometimes before the client's ``subscribed`` arrived. Each reconnect goes to a
+random node and subscribes with the client's last ``{epoch, offset}``.
+
+At the end every client must hold every published message exactly once, in order, and
+every recovery must have said ``recovered: true`` (the run stays well inside the
+history window: fewer messages than ``HUB_HISTORY_SIZE``, and far under its TTL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import statistics
+import time
+import uuid
+from collections import Counter
+from itertools import pairwise
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.support.client import token
+from tests.support.hubproc import HubProcess
+
+CLIENTS = 200
+CYCLES = 1000
+RATE = 25.0  # publishes per second
+CHAOS_SECONDS = 20.0  # the cycles are spread over this long: 50 per second
+HISTORY_SIZE = 1000  # every message published stays in history (about 600 are)
+CUTS = ("close", "reset", "fin")
+
+
+class ChaosClient:
+    """One subscriber that reconnects (to a random node) and recovers until told to stop."""
+
+    def __init__(self, index: int, urls: list[str], org: uuid.UUID, room: str,
+                 rng: random.Random) -> None:
+        self.index = index
+        self._urls = urls
+        self._token = token(org, sub=f"fan-{index}", roles=("viewer",))
+        self._room = room
+        self._rng = rng
+        self.ws: ClientConnection | None = None
+        self.live = False  # the current connection's `subscribed` arrived
+        self.epoch = ""
+        self.position = 0  # the offset of the last message this client processed
+        self.offsets: list[int] = []
+        self.seqs: list[int] = []
+        self.recoveries = 0
+        self.not_recovered: list[dict[str, Any]] = []
+        self.unexpected: list[dict[str, Any]] = []
+        self.connect_failures = 0
+        self.reconnect_seconds: list[float] = []
+        self._cut_at: float | None = None
+        self.stopping = False
+
+    async def run(self) -> None:
+        while not self.stopping:
+            try:
+                await self._connection()
+            except (ConnectionClosed, OSError, TimeoutError):
+                if self.ws is None:  # never opened: the hub refused or did not answer
+                    self.connect_failures += 1
+                    await asyncio.sleep(0.05)
+            finally:
+                self.ws, self.live = None, False
+
+    async def _connection(self) -> None:
+        url = self._rng.choice(self._urls)
+        ws = await asyncio.wait_for(connect(f"{url}?token={self._token}", compression=None,
+                                            open_timeout=10), 15)
+        self.ws = ws
+        welcome = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert welcome["type"] == "welcome", welcome
+        frame: dict[str, Any] = {"type": "subscribe", "room": self._room, "id": 1}
+        recovering = bool(self.epoch)
+        if recovering:
+            frame["recover"] = {"epoch": self.epoch, "offset": self.position}
+        await ws.send(json.dumps(frame))
+        async for raw in ws:
+            self._on(json.loads(raw), recovering)
+
+    def _on(self, frame: dict[str, Any], recovering: bool) -> None:
+        if frame["type"] == "message" and self.live:
+            self._take(frame["offset"], frame["data"])
+        elif frame["type"] == "subscribed" and frame.get("id") == 1 and not self.live:
+            self.live = True
+            if self._cut_at is not None:
+                self.reconnect_seconds.append(time.monotonic() - self._cut_at)
+                self._cut_at = None
+            if not recovering:
+                self.epoch, self.position = frame["epoch"], frame["offset"]
+                return
+            self.recoveries += 1
+            if not frame["recovered"] or frame["epoch"] != self.epoch:
+                self.not_recovered.append(frame)
+                return
+            for pub in frame["publications"]:
+                self._take(pub["offset"], pub["data"])
+            if frame["offset"] != self.position:
+                self.unexpected.append({"ends_at": self.position, **frame})
+        else:
+            self.unexpected.append(frame)  # an error, a reset, or a message before subscribed
+
+    def _take(self, offset: int, data: dict[str, Any]) -> None:
+        self.offsets.append(offset)
+        self.seqs.append(data["seq"])
+        self.position = offset
+
+    def cut(self, how: str, closing: set[asyncio.Task[None]]) -> bool:
+        """Drop the current connection; False if there is none right now."""
+        ws = self.ws
+        if ws is None or ws.transport.is_closing():
+            return False
+        self._cut_at = time.monotonic()
+        if how == "close":  # a clean close handshake
+            task = asyncio.create_task(ws.close())
+            closing.add(task)
+            task.add_done_callback(closing.discard)
+        elif how == "reset":  # RST: the hub sees the socket die, with no close frame
+            ws.transport.abort()
+        else:  # FIN without a close frame
+            ws.transport.close()
+        return True
+
+
+def _tally(got: list[int], expected: list[int]) -> tuple[int, int, int]:
+    """(lost, duplicated, out of order) of one client's offsets against the published."""
+    lost = len(set(expected) - set(got))
+    duplicated = len(got) - len(set(got))
+    disorder = sum(1 for a, b in pairwise(got) if b <= a)
+    return lost, duplicated, disorder
+
+
+async def test_chaos_reconnects_lose_nothing(hub_factory) -> None:
+    """1,000 random cuts over 200 clients: every message exactly once, in order, recovered."""
+    env = {"HUB_PUBLISH_RATE": "1000", "HUB_PUBLISH_BURST": "1000",
+           "HUB_HISTORY_SIZE": str(HISTORY_SIZE)}
+    hubs: list[HubProcess] = [hub_factory(**env), hub_factory(**env)]
+    org = uuid.uuid4()
+    room = f"org:{org}"
+    rng = random.Random(13)
+    clients = [ChaosClient(i, [h.ws_url for h in hubs], org, room, rng) for i in range(CLIENTS)]
+    runners = [asyncio.create_task(c.run()) for c in clients]
+    closing: set[asyncio.Task[None]] = set()
+    publisher = await asyncio.wait_for(connect(
+        f"{hubs[0].ws_url}?token={token(org, sub='dj-1', roles=('dj',))}", compression=None), 10)
+    try:
+        assert json.loads(await asyncio.wait_for(publisher.recv(), 10))["type"] == "welcome"
+        started = time.monotonic()
+        while not all(c.live for c in clients):
+            assert time.monotonic() - started < 30, "clients did not all subscribe"
+            await asyncio.sleep(0.05)
+
+        acked: list[tuple[str, int, int]] = []  # (epoch, offset, seq) of each `published`
+        chaos_over = asyncio.Event()
+
+        async def publish() -> None:
+            seq = 0
+            while not chaos_over.is_set():
+                began = time.monotonic()
+                seq += 1
+                await publisher.send(json.dumps(
+                    {"type": "publish", "room": room, "data": {"seq": seq}, "id": seq}))
+                reply = json.loads(await asyncio.wait_for(publisher.recv(), 10))
+                assert reply["type"] == "published" and reply["id"] == seq, reply
+                acked.append((reply["epoch"], reply["offset"], seq))
+                await asyncio.sleep(max(0.0, 1 / RATE - (time.monotonic() - began)))
+
+        cuts: Counter[str] = Counter()
+
+        async def chaos() -> None:
+            gap = CHAOS_SECONDS / CYCLES
+            end = time.monotonic() + CHAOS_SECONDS
+            while sum(cuts.values()) < CYCLES:
+                await asyncio.sleep(rng.expovariate(1 / gap))  # random moments
+                how = rng.choice(CUTS)
+                if rng.choice(clients).cut(how, closing):
+                    cuts[how] += 1
+                assert time.monotonic() < end + 30, f"only {sum(cuts.values())} cuts"
+            chaos_over.set()
+
+        chaos_began = time.monotonic()
+        publishing = asyncio.create_task(publish())
+        await asyncio.wait_for(chaos(), CHAOS_SECONDS + 40)
+        chaos_took = time.monotonic() - chaos_began
+        await asyncio.wait_for(publishing, 15)
+
+        # Every client reconnects and catches up with the last message.
+        last = acked[-1][1]
+        deadline = time.monotonic() + 20
+        while not all(c.live and c.position >= last for c in clients):
+            lagging = [c.index for c in clients if not (c.live and c.position >= last)]
+            assert time.monotonic() < deadline, f"clients never caught up: {lagging[:20]}"
+            await asyncio.sleep(0.05)
+
+        assert len({epoch for epoch, _, _ in acked}) == 1, "the room's history was reset"
+        expected = [offset for _, offset, _ in acked]
+        assert expected == list(range(expected[0], expected[0] + len(expected)))
+        assert len(expected) < HISTORY_SIZE, "the run outgrew the history window"
+        totals = Counter[str]()
+        failures = []
+        for c in clients:
+            lost, duplicated, disorder = _tally(c.offsets, expected)
+            totals.update(lost=lost, duplicated=duplicated, disorder=disorder,
+                          delivered=len(c.offsets))
+            if (lost or duplicated or disorder or c.seqs != [s for _, _, s in acked]
+                    or c.not_recovered or c.unexpected):
+                failures.append(f"client {c.index}: lost {lost}, duplicated {duplicated}, "
+                                f"out of order {disorder}, not recovered {c.not_recovered[:2]},"
+                                f" unexpected {c.unexpected[:2]}")
+        waits = sorted(w for c in clients for w in c.reconnect_seconds)
+        print(f"\n{len(acked)} published over {chaos_took:.1f} s of chaos; cuts {dict(cuts)}; "
+              f"{sum(c.recoveries for c in clients)} recoveries; delivered "
+              f"{totals['delivered']} (expected {len(acked) * CLIENTS}); lost "
+              f"{totals['lost']}, duplicated {totals['duplicated']}, out of order "
+              f"{totals['disorder']}; connect failures "
+              f"{sum(c.connect_failures for c in clients)}; reconnect median "
+              f"{statistics.median(waits):.3f} s, max {waits[-1]:.3f} s")
+        assert not failures, "\n".join(failures[:10]) + f"\n({len(failures)} clients)"
+        assert sum(cuts.values()) == CYCLES
+        assert sum(c.recoveries for c in clients) >= CYCLES * 0.9  # most cuts land after
+        assert totals["delivered"] == len(acked) * CLIENTS
+    finally:
+        for c in clients:
+            c.stopping = True
+            if c.ws is not None:
+                c.ws.transport.abort()
+        for task in [*runners, *closing]:
+            task.cancel()
+        await asyncio.gather(*runners, *closing, return_exceptions=True)
+        await publisher.close()
