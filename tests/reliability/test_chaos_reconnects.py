@@ -20,123 +20,18 @@ import statistics
 import time
 import uuid
 from collections import Counter
-from itertools import pairwise
-from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.client import connect
 
 from tests.support.client import token
 from tests.support.hubproc import HubProcess
+from tests.support.recovering import CUTS, RecoveringClient, tally
 
 CLIENTS = 200
 CYCLES = 1000
 RATE = 25.0  # publishes per second
 CHAOS_SECONDS = 20.0  # the cycles are spread over this long: 50 per second
-HISTORY_SIZE = 1000  # every message published stays in history (about 600 are)
-CUTS = ("close", "reset", "fin")
-
-
-class ChaosClient:
-    """One subscriber that reconnects (to a random node) and recovers until told to stop."""
-
-    def __init__(self, index: int, urls: list[str], org: uuid.UUID, room: str,
-                 rng: random.Random) -> None:
-        self.index = index
-        self._urls = urls
-        self._token = token(org, sub=f"fan-{index}", roles=("viewer",))
-        self._room = room
-        self._rng = rng
-        self.ws: ClientConnection | None = None
-        self.live = False  # the current connection's `subscribed` arrived
-        self.epoch = ""
-        self.position = 0  # the offset of the last message this client processed
-        self.offsets: list[int] = []
-        self.seqs: list[int] = []
-        self.recoveries = 0
-        self.not_recovered: list[dict[str, Any]] = []
-        self.unexpected: list[dict[str, Any]] = []
-        self.connect_failures = 0
-        self.reconnect_seconds: list[float] = []
-        self._cut_at: float | None = None
-        self.stopping = False
-
-    async def run(self) -> None:
-        while not self.stopping:
-            try:
-                await self._connection()
-            except (ConnectionClosed, OSError, TimeoutError):
-                if self.ws is None:  # never opened: the hub refused or did not answer
-                    self.connect_failures += 1
-                    await asyncio.sleep(0.05)
-            finally:
-                self.ws, self.live = None, False
-
-    async def _connection(self) -> None:
-        url = self._rng.choice(self._urls)
-        ws = await asyncio.wait_for(connect(f"{url}?token={self._token}", compression=None,
-                                            open_timeout=10), 15)
-        self.ws = ws
-        welcome = json.loads(await asyncio.wait_for(ws.recv(), 10))
-        assert welcome["type"] == "welcome", welcome
-        frame: dict[str, Any] = {"type": "subscribe", "room": self._room, "id": 1}
-        recovering = bool(self.epoch)
-        if recovering:
-            frame["recover"] = {"epoch": self.epoch, "offset": self.position}
-        await ws.send(json.dumps(frame))
-        async for raw in ws:
-            self._on(json.loads(raw), recovering)
-
-    def _on(self, frame: dict[str, Any], recovering: bool) -> None:
-        if frame["type"] == "message" and self.live:
-            self._take(frame["offset"], frame["data"])
-        elif frame["type"] == "subscribed" and frame.get("id") == 1 and not self.live:
-            self.live = True
-            if self._cut_at is not None:
-                self.reconnect_seconds.append(time.monotonic() - self._cut_at)
-                self._cut_at = None
-            if not recovering:
-                self.epoch, self.position = frame["epoch"], frame["offset"]
-                return
-            self.recoveries += 1
-            if not frame["recovered"] or frame["epoch"] != self.epoch:
-                self.not_recovered.append(frame)
-                return
-            for pub in frame["publications"]:
-                self._take(pub["offset"], pub["data"])
-            if frame["offset"] != self.position:
-                self.unexpected.append({"ends_at": self.position, **frame})
-        else:
-            self.unexpected.append(frame)  # an error, a reset, or a message before subscribed
-
-    def _take(self, offset: int, data: dict[str, Any]) -> None:
-        self.offsets.append(offset)
-        self.seqs.append(data["seq"])
-        self.position = offset
-
-    def cut(self, how: str, closing: set[asyncio.Task[None]]) -> bool:
-        """Drop the current connection; False if there is none right now."""
-        ws = self.ws
-        if ws is None or ws.transport.is_closing():
-            return False
-        self._cut_at = time.monotonic()
-        if how == "close":  # a clean close handshake
-            task = asyncio.create_task(ws.close())
-            closing.add(task)
-            task.add_done_callback(closing.discard)
-        elif how == "reset":  # RST: the hub sees the socket die, with no close frame
-            ws.transport.abort()
-        else:  # FIN without a close frame
-            ws.transport.close()
-        return True
-
-
-def _tally(got: list[int], expected: list[int]) -> tuple[int, int, int]:
-    """(lost, duplicated, out of order) of one client's offsets against the published."""
-    lost = len(set(expected) - set(got))
-    duplicated = len(got) - len(set(got))
-    disorder = sum(1 for a, b in pairwise(got) if b <= a)
-    return lost, duplicated, disorder
+HISTORY_SIZE = 1000  # every message published stays in history (about 550 are)
 
 
 async def test_chaos_reconnects_lose_nothing(hub_factory) -> None:
@@ -147,7 +42,9 @@ async def test_chaos_reconnects_lose_nothing(hub_factory) -> None:
     org = uuid.uuid4()
     room = f"org:{org}"
     rng = random.Random(13)
-    clients = [ChaosClient(i, [h.ws_url for h in hubs], org, room, rng) for i in range(CLIENTS)]
+    urls = [h.ws_url for h in hubs]
+    clients = [RecoveringClient(i, token(org, sub=f"fan-{i}"), room,
+                                lambda: rng.choice(urls)) for i in range(CLIENTS)]
     runners = [asyncio.create_task(c.run()) for c in clients]
     closing: set[asyncio.Task[None]] = set()
     publisher = await asyncio.wait_for(connect(
@@ -178,9 +75,12 @@ async def test_chaos_reconnects_lose_nothing(hub_factory) -> None:
 
         async def chaos() -> None:
             gap = CHAOS_SECONDS / CYCLES
-            end = time.monotonic() + CHAOS_SECONDS
+            end = next_at = time.monotonic() + CHAOS_SECONDS
+            next_at -= CHAOS_SECONDS
             while sum(cuts.values()) < CYCLES:
-                await asyncio.sleep(rng.expovariate(1 / gap))  # random moments
+                # Random moments (a Poisson process), on schedule however late the loop runs.
+                next_at += rng.expovariate(1 / gap)
+                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
                 how = rng.choice(CUTS)
                 if rng.choice(clients).cut(how, closing):
                     cuts[how] += 1
@@ -205,13 +105,14 @@ async def test_chaos_reconnects_lose_nothing(hub_factory) -> None:
         expected = [offset for _, offset, _ in acked]
         assert expected == list(range(expected[0], expected[0] + len(expected)))
         assert len(expected) < HISTORY_SIZE, "the run outgrew the history window"
+        seqs = [seq for _, _, seq in acked]
         totals = Counter[str]()
         failures = []
         for c in clients:
-            lost, duplicated, disorder = _tally(c.offsets, expected)
+            lost, duplicated, disorder = tally(c.offsets, expected)
             totals.update(lost=lost, duplicated=duplicated, disorder=disorder,
                           delivered=len(c.offsets))
-            if (lost or duplicated or disorder or c.seqs != [s for _, _, s in acked]
+            if (lost or duplicated or disorder or [d["seq"] for d in c.data] != seqs
                     or c.not_recovered or c.unexpected):
                 failures.append(f"client {c.index}: lost {lost}, duplicated {duplicated}, "
                                 f"out of order {disorder}, not recovered {c.not_recovered[:2]},"
@@ -226,13 +127,13 @@ async def test_chaos_reconnects_lose_nothing(hub_factory) -> None:
               f"{statistics.median(waits):.3f} s, max {waits[-1]:.3f} s")
         assert not failures, "\n".join(failures[:10]) + f"\n({len(failures)} clients)"
         assert sum(cuts.values()) == CYCLES
-        assert sum(c.recoveries for c in clients) >= CYCLES * 0.9  # most cuts land after
+        # A cut before `subscribed` arrived costs that connection its recovery; the next
+        # one recovers from the same position.
+        assert sum(c.recoveries for c in clients) >= CYCLES * 0.9
         assert totals["delivered"] == len(acked) * CLIENTS
     finally:
         for c in clients:
-            c.stopping = True
-            if c.ws is not None:
-                c.ws.transport.abort()
+            c.stop()
         for task in [*runners, *closing]:
             task.cancel()
         await asyncio.gather(*runners, *closing, return_exceptions=True)
