@@ -183,9 +183,10 @@ async def test_node_loss_loses_no_message_and_no_acknowledged_chat(
         # Node A's fans pipeline a burst; the kill lands while it is being answered.
         for f in fans[::2]:
             f.burst = BURST
-        answered = sum(len(f.acks) for f in fans[::2])
+        answered, deadline = sum(len(f.acks) for f in fans[::2]), time.monotonic() + 10
         while any(f.burst for f in fans[::2]) or sum(
                 len(f.acks) for f in fans[::2]) < answered + 3:
+            assert time.monotonic() < deadline, "the burst was not answered"
             await asyncio.sleep(0.001)
         acked_before_kill = {cid for f in fans for cid in f.acks}
         doomed.proc.kill()

@@ -44,6 +44,7 @@ class RecoveringClient:
         self.connect_failures = 0
         self.reconnect_seconds: list[float] = []  # from a cut() to the next `subscribed`
         self._cut_at: float | None = None
+        self._cut: ClientConnection | None = None
         self.stopping = False
 
     async def run(self) -> None:
@@ -107,8 +108,9 @@ class RecoveringClient:
     def cut(self, how: str, closing: set[asyncio.Task[None]]) -> bool:
         """Drop the current connection ``how`` (one of CUTS); False if it has none now."""
         ws = self.ws
-        if ws is None or ws.transport.is_closing():
+        if ws is None or ws is self._cut or ws.transport.is_closing():
             return False
+        self._cut = ws  # one cut per connection (a clean close takes a moment)
         self._cut_at = time.monotonic()
         if how == "close":  # a clean close handshake
             task = asyncio.create_task(ws.close())
