@@ -153,20 +153,21 @@ class Node:
                 if not r.upstream:
                     await self.broker.subscribe(room)
                     r.upstream = True
+            since = recover.offset if recover is not None else None
             if recover is None and r.epoch:
                 # The node follows this room: start the subscriber where the node's other
                 # subscribers are; every later publication reaches it live (no history
                 # read, so a join costs the same in a room of any size).
                 hist = HistorySlice(r.epoch, r.offset, [], True)
             else:
-                since = recover.offset if recover is not None else None
                 hist = await self.broker.history(room, since, self._recovery_limit)
-                while (sub in r.pending and hist.epoch == r.epoch and hist.offset < r.offset
-                       and not _covers(r.pending[sub], hist.offset)):
-                    # Another subscriber's history read moved the room past this one's and
-                    # the live copies in between never reached this buffer: read again.
-                    hist = await self.broker.history(room, since, self._recovery_limit)
             await self.presence.add(room, member)
+            while (sub in r.pending and hist.epoch == r.epoch and hist.offset < r.offset
+                   and not _covers(r.pending[sub], hist.offset)):
+                # Another subscriber's history read started the room past this one's, and
+                # the live copies in between never reached this buffer: read again (once:
+                # from now on the room only moves by live delivery, which is buffered).
+                hist = await self.broker.history(room, since, self._recovery_limit)
         except BaseException:
             r.pending.pop(sub, None)
             await self._release(r)

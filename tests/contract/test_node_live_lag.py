@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from hub import protocol as p
 from rooms.broker import Broker, Handler, HistorySlice, Publication
 from rooms.node import Node
@@ -73,17 +75,35 @@ async def test_recovery_ahead_of_the_live_feed_skips_nobody(make_broker):
     await node.close()
 
 
-async def test_first_subscribers_racing_their_history_reads_miss_nothing(make_broker):
+class GatedPresence(MemoryPresence):
+    """Memory presence whose next ``add`` waits for ``gate`` (a slow Redis round trip)."""
+
+    gate: asyncio.Event | None = None
+
+    async def add(self, room: str, m: p.Member) -> None:
+        gate, self.gate = self.gate, None
+        if gate is not None:
+            await gate.wait()
+        await super().add(room, m)
+
+
+@pytest.mark.parametrize("slow_step", ["history", "presence"])
+async def test_first_subscribers_racing_their_history_reads_miss_nothing(make_broker,
+                                                                         slow_step):
     """Two first subscribers: the one whose history read (offset 0) finishes last, after
     the other's read found offset 1, still gets 1 (or starts past it), never a gap."""
-    broker = LaggingFeed(make_broker())
-    node = Node(broker, MemoryPresence(), node_id="n1")  # type: ignore[arg-type]
+    broker, presence = LaggingFeed(make_broker()), GatedPresence()
+    node = Node(broker, presence, node_id="n1")  # type: ignore[arg-type]
     await node.start()
     slow, fast = Socket("slow"), Socket("fast")
-    broker.gate = asyncio.Event()
-    gate = broker.gate
+    gate = asyncio.Event()
+    if slow_step == "history":
+        broker.gate = gate
+    else:
+        presence.gate = gate
     slow_sub = asyncio.create_task(node.subscribe(slow, ROOM, member(slow)))
-    await eventually(lambda: broker.gate is None)  # slow's read is done, held at the gate
+    # slow's history read is done; it waits at the gate
+    await eventually(lambda: broker.gate is None and presence.gate is None)
     broker.held = []
     await node.publish(ROOM, b"1")  # stored; its live copy is in flight
     await node.subscribe(fast, ROOM, member(fast))
