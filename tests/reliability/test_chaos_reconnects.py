@@ -31,7 +31,7 @@ CLIENTS = 200
 CYCLES = 1000
 RATE = 25.0  # publishes per second
 CHAOS_SECONDS = 20.0  # the cycles are spread over this long: 50 per second
-HISTORY_SIZE = 1000  # every message published stays in history (about 550 are)
+HISTORY_SIZE = 1000  # every message published stays in history (at most ~600 are)
 
 
 async def test_chaos_reconnects_lose_nothing(hub_factory) -> None:
