@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Protocol, TypeVar
 
 from msgspec import Raw
@@ -35,7 +35,7 @@ class Subscriber(Protocol):
 
 class _Room:
     __slots__ = ("epoch", "lock", "name", "offset", "pending", "repair", "subscribers",
-                 "upstream", "watchers")
+                 "upstream", "waiting", "watchers")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -43,6 +43,9 @@ class _Room:
         self.watchers: set[Subscriber] = set()  # want join/leave events
         # Subscribers still loading history; live publications are buffered for them.
         self.pending: dict[Subscriber, list[Publication]] = {}
+        # Subscribers that history brought past the live feed: they skip live
+        # publications up to that offset (they have them), then join ``subscribers``.
+        self.waiting: dict[Subscriber, int] = {}
         self.lock = asyncio.Lock()  # serialises upstream subscribe/unsubscribe
         self.upstream = False
         self.epoch = ""
@@ -110,11 +113,12 @@ class Node:
         return len(self._rooms)
 
     def subscription_count(self) -> int:
-        return sum(len(r.subscribers) for r in self._rooms.values())
+        return sum(len(r.subscribers) + len(r.waiting) for r in self._rooms.values())
 
     def is_subscribed(self, sub: Subscriber, room: str) -> bool:
         r = self._rooms.get(room)
-        return r is not None and (sub in r.subscribers or sub in r.pending)
+        return r is not None and (sub in r.subscribers or sub in r.pending
+                                  or sub in r.waiting)
 
     def local_presence(self) -> list[tuple[str, str]]:
         return list(self._members)
@@ -149,15 +153,21 @@ class Node:
                 if not r.upstream:
                     await self.broker.subscribe(room)
                     r.upstream = True
+            since = recover.offset if recover is not None else None
             if recover is None and r.epoch:
                 # The node follows this room: start the subscriber where the node's other
                 # subscribers are; every later publication reaches it live (no history
                 # read, so a join costs the same in a room of any size).
                 hist = HistorySlice(r.epoch, r.offset, [], True)
             else:
-                since = recover.offset if recover is not None else None
                 hist = await self.broker.history(room, since, self._recovery_limit)
             await self.presence.add(room, member)
+            while (sub in r.pending and hist.epoch == r.epoch and hist.offset < r.offset
+                   and not _covers(r.pending[sub], hist.offset)):
+                # Another subscriber's history read started the room past this one's, and
+                # the live copies in between never reached this buffer: read again (once:
+                # from now on the room only moves by live delivery, which is buffered).
+                hist = await self.broker.history(room, since, self._recovery_limit)
         except BaseException:
             r.pending.pop(sub, None)
             await self._release(r)
@@ -171,10 +181,14 @@ class Node:
                     await self.presence.remove(room, member.client)
             return False
         recovered, pubs = _recovered(recover, hist)
+        ahead = False
         if not r.epoch or hist.epoch != r.epoch:
             r.epoch, r.offset = hist.epoch, hist.offset
         else:
-            r.offset = max(r.offset, hist.offset)
+            # History may be ahead of the live feed (those copies are still on their way):
+            # the room's offset stays where live delivery is, or the subscribers already
+            # here would never get them.
+            ahead = hist.offset > r.offset
         sub.deliver(e.encode(e.Subscribed(
             room=room, epoch=hist.epoch, offset=hist.offset, recovered=recovered,
             publications=[e.Publication(x.offset, Raw(x.data)) for x in pubs], id=request_id,
@@ -183,7 +197,10 @@ class Node:
         for pub in buffered:
             if pub.epoch == hist.epoch and pub.offset > hist.offset:
                 sub.deliver(_message_frame(pub))
-        r.subscribers[sub] = None
+        if ahead:
+            r.waiting[sub] = hist.offset
+        else:
+            r.subscribers[sub] = None
         if presence_events:
             r.watchers.add(sub)
         self._members[(room, sub.client_id)] = member
@@ -197,6 +214,7 @@ class Node:
             return False
         was = r.subscribers.pop(sub, 0) is None
         was = r.pending.pop(sub, None) is not None or was
+        was = r.waiting.pop(sub, None) is not None or was
         r.watchers.discard(sub)
         member = self._members.pop((room, sub.client_id), None)
         if member is not None:
@@ -213,6 +231,7 @@ class Node:
             if r is not None:
                 r.subscribers.pop(sub, None)
                 r.pending.pop(sub, None)
+                r.waiting.pop(sub, None)
                 r.watchers.discard(sub)
         self._spawn(self._drop_async(sub, rooms))
 
@@ -221,15 +240,16 @@ class Node:
             await self.unsubscribe(sub, room)
 
     async def _release(self, r: _Room) -> None:
-        if r.subscribers or r.pending:
+        if r.subscribers or r.pending or r.waiting:
             return
         async with r.lock:
-            if r.subscribers or r.pending or not r.upstream:
+            if r.subscribers or r.pending or r.waiting or not r.upstream:
                 return
             await self.broker.unsubscribe(r.name)
             r.upstream = False
             r.epoch = ""  # not following it any more: the next subscriber reads history
-        if not r.subscribers and not r.pending and self._rooms.get(r.name) is r:
+        if (not r.subscribers and not r.pending and not r.waiting
+                and self._rooms.get(r.name) is r):
             del self._rooms[r.name]
 
     # -- publish / history / presence ------------------------------------------
@@ -284,6 +304,11 @@ class Node:
         r.epoch, r.offset = pub.epoch, pub.offset
         for buffer in r.pending.values():
             buffer.append(pub)
+        if r.waiting:
+            for sub, start in list(r.waiting.items()):
+                if pub.offset > start:  # caught up: from here on it is one of the others
+                    del r.waiting[sub]
+                    r.subscribers[sub] = None
         if not r.subscribers:
             return
         frame = _message_frame(pub)  # encoded once for every local subscriber
@@ -373,6 +398,9 @@ class Node:
         r.epoch, r.offset = epoch, offset
         frame = e.encode(e.Subscribed(room=r.name, epoch=epoch, offset=offset,
                                       recovered=False))
+        for sub in r.waiting:  # its position moves too
+            r.subscribers[sub] = None
+        r.waiting.clear()
         for sub in tuple(r.subscribers):
             sub.deliver(frame)
 
@@ -384,6 +412,11 @@ class Node:
 
 def _message_frame(pub: Publication) -> bytes:
     return e.encode(e.Message(room=pub.room, offset=pub.offset, data=Raw(pub.data)))
+
+
+def _covers(buffer: Sequence[Publication], offset: int) -> bool:
+    """Whether live publications buffered for a subscriber continue right after ``offset``."""
+    return any(pub.offset == offset + 1 for pub in buffer)
 
 
 def _recovered(recover: e.StreamPosition | None,
