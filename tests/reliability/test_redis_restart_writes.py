@@ -173,6 +173,7 @@ class Watcher:
         self.refetched: set[str] = set()  # message ids in chat_history read after a reset
         self.reads = 0
         self.refetches = 0  # complete history reads
+        self._pages: dict[int, int | None] = {}  # request id -> the page's ``before``
 
     async def run(self) -> None:
         async for raw in self.ws:
@@ -190,9 +191,13 @@ class Watcher:
                     await self._page(frame["before"])
                 else:
                     self.refetches += 1
+            elif kind == "error" and frame.get("id") in self._pages:
+                await asyncio.sleep(0.2)  # as a client would: read that page again
+                await self._page(self._pages[frame["id"]])
 
     async def _page(self, before: int | None) -> None:
         self.reads += 1
+        self._pages[1000 + self.reads] = before
         await self.ws.send(json.dumps({"type": "chat_history", "room": self.room,
                                        "before": before, "limit": 100, "id": 1000 + self.reads}))
 
@@ -303,6 +308,9 @@ class RejoiningOverlay(Overlay):
                 assert frame["recovered"] is False, frame
                 self.resets += 1
                 await self.client.send({"type": "unsubscribe", "room": self.room, "id": 2})
+                await self.client.send({"type": "subscribe", "room": self.room, "id": 3})
+            elif frame["type"] == "error" and frame.get("id") == 3:
+                await asyncio.sleep(0.2)  # as a client would: subscribe again
                 await self.client.send({"type": "subscribe", "room": self.room, "id": 3})
             self._take(frame)
 
