@@ -94,6 +94,10 @@ requests and tips are separate and open to fans):
   holds is delivered in order, the rest is announced as above, never
   skipped silently.
 * `published` is sent only after the message is stored in room history.
+* A room service's event (chat, tips, requests...) goes out after its change
+  is stored; a failed broadcast is tried again. Should a failed try have
+  reached Redis after all, the event arrives twice, at two offsets: it
+  carries its `message_id` or queue `version`, so drop the repeat.
 
 ## Slow consumers, limits and keepalive
 

@@ -20,6 +20,7 @@ A service is a module exposing ``SERVICE: Service``; ``rooms.services`` lists th
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -52,7 +53,25 @@ async def _run(effect: Effect) -> None:
         await result
 
 
+_PUBLISH_RETRIES = (0.1, 0.2, 0.3)  # seconds before each further try
+
+
 async def _published(node: Node, room: str, data: bytes) -> None:
+    """Broadcast a committed change, trying again when the broker fails.
+
+    Nothing else would: the caller's retry finds the change done and does not publish it
+    again (chat's client_msg_id, a webhook's event id), so a broadcast lost here is lost
+    silently to every subscriber. The common failure is a pooled connection to a Redis
+    that just restarted, which fails once. Should a failed try have reached Redis after
+    all, the event goes out twice; each carries its message id or queue version, so
+    clients drop the repeat.
+    """
+    for delay in _PUBLISH_RETRIES:
+        try:
+            await node.publish(room, data)
+            return
+        except Exception:  # the broker's own errors; the last try's reaches the caller
+            await asyncio.sleep(delay)
     await node.publish(room, data)
 
 

@@ -11,68 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import subprocess
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 import redis
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.support.client import token
 from tests.support.hubproc import HubProcess
-from tests.support.services import free_port, unavailable, wait_port
+from tests.support.redis_proc import RestartableRedis
 
 SUBSCRIBERS = 40
 RATE = 20.0  # publishes per second
 BEFORE, AFTER = 2.0, 5.0  # seconds of publishing before the kill and after the restart
-
-
-class RestartableRedis:
-    """A redis-server of this test's own (never the shared one), killable and restartable."""
-
-    def __init__(self, tmp: Path) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            unavailable("redis-server")
-        self._argv = [str(binary), "--port", str(free_port()), "--bind", "127.0.0.1",
-                      "--save", "", "--appendonly", "no", "--dir", str(tmp)]
-        self.port = int(self._argv[2])
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc = self._start()
-
-    def _start(self) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(self._argv, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        wait_port(self.port)
-        return proc
-
-    def kill(self) -> None:
-        self.proc.kill()  # SIGKILL: no shutdown, nothing saved
-        self.proc.wait(10)
-
-    def start(self) -> None:
-        self.proc = self._start()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RestartableRedis]:
-    with tempfile.TemporaryDirectory() as tmp:
-        server = RestartableRedis(Path(tmp))
-        try:
-            yield server
-        finally:
-            server.stop()
 
 
 class Recorder:
