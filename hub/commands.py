@@ -21,10 +21,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-import asyncpg
 import msgspec
 from msgspec import Raw
-from redis.exceptions import RedisError
 
 from hub import metrics
 from hub import protocol as p
@@ -45,6 +43,7 @@ from hub.session import (
     Session,
     error,
 )
+from hub.unreachable import UNREACHABLE
 from rooms.access import JOIN, PUBLISH, Access, authorize
 from rooms.codes import ErrorCode, ServiceError
 from rooms.directory import Directory
@@ -56,9 +55,6 @@ from rooms.services.dispatch import Dispatcher
 
 log = logging.getLogger(__name__)
 _json = msgspec.json.Encoder()
-# Failures that mean "a backing service is unreachable": the client should retry.
-_UNREACHABLE = (OSError, ConnectionError, RedisError, asyncpg.PostgresConnectionError,
-                asyncpg.InterfaceError)
 
 
 class Peer(Subscriber, Protocol):
@@ -102,7 +98,7 @@ class Commands:
             log.warning("command %s failed: %r", type(command).__name__, exc)
             if isinstance(command, DoSubscribe) and peer.session is not None:
                 peer.session.subscribe_failed(str(command.room))
-            code = ErrorCode.UNAVAILABLE if isinstance(exc, _UNREACHABLE) else ErrorCode.INTERNAL
+            code = ErrorCode.UNAVAILABLE if isinstance(exc, UNREACHABLE) else ErrorCode.INTERNAL
             metrics.ERRORS.labels(code=str(int(code))).inc()
             peer.send(error(code, "request failed; nothing changed", request_id).frame)
 

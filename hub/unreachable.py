@@ -1,0 +1,25 @@
+"""Which failures mean "a backing service (Redis, Postgres) did not answer".
+
+Each is answered as unavailable (websocket error 4503, HTTP 503, an SSE ``close`` with
+4503): the client should retry, and nothing changed. Anything else is an internal error.
+
+Postgres going away shows up as more than a refused socket: a server that is shutting
+down or starting up refuses new sessions with SQLSTATE 57P03 (``CannotConnectNowError``),
+a shutdown ends the sessions it kills with 57P01/57P02, and a full server says 53300.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+from redis.exceptions import RedisError
+
+UNREACHABLE: tuple[type[BaseException], ...] = (
+    OSError,  # refused, reset, timed out (TimeoutError and ConnectionError are OSErrors)
+    RedisError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,  # the connection was lost under a query
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
