@@ -134,10 +134,7 @@ class Commands:
                 session.subscribe_done(str(room))
                 services = self._services()
                 if not recovered and services is not None:
-                    # Missed something (or new here): send each service's state + version.
-                    for service, state in await services.snapshots(who, room):
-                        peer.send(p.encode(p.Snapshot(room=str(room), service=service,
-                                                      state=Raw(state))))
+                    await self._snapshots(peer, services, who, room, command.id)
             case DoUnsubscribe(room=room):
                 _joined(session, room)
                 session.unsubscribe_done(room)
@@ -187,6 +184,25 @@ class Commands:
                 await self._refresh(peer, session, command)
             case Reply():  # pragma: no cover - replies never reach the inbox
                 peer.send(command.frame)
+
+    async def _snapshots(self, peer: Peer, services: Dispatcher, who: Principal,
+                         room: RoomName, request_id: int | None) -> None:
+        """After a fresh ``subscribed``: each service's state and version.
+
+        Postgres down: the subscription stands (room traffic needs only the broker), and
+        the client is told with a 4503 for its subscribe that the state did not come: it
+        unsubscribes and subscribes again later for it.
+        """
+        try:
+            snapshots = await services.snapshots(who, room)
+        except UNREACHABLE as exc:
+            log.warning("subscribed to %s without snapshots: %r", room, exc)
+            metrics.ERRORS.labels(code=str(int(ErrorCode.UNAVAILABLE))).inc()
+            peer.send(error(ErrorCode.UNAVAILABLE, "subscribed without the room's service"
+                            " state; unsubscribe and subscribe again for it", request_id).frame)
+            return
+        for service, state in snapshots:
+            peer.send(p.encode(p.Snapshot(room=str(room), service=service, state=Raw(state))))
 
     async def _refresh(self, peer: Peer, session: Session, command: DoRefresh) -> None:
         """Swap in a new token for the same sub and org; anything else changes nothing."""

@@ -212,7 +212,8 @@ class Result(Struct, tag="result", frozen=True):
 
 class Snapshot(Struct, tag="snapshot", frozen=True):
     """One service's full state for a room, with its version. Sent after ``subscribed``
-    unless the subscription recovered every missed message."""
+    unless the subscription recovered every missed message. Postgres down: an ``error``
+    4503 with the subscribe's ``id`` comes instead, and the subscription stands."""
 
     room: str
     service: str

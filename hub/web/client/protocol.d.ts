@@ -193,7 +193,7 @@ export interface ServerResult {
   result: unknown;
   id: number | null;
 }
-/** One service's full state for a room, with its version. Sent after ``subscribed`` unless the subscription recovered every missed message. */
+/** One service's full state for a room, with its version. Sent after ``subscribed`` unless the subscription recovered every missed message. Postgres down: an ``error`` 4503 with the subscribe's ``id`` comes instead, and the subscription stands. */
 export interface ServerSnapshot {
   type: "snapshot";
   room: string;
