@@ -6,8 +6,9 @@ is down; the clients retry with the same ``client_msg_id`` (the same song), and 
 acknowledged may be lost or stored twice. ``/ready`` names Postgres while it is down and
 says ready again without a hub restart; ``/health`` stays 200 throughout.
 
-The outage is a crash: ``pg_ctl stop -m immediate`` (SIGQUIT to the postmaster), so the
-hubs' pooled connections die under them and Postgres runs crash recovery on restart.
+Two kinds of outage: a crash (``pg_ctl stop -m immediate``: the hubs' pooled connections
+die under them, and Postgres runs crash recovery on restart), and a clean shutdown
+(``-m fast``: sessions are ended with 57P01, new ones refused with 57P03 until it is down).
 """
 
 from __future__ import annotations
@@ -19,16 +20,17 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 import httpx
+import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.support.client import token
 from tests.support.hubproc import HubProcess
 from tests.support.members import staff_token
-from tests.support.postgres import CrashablePostgres, crashable_postgres
+from tests.support.postgres import RestartablePostgres, restartable_postgres
 
 SUBSCRIBERS = 8
 PUBLISH_RATE = 20.0  # room publishes per second
@@ -59,14 +61,14 @@ async def _request(ws: ClientConnection, frame: dict[str, Any]) -> tuple[dict[st
 class Clock:
     """The outage's moments (monotonic), as they happen."""
 
-    quit_at: float = 0.0  # SIGQUIT sent to the postmaster
-    down_at: float = 0.0  # the postmaster is gone
+    quit_at: float = 0.0  # told to stop
+    down_at: float = 0.0  # stopped
     start_at: float = 0.0  # pg_ctl start called
     up_at: float = 0.0  # pg_ctl start returned: accepting connections
     stop: bool = False
 
     def during(self, t: float) -> bool:
-        """Whether a request sent at ``t`` met the outage (from SIGQUIT until up again)."""
+        """Whether a request sent at ``t`` met the outage (from the stop until up again)."""
         return self.quit_at > 0 and t >= self.quit_at and (self.up_at == 0 or t < self.up_at)
 
 
@@ -165,14 +167,17 @@ async def _seed(dsn: str) -> tuple[uuid.UUID, uuid.UUID]:
     return org, ev
 
 
+@pytest.mark.parametrize("mode", ["immediate", "fast"])
 async def test_postgres_outage_keeps_rooms_flowing_and_loses_no_acked_write(
-        hub_factory: Callable[..., HubProcess]) -> None:
-    """5 s without Postgres: rooms flow, writes fail fast with 4503, nothing acked is lost."""
-    async with crashable_postgres() as pg:
-        await _outage(pg, hub_factory)
+        hub_factory: Callable[..., HubProcess], mode: Literal["immediate", "fast"]) -> None:
+    """5 s without Postgres (a crash, or a clean shutdown): rooms flow, writes fail fast
+    with 4503, nothing acked is lost, and the hubs recover by themselves."""
+    async with restartable_postgres() as pg:
+        await _outage(pg, hub_factory, mode)
 
 
-async def _outage(pg: CrashablePostgres, hub_factory: Callable[..., HubProcess]) -> None:
+async def _outage(pg: RestartablePostgres, hub_factory: Callable[..., HubProcess],
+                  mode: Literal["immediate", "fast"]) -> None:
     org, ev = await _seed(pg.dsn)
     room = f"event:{ev}"
     env = {"DATABASE_URL": pg.dsn, "HUB_CHAT_USER_BURST": "1000", "HUB_PUBLISH_BURST": "100"}
@@ -226,7 +231,7 @@ async def _outage(pg: CrashablePostgres, hub_factory: Callable[..., HubProcess])
         await asyncio.sleep(BEFORE)
 
         clock.quit_at = time.monotonic()
-        await asyncio.to_thread(pg.crash)
+        await asyncio.to_thread(pg.stop, mode)
         clock.down_at = time.monotonic()
         await asyncio.sleep(OUTAGE / 2)
         # Mid-outage: presence answers from Redis, and a new viewer can still join the room
@@ -259,8 +264,10 @@ async def _outage(pg: CrashablePostgres, hub_factory: Callable[..., HubProcess])
         [presence] = [f for f in subscribers[0].frames if f["type"] == "presence"]
         late_replies = [(f["type"], f.get("code"), f.get("service")) for f in late.frames
                         if f.get("id") is not None or f["type"] == "snapshot"]
-        print(f"outage: postgres down {clock.start_at - clock.down_at:.2f} s, start (crash"
-              f" recovery) {clock.up_at - clock.start_at:.2f} s; {len(acked)} publishes acked,"
+        print(f"{mode} stop: {clock.down_at - clock.quit_at:.2f} s, postgres down"
+              f" {clock.start_at - clock.down_at:.2f} s,"
+              f" start {clock.up_at - clock.start_at:.2f} s;"
+              f" {len(acked)} publishes acked,"
               f" {len(refused)} refused; lost {sum(map(len, lost.values()))},"
               f" duplicated {sum(duplicated.values())} over {SUBSCRIBERS} subscribers;"
               f" presence mid-outage {presence['count']}; late subscriber {late_replies}")
