@@ -6,6 +6,10 @@ Each is answered as unavailable (websocket error 4503, HTTP 503, an SSE ``close`
 Postgres going away shows up as more than a refused socket: a server that is shutting
 down or starting up refuses new sessions with SQLSTATE 57P03 (``CannotConnectNowError``),
 a shutdown ends the sessions it kills with 57P01/57P02, and a full server says 53300.
+A session the server ends in the middle of an operation sometimes surfaces from asyncpg
+as ``InternalClientError`` ("cannot switch to state 15; another operation (2) is in
+progress", asyncpg issues 784 and 1069) instead of a closed connection; its pool then
+drops that connection.
 """
 
 from __future__ import annotations
@@ -22,4 +26,5 @@ UNREACHABLE: tuple[type[BaseException], ...] = (
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
     asyncpg.TooManyConnectionsError,
+    asyncpg.InternalClientError,
 )
