@@ -237,6 +237,10 @@ async def _outage(pg: RestartablePostgres, hub_factory: Callable[..., HubProcess
         # Mid-outage: presence answers from Redis, and a new viewer can still join the room
         # (told with a 4503 for its subscribe that the services' snapshots did not come).
         await subscribers[0].ws.send(json.dumps({"type": "presence", "room": room, "id": 99}))
+        answered = time.monotonic() + REPLY_TIMEOUT
+        while not any(f["type"] in ("presence", "error") for f in subscribers[0].frames):
+            assert time.monotonic() < answered, "no answer to presence"
+            await asyncio.sleep(0.02)
         late_ws = await _open(hubs[1], token(org, sub="late-fan"))
         sockets.append(late_ws)
         await late_ws.send(json.dumps({"type": "subscribe", "room": room, "id": 1}))
@@ -261,7 +265,7 @@ async def _outage(pg: RestartablePostgres, hub_factory: Callable[..., HubProcess
         # -- room traffic ---------------------------------------------------------------
         lost = {i: sorted(set(acked) - set(r.seqs())) for i, r in enumerate(subscribers)}
         duplicated = {i: len(r.seqs()) - len(set(r.seqs())) for i, r in enumerate(subscribers)}
-        [presence] = [f for f in subscribers[0].frames if f["type"] == "presence"]
+        [presence] = [f for f in subscribers[0].frames if f["type"] in ("presence", "error")]
         late_replies = [(f["type"], f.get("code"), f.get("service")) for f in late.frames
                         if f.get("id") is not None or f["type"] == "snapshot"]
         print(f"{mode} stop: {clock.down_at - clock.quit_at:.2f} s, postgres down"
@@ -270,11 +274,11 @@ async def _outage(pg: RestartablePostgres, hub_factory: Callable[..., HubProcess
               f" {len(acked)} publishes acked,"
               f" {len(refused)} refused; lost {sum(map(len, lost.values()))},"
               f" duplicated {sum(duplicated.values())} over {SUBSCRIBERS} subscribers;"
-              f" presence mid-outage {presence['count']}; late subscriber {late_replies}")
+              f" presence mid-outage {presence.get('count')}; late subscriber {late_replies}")
         assert not refused, refused[:5]
         assert all(not v for v in lost.values()), lost
         assert all(v == 0 for v in duplicated.values()), duplicated
-        assert presence["count"] == SUBSCRIBERS, presence
+        assert (presence["type"], presence.get("count")) == ("presence", SUBSCRIBERS), presence
         assert late_replies[:2] == [("subscribed", None, None), ("error", 4503, None)], late.frames
         assert ("unsubscribed", None, None) in late_replies, late_replies  # it was subscribed
         assert ("snapshot", None, "requests") in late_replies[3:], late_replies
