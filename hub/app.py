@@ -7,6 +7,7 @@ at ``/schema``.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -39,6 +40,7 @@ from hub.schema_ui import render_plugins
 from hub.security_headers import security_headers, stream_origins
 from hub.service_events import reserved_type
 from hub.settings import Parts, Settings
+from hub.unreachable import UNREACHABLE
 from integrations import http_docs as docs
 from integrations import livekit
 from integrations.http import API_KEY_HEADER, AnyRequest, require_api_key
@@ -77,8 +79,12 @@ METRICS_MEDIA_TYPE = CONTENT_TYPE_LATEST.replace("; charset=utf-8", "")
 _MALFORMED_ROOM = "room must be org:<uuid> or event:<uuid>"
 
 
+# Postgres answering with any error (recovery in progress, say) is not ready either.
+_POSTGRES_DOWN: tuple[type[BaseException], ...] = (*UNREACHABLE, asyncpg.PostgresError)
+
+
 class ReadyStatus(msgspec.Struct):
-    status: str  # "ready", or why not: "draining", "broker unavailable", ...
+    status: str  # "ready", or why not: "draining", "broker unavailable", "postgres unavailable"
 
 
 _ROOM_ERRORS: docs.Errors = {400: "The room is not org:<uuid> or event:<uuid>, or the event"
@@ -117,10 +123,10 @@ async def ready(request: Request) -> Response[dict[str, str]]:  # type: ignore[t
         return Response({"status": "broker unavailable"},
                         status_code=HTTP_503_SERVICE_UNAVAILABLE)
     if hub.db is not None:
-        try:
-            await hub.db.fetchval("SELECT 1", timeout=2)
-        except (OSError, TimeoutError, asyncpg.PostgresError):
-            return Response({"status": "database unavailable"},
+        try:  # the deadline covers the pool's acquire too: a wedged server cannot hang it
+            await asyncio.wait_for(hub.db.fetchval("SELECT 1"), 2)
+        except _POSTGRES_DOWN:
+            return Response({"status": "postgres unavailable"},
                             status_code=HTTP_503_SERVICE_UNAVAILABLE)
     return Response({"status": "ready"})
 

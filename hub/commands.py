@@ -21,10 +21,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-import asyncpg
 import msgspec
 from msgspec import Raw
-from redis.exceptions import RedisError
 
 from hub import metrics
 from hub import protocol as p
@@ -45,6 +43,7 @@ from hub.session import (
     Session,
     error,
 )
+from hub.unreachable import UNREACHABLE
 from rooms.access import JOIN, PUBLISH, Access, authorize
 from rooms.codes import ErrorCode, ServiceError
 from rooms.directory import Directory
@@ -56,9 +55,6 @@ from rooms.services.dispatch import Dispatcher
 
 log = logging.getLogger(__name__)
 _json = msgspec.json.Encoder()
-# Failures that mean "a backing service is unreachable": the client should retry.
-_UNREACHABLE = (OSError, ConnectionError, RedisError, asyncpg.PostgresConnectionError,
-                asyncpg.InterfaceError)
 
 
 class Peer(Subscriber, Protocol):
@@ -102,7 +98,7 @@ class Commands:
             log.warning("command %s failed: %r", type(command).__name__, exc)
             if isinstance(command, DoSubscribe) and peer.session is not None:
                 peer.session.subscribe_failed(str(command.room))
-            code = ErrorCode.UNAVAILABLE if isinstance(exc, _UNREACHABLE) else ErrorCode.INTERNAL
+            code = ErrorCode.UNAVAILABLE if isinstance(exc, UNREACHABLE) else ErrorCode.INTERNAL
             metrics.ERRORS.labels(code=str(int(code))).inc()
             peer.send(error(code, "request failed; nothing changed", request_id).frame)
 
@@ -138,10 +134,7 @@ class Commands:
                 session.subscribe_done(str(room))
                 services = self._services()
                 if not recovered and services is not None:
-                    # Missed something (or new here): send each service's state + version.
-                    for service, state in await services.snapshots(who, room):
-                        peer.send(p.encode(p.Snapshot(room=str(room), service=service,
-                                                      state=Raw(state))))
+                    await self._snapshots(peer, services, who, room, command.id)
             case DoUnsubscribe(room=room):
                 _joined(session, room)
                 session.unsubscribe_done(room)
@@ -191,6 +184,25 @@ class Commands:
                 await self._refresh(peer, session, command)
             case Reply():  # pragma: no cover - replies never reach the inbox
                 peer.send(command.frame)
+
+    async def _snapshots(self, peer: Peer, services: Dispatcher, who: Principal,
+                         room: RoomName, request_id: int | None) -> None:
+        """After a fresh ``subscribed``: each service's state and version.
+
+        Postgres down: the subscription stands (room traffic needs only the broker), and
+        the client is told with a 4503 for its subscribe that the state did not come: it
+        unsubscribes and subscribes again later for it.
+        """
+        try:
+            snapshots = await services.snapshots(who, room)
+        except UNREACHABLE as exc:
+            log.warning("subscribed to %s without snapshots: %r", room, exc)
+            metrics.ERRORS.labels(code=str(int(ErrorCode.UNAVAILABLE))).inc()
+            peer.send(error(ErrorCode.UNAVAILABLE, "subscribed without the room's service"
+                            " state; unsubscribe and subscribe again for it", request_id).frame)
+            return
+        for service, state in snapshots:
+            peer.send(p.encode(p.Snapshot(room=str(room), service=service, state=Raw(state))))
 
     async def _refresh(self, peer: Peer, session: Session, command: DoRefresh) -> None:
         """Swap in a new token for the same sub and org; anything else changes nothing."""

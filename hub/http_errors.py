@@ -21,7 +21,8 @@ from typing import Any
 import asyncpg
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
-from redis.exceptions import RedisError
+
+from hub.unreachable import UNREACHABLE
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +36,6 @@ _UNKNOWN_TABLE = {"organizations": "unknown organization", "users": "unknown use
 _UNKNOWN_COLUMN = {"organization_id": "unknown organization", "user_id": "unknown user",
                    "event_id": "unknown event", "actor_id": "unknown actor (user)"}
 _REFERENCED_TABLE = re.compile(r'not present in table "([a-z_]+)"')
-_UNREACHABLE = (OSError, TimeoutError, RedisError, asyncpg.PostgresConnectionError,
-                asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
-                asyncpg.TooManyConnectionsError)
 
 
 def request_id(request: Request) -> str:  # type: ignore[type-arg]
@@ -112,7 +110,7 @@ def handle_exception(request: Request, exc: Exception) -> Response[dict[str, Any
         log.info("request %s %s: %d %s (%s: %s)", rid, where, status, reason,
                  type(exc).__name__, exc)
         return _respond(rid, status, reason)
-    if isinstance(exc, _UNREACHABLE):
+    if isinstance(exc, UNREACHABLE):
         log.warning("request %s %s: backing service unavailable: %r", rid, where, exc)
         return _respond(rid, 503, "a backing service is unavailable; retry",
                         headers={"Retry-After": "1"})

@@ -97,7 +97,9 @@ class Chat(Struct, tag="chat", frozen=True):
     """Post a chat message. Answered by ``chat_sent`` once it is stored in Postgres.
 
     ``client_msg_id`` makes retries safe: a resend by the same user with the same id is
-    stored and broadcast once, and answered with the original ``chat_sent``.
+    stored and broadcast once, and answered with the original ``chat_sent``. (A resend
+    after a 4503 whose write committed unseen, or after the broadcast left the room's
+    history window, broadcasts it then: drop a chat ``message_id`` already shown.)
     """
 
     room: str
@@ -212,7 +214,8 @@ class Result(Struct, tag="result", frozen=True):
 
 class Snapshot(Struct, tag="snapshot", frozen=True):
     """One service's full state for a room, with its version. Sent after ``subscribed``
-    unless the subscription recovered every missed message."""
+    unless the subscription recovered every missed message. Postgres down: an ``error``
+    4503 with the subscribe's ``id`` comes instead, and the subscription stands."""
 
     room: str
     service: str

@@ -38,12 +38,10 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any, Final, cast
 
-import asyncpg
 import msgspec
 from litestar import Request, get
 from litestar.background_tasks import BackgroundTask
 from litestar.response import Response, Stream
-from redis.exceptions import RedisError
 
 from hub import metrics
 from hub import protocol as p
@@ -53,6 +51,7 @@ from hub.http_limits import TRANSPORT_EXTENSION
 from hub.overlays import OverlayRefused
 from hub.runtime import Hub
 from hub.session import Session
+from hub.unreachable import UNREACHABLE
 from integrations import http_docs as docs
 from rooms import envelope as e
 from rooms.access import JOIN, authorize
@@ -70,9 +69,6 @@ RETRY_MS: Final = (1000, 3000)
 _random = secrets.SystemRandom()
 # A Last-Event-ID the hub wrote: <epoch>:<offset>, offset an int64.
 _EVENT_ID = re.compile(r"([^:\s]{1,64}):([0-9]{1,19})")
-_UNREACHABLE = (OSError, TimeoutError, ConnectionError, RedisError,
-                asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-                asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
 
 
 class Refusal(msgspec.Struct, frozen=True):
@@ -454,7 +450,7 @@ async def room_events(request: Request, room: str, token: str | None = None,  # 
         if exc.retry:
             return _retry_later(request, exc.code, exc.detail)
         return _refusal(request, exc.status, exc.code, exc.detail)
-    except _UNREACHABLE as exc:
+    except UNREACHABLE as exc:
         log.warning("could not open an event stream on %s: %r", room[:80], exc)
         return _retry_later(request, int(ErrorCode.UNAVAILABLE),
                             "a backing service is unavailable; retry")

@@ -70,7 +70,10 @@ ERROR_DOCS: Final[dict[ErrorCode, tuple[str, Action]]] = {
                              " history/chat_history/presence); nothing was done", Action.RETRY),
     ErrorCode.INTERNAL: ("unexpected server error; nothing was published", Action.RETRY),
     ErrorCode.UNAVAILABLE: ("the broker (Redis) or Postgres is unreachable, or this node runs"
-                            " without Postgres; nothing changed", Action.RETRY),
+                            " without Postgres; nothing changed. After a `subscribed` (same"
+                            " `id`): the subscription stands, but Postgres did not answer for"
+                            " the snapshots; unsubscribe and subscribe again for them",
+                            Action.RETRY),
 }
 
 

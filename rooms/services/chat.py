@@ -24,6 +24,9 @@ touches another's message. A retry is answered with the original acknowledgement
 ``message_id``; status as the message is now: visible, held or removed) and broadcasts
 nothing; it skips the rules, since the message was already accepted. A retry is spotted
 by the write itself, or, when the rules would refuse it, by a look-up of its retry key.
+One exception: a first attempt can commit and still fail, when the connection dies under
+its COMMIT (Postgres crashing). Its sender was told 4503 and the room got nothing, so a
+retry of a visible message whose broadcast is not in the room's history publishes it then.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
+
+import msgspec
 
 from persistence import chat as store
 from rooms.names import RoomKind, RoomName
@@ -62,6 +67,7 @@ async def post(ctx: Context, who: Principal, room: RoomName, params: Post) -> Po
     if not staff:
         checked = await admit(ctx, who, str(room), params.text, client_msg_id)
         if isinstance(checked, store.Stored):
+            await _publish_if_unseen(ctx, room, checked, who, params.text, staff)
             return Posted(str(checked.id), _ACK_STATUS[checked.status])
         admitted, status = checked, checked.status
     message = store.ChatMessage(
@@ -85,9 +91,50 @@ async def post(ctx: Context, who: Principal, room: RoomName, params: Post) -> Po
     if stored is None:  # the write skipped an author with a mute or ban in force
         stored = await refusal(ctx, who, str(room), client_msg_id)
     if stored.inserted and stored.status == "visible":
-        await published(ctx, room, stored.id, who.sub, params.text, time.time(), who.name,
-                        staff)
+        _first_attempts.add(stored.id)  # set as the write returns: no retry runs before
+        try:
+            await published(ctx, room, stored.id, who.sub, params.text, time.time(),
+                            who.name, staff)
+        finally:
+            _first_attempts.discard(stored.id)
+    elif not stored.inserted:
+        await _publish_if_unseen(ctx, room, stored, who, params.text, staff)
     return Posted(str(stored.id), _ACK_STATUS[stored.status])
+
+
+async def _publish_if_unseen(ctx: Context, room: RoomName, stored: store.Stored,
+                             who: Principal, text: str, staff: bool) -> None:
+    """A retry of a visible message: publish it unless the room's history holds it.
+
+    Only a first attempt whose answer was lost under its COMMIT leaves it out. A retry
+    after the broadcast left the history window (``HUB_HISTORY_SIZE``, ``HUB_HISTORY_TTL``)
+    publishes it again, with the same ``message_id``, which clients already drop.
+    """
+    if stored.status != "visible" or stored.id in _first_attempts:
+        return
+    message_id = str(stored.id)
+    hist = await ctx.node.history(str(room), 0, _WHOLE_WINDOW)
+    needle = f'"message_id":"{message_id}"'.encode()
+    for pub in hist.publications:
+        if needle in pub.data and _is_chat(pub.data, message_id):
+            return
+    await published(ctx, room, stored.id, who.sub, text, time.time(), who.name, staff)
+
+
+# Rows this process is publishing as first attempts: a concurrent retry (the same key in
+# the same group commit, or just after) leaves the broadcast to them.
+_first_attempts: set[int] = set()
+_WHOLE_WINDOW = 1 << 30  # the node caps a history read at its window
+_any_json = msgspec.json.Decoder()
+
+
+def _is_chat(data: bytes, message_id: str) -> bool:
+    try:
+        event = _any_json.decode(data)
+    except msgspec.DecodeError:
+        return False
+    return (isinstance(event, dict) and event.get("type") == "chat"
+            and event.get("message_id") == message_id)
 
 
 async def published(ctx: Context, room: RoomName, message_id: int, author: str, text: str,

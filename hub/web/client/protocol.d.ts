@@ -43,7 +43,7 @@ export interface ClientHistory {
   limit?: number;
   id?: number | null;
 }
-/** Post a chat message. Answered by ``chat_sent`` once it is stored in Postgres. ``client_msg_id`` makes retries safe: a resend by the same user with the same id is stored and broadcast once, and answered with the original ``chat_sent``. */
+/** Post a chat message. Answered by ``chat_sent`` once it is stored in Postgres. ``client_msg_id`` makes retries safe: a resend by the same user with the same id is stored and broadcast once, and answered with the original ``chat_sent``. (A resend after a 4503 whose write committed unseen, or after the broadcast left the room's history window, broadcasts it then: drop a chat ``message_id`` already shown.) */
 export interface ClientChat {
   type: "chat";
   room: string;
@@ -193,7 +193,7 @@ export interface ServerResult {
   result: unknown;
   id: number | null;
 }
-/** One service's full state for a room, with its version. Sent after ``subscribed`` unless the subscription recovered every missed message. */
+/** One service's full state for a room, with its version. Sent after ``subscribed`` unless the subscription recovered every missed message. Postgres down: an ``error`` 4503 with the subscribe's ``id`` comes instead, and the subscription stands. */
 export interface ServerSnapshot {
   type: "snapshot";
   room: string;
