@@ -305,6 +305,7 @@ class CloseCode(enum.IntEnum):
     """Websocket close codes the hub sends (RFC 6455 section 7.4 plus 4000-4999)."""
 
     NORMAL = 1000
+    PROTOCOL_ERROR = 1002  # sent by websockets' protocol layer, not by our code
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
     SERVICE_RESTART = 1012
@@ -318,7 +319,16 @@ class CloseCode(enum.IntEnum):
 
 CLOSE_DOCS: Final[dict[CloseCode, tuple[str, Action]]] = {
     CloseCode.NORMAL: ("the client closed, or the server finished", Action.GIVE_UP),
-    CloseCode.MESSAGE_TOO_BIG: ("a frame exceeded the maximum frame size", Action.FIX),
+    CloseCode.PROTOCOL_ERROR: (
+        "the client broke websocket framing (RFC 6455 section 5): an unmasked frame, a"
+        " continuation with no message, a new message inside a fragmented one, or a"
+        " fragmented control frame",
+        Action.FIX,
+    ),
+    CloseCode.MESSAGE_TOO_BIG: (
+        "a frame, or a message of several fragments, exceeded `HUB_MAX_FRAME_BYTES`",
+        Action.FIX,
+    ),
     CloseCode.INTERNAL_ERROR: ("unexpected server error", Action.RECONNECT),
     CloseCode.SERVICE_RESTART: (
         "this node is shutting down (SIGTERM); reconnect, another node will take you",

@@ -49,9 +49,9 @@ class RawClient:
             raise EOFError("the hub closed the connection")
         return events
 
-    def send(self, frame: Frame, *, mask: bool = True) -> None:
+    def send(self, frame: Frame) -> None:
         """Write ``frame`` as it is (a fragment, a control frame, bad UTF-8...)."""
-        self.sock.sendall(frame.serialize(mask=mask))
+        self.sock.sendall(frame.serialize(mask=True))
 
     def send_text(self, data: bytes) -> None:
         self.send(Frame(Opcode.TEXT, data))
