@@ -479,4 +479,4 @@ ROLES = [frozenset({"viewer"}), frozenset({"performer"}), frozenset({"dj"}),
          frozenset({"admin", "viewer"})]
 # One example is a whole connection's worth of frames.
 connections = st.tuples(st.sampled_from(ROLES),
-                        st.lists(st.integers(0, 2**32 - 1), min_size=90, max_size=110))
+                        st.lists(st.integers(0, 2**32 - 1), min_size=100, max_size=110))
