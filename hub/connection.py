@@ -96,9 +96,9 @@ class HubConnection:
 
     hub: ClassVar[Hub]
 
-    __slots__ = ("_aborter", "_backlog", "_backlog_bytes", "_compressed", "_held", "_inbox",
-                 "_pinged", "_reading_paused", "_worker", "client_id", "closing", "connections",
-                 "last_seen", "paused", "session", "transport", "ws")
+    __slots__ = ("_aborter", "_backlog", "_backlog_bytes", "_compressed", "_fragments", "_held",
+                 "_inbox", "_pinged", "_reading_paused", "_worker", "client_id", "closing",
+                 "connections", "last_seen", "paused", "session", "transport", "ws")
 
     @classmethod
     def bind(cls, hub: Hub) -> type[HubConnection]:
@@ -126,6 +126,8 @@ class HubConnection:
         self._backlog_bytes = 0
         self._inbox: deque[Command] | None = None
         self._held: deque[Frame] | None = None  # read while the inbox was full
+        # A fragmented message so far: its first frame's opcode, then its pieces.
+        self._fragments: tuple[Opcode, list[bytes]] | None = None
         self._reading_paused = False
         self._worker: asyncio.Task[None] | None = None
         self._aborter: asyncio.TimerHandle | None = None
@@ -360,19 +362,46 @@ class HubConnection:
         self.send(p.encode(p.Welcome(client=self.client_id, node=self.hub.node.node_id,
                                      time=int(time.time() * 1000))))
 
+    def _message(self, frame: Frame) -> tuple[Opcode, bytes] | None:
+        """A whole message once its last fragment arrives (RFC 6455 section 5.4), else None.
+
+        websockets checks the sequence (a continuation with no message, a message inside
+        another: 1002) and the size of the whole message (1009); pings between fragments
+        are answered as they come.
+        """
+        if frame.opcode is Opcode.CONT:
+            assert self._fragments is not None
+            self._fragments[1].append(bytes(frame.data))
+            if not frame.fin:
+                return None
+            opcode, pieces = self._fragments
+            self._fragments = None
+            return opcode, b"".join(pieces)
+        if not frame.fin:
+            self._fragments = (frame.opcode, [bytes(frame.data)])
+            return None
+        return frame.opcode, bytes(frame.data)
+
     def _frame(self, frame: Frame) -> None:
-        if frame.opcode is Opcode.TEXT and self.session is not None and not self.closing:
+        if frame.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+            if (message := self._message(frame)) is not None:
+                self._data(*message)
+        elif frame.opcode is Opcode.PING:
+            self._flush()  # websockets queued the pong: out before any later reply
+        elif frame.opcode is Opcode.CLOSE and not self.closing:
+            self.closing = True
+            self._leave_rooms()
+
+    def _data(self, opcode: Opcode, data: bytes) -> None:
+        if opcode is Opcode.TEXT and self.session is not None and not self.closing:
             metrics.MESSAGES_IN.inc()
-            command = self.session.receive(bytes(frame.data))
+            command = self.session.receive(data)
             if isinstance(command, Reply):
                 self.send(command.frame)
             else:
                 self._enqueue(command)
-        elif frame.opcode is Opcode.BINARY and not self.closing:
+        elif opcode is Opcode.BINARY and not self.closing:
             self._reply_error(p.ErrorCode.BAD_FRAME, "binary frames are not supported", None)
-        elif frame.opcode is Opcode.CLOSE and not self.closing:
-            self.closing = True
-            self._leave_rooms()
 
     def _reply_error(self, code: p.ErrorCode, reason: str, request_id: int | None) -> None:
         metrics.ERRORS.labels(code=str(int(code))).inc()

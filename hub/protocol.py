@@ -37,7 +37,9 @@ PROTOCOL_VERSION: Final = 1
 
 RequestId = Annotated[int, Meta(ge=-INT64_MAX - 1, le=INT64_MAX)]
 # "<service>.<method>"; bounded so no error that names it can carry a client's essay.
-MethodName = Annotated[str, Meta(max_length=64, pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")]
+# ``\Z``, not ``$``: msgspec matches with Python's ``re``, whose ``$`` also matches before
+# a trailing newline ("tips.state\n").
+MethodName = Annotated[str, Meta(max_length=64, pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\Z")]
 
 
 # --- client -> server -------------------------------------------------------
@@ -146,7 +148,7 @@ class Refresh(Struct, tag="refresh", frozen=True):
     """
 
     token: str
-    id: int | None = None
+    id: RequestId | None = None
 
 
 ClientFrame = (
@@ -306,6 +308,7 @@ class CloseCode(enum.IntEnum):
     """Websocket close codes the hub sends (RFC 6455 section 7.4 plus 4000-4999)."""
 
     NORMAL = 1000
+    PROTOCOL_ERROR = 1002  # sent by websockets' protocol layer, not by our code
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
     SERVICE_RESTART = 1012
@@ -319,7 +322,16 @@ class CloseCode(enum.IntEnum):
 
 CLOSE_DOCS: Final[dict[CloseCode, tuple[str, Action]]] = {
     CloseCode.NORMAL: ("the client closed, or the server finished", Action.GIVE_UP),
-    CloseCode.MESSAGE_TOO_BIG: ("a frame exceeded the maximum frame size", Action.FIX),
+    CloseCode.PROTOCOL_ERROR: (
+        "the client broke websocket framing (RFC 6455 section 5): an unmasked frame, a"
+        " continuation with no message, a new message inside a fragmented one, or a"
+        " fragmented control frame",
+        Action.FIX,
+    ),
+    CloseCode.MESSAGE_TOO_BIG: (
+        "a frame, or a message of several fragments, exceeded `HUB_MAX_FRAME_BYTES`",
+        Action.FIX,
+    ),
     CloseCode.INTERNAL_ERROR: ("unexpected server error", Action.RECONNECT),
     CloseCode.SERVICE_RESTART: (
         "this node is shutting down (SIGTERM); reconnect, another node will take you",
@@ -366,6 +378,7 @@ class _AnyId(Struct):
 
 
 _id_json = msgspec.json.Decoder(_AnyId)
+_raw_json = msgspec.json.Decoder(Raw)
 # A JSON string, escapes included: brackets inside strings do not nest anything.
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 _NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
@@ -425,6 +438,13 @@ def decode_client(data: bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> ClientFram
     Raises:
         FrameError: with BAD_FRAME, UNKNOWN_FRAME or INVALID_FIELD.
     """
+    try:
+        # JSON text is UTF-8 (RFC 8259 section 8.1). msgspec checks only the strings it
+        # decodes: invalid bytes in a ``Raw`` field (publish ``data``) would be passed on
+        # to every subscriber, whose client then fails the connection (RFC 6455 8.1).
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FrameError(ErrorCode.BAD_FRAME, "frame is not valid UTF-8", str(exc)) from None
     if json_depth_exceeds(data, max_depth):
         # Checked first: a deep frame would exhaust the decoder's recursion limit.
         raise FrameError(ErrorCode.BAD_FRAME, f"JSON nested deeper than {max_depth} levels",
@@ -434,11 +454,15 @@ def decode_client(data: bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> ClientFram
         return frame
     except msgspec.ValidationError as exc:
         text = str(exc)
+        if not _well_formed(data):  # msgspec stops at the first misfit, before the end
+            raise FrameError(ErrorCode.BAD_FRAME, "frame is not valid JSON", text) from None
         request_id = _request_id(data)
         if text.endswith("`$.type`") or "required field `type`" in text:
             raise FrameError(ErrorCode.UNKNOWN_FRAME, "unknown or missing frame `type`", text,
                              request_id) from None
-        if text.startswith("Expected `object`"):
+        if text.startswith("Expected `object`") or (
+                " - at `$" not in text and not _MISSING_FIELD.search(text)):
+            # The frame itself is wrong, not a field: an array, or a number out of range.
             raise FrameError(ErrorCode.BAD_FRAME, "frame must be a JSON object", text) from None
         if missing := _MISSING_FIELD.search(text):
             reason = f"missing field `{missing.group(1)}`"
@@ -451,6 +475,15 @@ def decode_client(data: bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> ClientFram
         raise FrameError(ErrorCode.BAD_FRAME, "frame is not valid JSON", str(exc)) from None
 
 
+def _well_formed(data: bytes) -> bool:
+    """True if ``data`` is one JSON value (numbers of any size: only the syntax counts)."""
+    try:
+        _raw_json.decode(data)
+    except (msgspec.DecodeError, RecursionError):
+        return False
+    return True
+
+
 def encode(frame: Any) -> bytes:
     """Encode one server frame as JSON (the default text subprotocol)."""
     return _json_encoder.encode(frame)
@@ -460,6 +493,6 @@ def is_valid_json(data: bytes) -> bool:
     """True if ``data`` is one well-formed JSON value (used for HTTP publishes)."""
     try:
         msgspec.json.decode(data)
-    except (msgspec.DecodeError, RecursionError):
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
         return False
     return True

@@ -42,8 +42,8 @@ class ErrorCode(enum.IntEnum):
 
 
 ERROR_DOCS: Final[dict[ErrorCode, tuple[str, Action]]] = {
-    ErrorCode.BAD_FRAME: ("frame is not a valid JSON object, is binary, or nests arrays/objects"
-                          " deeper than `HUB_MAX_JSON_DEPTH`", Action.FIX),
+    ErrorCode.BAD_FRAME: ("frame is not a valid JSON object (or not UTF-8), is binary, or nests"
+                          " arrays/objects deeper than `HUB_MAX_JSON_DEPTH`", Action.FIX),
     ErrorCode.UNKNOWN_FRAME: ("`type` is missing or not a known client frame", Action.FIX),
     ErrorCode.INVALID_FIELD: ("a field is missing, has the wrong type, is out of range"
                               " (integers are 0..2^63-1, `limit` >= 1; `id` any int64) or"

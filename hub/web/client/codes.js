@@ -23,6 +23,7 @@ export const MESSAGES = Object.freeze({
   4503: "The service is busy right now. Please try again shortly.",
   // close codes
   1000: "Disconnected.",
+  1002: "The connection failed. Reconnecting…",
   1009: "Something you sent was too large to deliver.",
   1011: "The connection failed on our side. Reconnecting…",
   1012: "The server is restarting. Reconnecting…",

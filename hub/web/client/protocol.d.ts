@@ -708,7 +708,7 @@ export type MethodName = keyof MethodParams;
 /** `error` frame codes (the connection stays open). */
 export type ErrorCodeNumber = 4400 | 4401 | 4402 | 4413 | 4403 | 4404 | 4405 | 4406 | 4409 | 4410 | 4412 | 4422 | 4429 | 4500 | 4503;
 /** Close codes the hub sends. */
-export type CloseCodeNumber = 1000 | 1009 | 1011 | 1012 | 4001 | 4002 | 4003 | 4008 | 4009 | 4020;
+export type CloseCodeNumber = 1000 | 1002 | 1009 | 1011 | 1012 | 4001 | 4002 | 4003 | 4008 | 4009 | 4020;
 /** What a client should do: see "Error codes" in docs/protocol.md. */
 export type CodeAction = "fix" | "retry" | "reconnect" | "refresh_token" | "give_up";
 export interface CodeInfo { name: string; action: CodeAction; meaning: string; }

@@ -7,7 +7,7 @@ export const PROTOCOL_VERSION = 1;
 
 /** @type {import('./protocol').ErrorCodeTable} */
 export const ERROR_CODES = Object.freeze({
-  4400: { name: "BAD_FRAME", action: "fix", meaning: "frame is not a valid JSON object, is binary, or nests arrays/objects deeper than `HUB_MAX_JSON_DEPTH`" },
+  4400: { name: "BAD_FRAME", action: "fix", meaning: "frame is not a valid JSON object (or not UTF-8), is binary, or nests arrays/objects deeper than `HUB_MAX_JSON_DEPTH`" },
   4401: { name: "UNKNOWN_FRAME", action: "fix", meaning: "`type` is missing or not a known client frame" },
   4402: { name: "INVALID_FIELD", action: "fix", meaning: "a field is missing, has the wrong type, is out of range (integers are 0..2^63-1, `limit` >= 1; `id` any int64) or holds a NUL character; `reason` names the field" },
   4413: { name: "PAYLOAD_TOO_LARGE", action: "fix", meaning: "`data` or chat `text` exceeds its size limit" },
@@ -27,7 +27,8 @@ export const ERROR_CODES = Object.freeze({
 /** @type {import('./protocol').CloseCodeTable} */
 export const CLOSE_CODES = Object.freeze({
   1000: { name: "NORMAL", action: "give_up", meaning: "the client closed, or the server finished" },
-  1009: { name: "MESSAGE_TOO_BIG", action: "fix", meaning: "a frame exceeded the maximum frame size" },
+  1002: { name: "PROTOCOL_ERROR", action: "fix", meaning: "the client broke websocket framing (RFC 6455 section 5): an unmasked frame, a continuation with no message, a new message inside a fragmented one, or a fragmented control frame" },
+  1009: { name: "MESSAGE_TOO_BIG", action: "fix", meaning: "a frame, or a message of several fragments, exceeded `HUB_MAX_FRAME_BYTES`" },
   1011: { name: "INTERNAL_ERROR", action: "reconnect", meaning: "unexpected server error" },
   1012: { name: "SERVICE_RESTART", action: "reconnect", meaning: "this node is shutting down (SIGTERM); reconnect, another node will take you" },
   4001: { name: "UNAUTHORIZED", action: "give_up", meaning: "token missing, malformed, forged, not HS256 (alg=none is refused), or living longer than `HUB_MAX_TOKEN_TTL`; or an overlay credential (`?overlay=`) that is not the event's current one" },
