@@ -20,11 +20,11 @@ Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Slug = Annotated[str, msgspec.Meta(pattern=SLUG_PATTERN,
                                    description="lowercase a-z, 0-9 and -, 3..63 characters")]
 Cents = Annotated[int, msgspec.Meta(ge=0, le=2_147_483_647)]
-SmsNumber = Annotated[str, msgspec.Meta(pattern=r"^\+[1-9][0-9]{6,14}$",
+SmsNumber = Annotated[str, msgspec.Meta(pattern=r"^\+[1-9][0-9]{6,14}\Z",
                                         description="E.164, e.g. +15551234567")]
 BlockedAction = Literal["reject", "hold"]
 ExternalId = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\s]{1,64}@[^@\s]{1,190}$",
+Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\s]{1,64}@[^@\s]{1,190}\Z",
                                     max_length=254)]
 MemberRole = Literal["owner", "admin", "dj", "moderator", "performer", "viewer"]
 

@@ -22,7 +22,7 @@ from asyncpg.pool import PoolConnectionProxy
 Conn = Connection | PoolConnectionProxy
 BlockedAction = Literal["reject", "hold"]  # chat_settings.blocked_action (0006)
 
-SLUG_PATTERN = r"^[a-z0-9-]{3,63}$"  # checked by the API's decoder and the CLI
+SLUG_PATTERN = r"^[a-z0-9-]{3,63}\Z"  # checked by the API's decoder and the CLI
 # What a caller may change with update(); the rest (Stripe state, owner) has its own paths.
 EDITABLE = ("name", "slug", "product_context", "tip_priority_cents", "sms_number")
 _COLUMNS = "id, name, slug, product_context, tip_priority_cents, sms_number, created_at"
