@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from rooms.cluster_broker import ClusterBroker
+from tests.contract.conftest import Inbox
 from tests.reliability.test_redis_restart import Recorder, _open, _silent_losses
 from tests.support.client import Client, token
 from tests.support.hubproc import HubProcess
@@ -165,3 +167,38 @@ async def test_primary_failover_loses_nothing_silently(cluster: RedisClusterProc
         if cluster.procs[primary].poll() is not None:  # give later tests a whole cluster
             cluster.start(primary)
             cluster.wait_ok()
+
+
+async def test_a_moved_slot_is_followed_and_repaired(cluster: RedisClusterProcs,
+                                                     prefix: str) -> None:
+    """When a room's slot moves to another primary, Redis drops the node's subscription
+    there; the broker subscribes on the new owner, resyncs, and keeps delivering."""
+    room = f"org:{uuid.uuid4()}"
+    broker = ClusterBroker(cluster.url, prefix=prefix)
+    inbox = Inbox()
+    resyncs: list[float] = []
+    broker.on_resync(lambda: resyncs.append(time.monotonic()))
+    await broker.start(inbox)
+    try:
+        await broker.subscribe(room)
+        await broker.publish(room, b"before")
+        await inbox.wait_for(1)
+        channel = broker.channel(room)
+        owner, _ = await asyncio.to_thread(cluster.primary_of, channel)
+        target = next(p for p in await asyncio.to_thread(cluster.primaries) if p != owner)
+        moved_at = time.monotonic()
+        await asyncio.to_thread(cluster.move_slot, channel, target)
+
+        async def resynced() -> None:
+            while not resyncs:
+                await asyncio.sleep(0.02)
+
+        await asyncio.wait_for(resynced(), 10)
+        await broker.publish(room, b"after")
+        got = await inbox.wait_for(2)
+        assert [(p.offset, p.data) for p in got] == [(1, b"before"), (2, b"after")]
+        hist = await broker.history(room, 0, 10)
+        assert [p.data for p in hist.publications] == [b"before", b"after"]
+        print(f"slot move: resubscribed and resynced {resyncs[0] - moved_at:.2f} s after it")
+    finally:
+        await broker.close()

@@ -114,6 +114,25 @@ class RedisClusterProcs:
             replica = r.info("replication").get("slave0", {})
         return port, (int(replica["port"]) if replica.get("state") == "online" else None)
 
+    def primaries(self) -> list[int]:
+        with self.client() as rc:
+            return [n.port for n in rc.get_primaries()]
+
+    def move_slot(self, key: str, to_port: int) -> None:
+        """Move ``key``'s slot, with its keys, to the primary on ``to_port``: the steps
+        ``redis-cli --cluster reshard`` takes for each slot."""
+        with self.client() as rc:
+            slot = rc.keyslot(key)
+            from_port = rc.get_node_from_key(key).port
+        with redis.Redis(port=from_port) as src, redis.Redis(port=to_port) as dst:
+            src_id, dst_id = src.cluster("myid"), dst.cluster("myid")
+            dst.cluster("setslot", slot, "importing", src_id)
+            src.cluster("setslot", slot, "migrating", dst_id)
+            while keys := src.cluster("getkeysinslot", slot, 100):
+                src.migrate("127.0.0.1", to_port, keys, 0, 5000)
+            for r in (dst, src):
+                r.cluster("setslot", slot, "node", dst_id)
+
     def kill(self, port: int) -> None:
         self.procs[port].kill()  # SIGKILL: a crash, not a shutdown
         self.procs[port].wait(10)
