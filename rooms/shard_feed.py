@@ -122,6 +122,7 @@ class ShardFeed:
                 await shard.pubsub.ssubscribe(*group)
         except BaseException:
             self._drop(shard)
+            self._schedule_rebuild()  # for the shard's other channels, if it had any
             raise
         for channel in channels:
             self._owner[channel] = shard.name
@@ -172,9 +173,11 @@ class ShardFeed:
                 return
             except asyncio.CancelledError:
                 raise
-            except (RedisError, OSError) as exc:
+            except Exception as exc:  # whatever it was, giving up would leave rooms deaf
+                # The cluster client may be refreshing its own slot map at the same time
+                # (after a failed command): a clash is one more reason to try again.
                 if attempt == 0:
-                    log.warning("cluster not ready for resubscribe (%s); retrying", exc)
+                    log.warning("cluster not ready for resubscribe (%r); retrying", exc)
                 await asyncio.sleep(_RETRY_DELAYS[min(attempt, len(_RETRY_DELAYS) - 1)])
                 attempt += 1
 

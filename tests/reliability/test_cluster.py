@@ -127,8 +127,18 @@ async def test_primary_failover_loses_nothing_silently(cluster: RedisClusterProc
 
         await publish_until(time.monotonic() + BEFORE)
         acked_before = len(acked)
+        last_before = acked[-1][2]
         killed_at = time.monotonic()
         cluster.kill(primary)
+
+        async def delivery_resumed() -> float:
+            """Seconds from the kill until every subscriber got a message sent after it."""
+            while not all(any(f["type"] == "message" and f["data"]["seq"] > last_before
+                              for f in rec.frames) for rec in subscribers):
+                await asyncio.sleep(0.01)
+            return time.monotonic() - killed_at
+
+        resumed = asyncio.create_task(delivery_resumed())
         # Publish through the failover until a publish is acked again, then AFTER more.
         resumed_after = None
         while time.monotonic() - killed_at < 20:
@@ -145,7 +155,16 @@ async def test_primary_failover_loses_nothing_silently(cluster: RedisClusterProc
                               for f in rec.frames) for rec in subscribers):
                 await asyncio.sleep(0.05)
 
-        await asyncio.wait_for(delivered_everywhere(), 10)
+        try:
+            await asyncio.wait_for(delivered_everywhere(), 10)
+        except TimeoutError:
+            deaf = [i for i, rec in enumerate(subscribers)
+                    if not any(f["type"] == "message" and f["data"]["seq"] == acked[-1][2]
+                               for f in rec.frames)]
+            pytest.fail(f"delivery did not resume for subscribers {deaf} (hub = i % 2) "
+                        f"after seq {last_before}; acked {acked[acked_before:]}; "
+                        f"hub logs: {[str(h.log_path) for h in hubs]}")
+        delivered_after = await asyncio.wait_for(resumed, 1)
         failures = []
         for i, rec in enumerate(subscribers):
             silent, faults = _silent_losses(rec.frames, acked)
@@ -155,7 +174,8 @@ async def test_primary_failover_loses_nothing_silently(cluster: RedisClusterProc
         missed = sum(len({s for _, _, s in acked} - {f["data"]["seq"] for f in rec.frames
                                                        if f["type"] == "message"})
                      for rec in subscribers)
-        print(f"failover: publishes acked again {resumed_after:.2f} s after the kill; "
+        print(f"failover: publishes acked again {resumed_after:.2f} s after the kill, "
+              f"delivered to all {delivered_after:.2f} s after it; "
               f"{len(acked)} acked, {refused} refused; {told}/{SUBSCRIBERS} subscribers told "
               f"recovered=false; {missed} (acked, subscriber) misses")
         assert not failures, "\n".join(failures)
@@ -202,3 +222,38 @@ async def test_a_moved_slot_is_followed_and_repaired(cluster: RedisClusterProcs,
         print(f"slot move: resubscribed and resynced {resyncs[0] - moved_at:.2f} s after it")
     finally:
         await broker.close()
+
+
+async def test_a_manual_failover_is_followed(cluster: RedisClusterProcs, prefix: str) -> None:
+    """A primary demoted to replica (CLUSTER FAILOVER) stays up: delivery goes on, either
+    through it (Redis passes sharded messages on to a shard's replicas) or, when Redis
+    drops the subscription, from the promoted replica after a resync."""
+    room = f"org:{uuid.uuid4()}"
+    broker = ClusterBroker(cluster.url, prefix=prefix)
+    inbox = Inbox()
+    resyncs: list[float] = []
+    broker.on_resync(lambda: resyncs.append(time.monotonic()))
+    await broker.start(inbox)
+    try:
+        await broker.subscribe(room)
+        await broker.publish(room, b"before")
+        await inbox.wait_for(1)
+        _, replica = await asyncio.to_thread(cluster.primary_of, broker.channel(room))
+        assert replica is not None
+        await asyncio.to_thread(cluster.fail_over, replica)
+
+        async def promoted() -> None:
+            while (await asyncio.to_thread(cluster.primary_of, broker.channel(room)))[0] \
+                    != replica:
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(promoted(), 10)
+        for n in range(5):
+            await broker.publish(room, b"after %d" % n)
+        got = await inbox.wait_for(6)
+        assert [(p.offset, p.data) for p in got] == [
+            (1, b"before"), *((n + 2, b"after %d" % n) for n in range(5))]
+        print(f"manual failover: {len(resyncs)} resyncs")
+    finally:
+        await broker.close()
+        await asyncio.to_thread(cluster.wait_ok)

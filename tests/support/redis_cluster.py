@@ -133,6 +133,12 @@ class RedisClusterProcs:
             for r in (dst, src):
                 r.cluster("setslot", slot, "node", dst_id)
 
+    def fail_over(self, replica: int) -> None:
+        """A manual failover: the replica on ``replica`` takes over from its primary,
+        which stays up as its replica."""
+        with redis.Redis(port=replica) as r:
+            r.cluster("failover")
+
     def kill(self, port: int) -> None:
         self.procs[port].kill()  # SIGKILL: a crash, not a shutdown
         self.procs[port].wait(10)
