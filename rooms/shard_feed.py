@@ -10,6 +10,11 @@ the primary became a replica after a failover): refresh the slot map, subscribe 
 orphaned channel on its current owner, then PING the resync marker there. The marker's
 pong comes after the subscribe confirmations, so the broker's resync callback runs once
 the channels are live again and the node repairs from history what was missed.
+
+A watchdog backs this up: every ``check_interval`` seconds it pings every connection
+(one silent for three rounds is treated as lost: a dead peer does not always close the
+socket), and every fifth round it reads the slot map, so a change nobody told this
+process about (a demoted primary that keeps its subscribers) is still followed.
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ log = logging.getLogger(__name__)
 
 # Between attempts to rebuild subscriptions while the cluster is failing over.
 _RETRY_DELAYS = (0.1, 0.2, 0.4, 0.8, 1.0)
+_ALIVE = b"lh-alive"  # the watchdog's PING payload; its pong only proves the link
+_SILENT_ROUNDS = 3  # watchdog rounds without a word from a connection: it is lost
+_MAP_ROUNDS = 5  # the watchdog reads the slot map every this many rounds
 
 Dispatch = Callable[[dict[str, Any]], None]
 
@@ -52,13 +60,14 @@ class _Shard:
         self.name = node.name
         self.pubsub = pubsub
         self.reader: asyncio.Task[None] | None = None
+        self.heard = asyncio.get_running_loop().time()  # last message, pong included
 
 
 class ShardFeed:
     """The channels this process listens to, spread over the cluster's primaries."""
 
     def __init__(self, cluster: RedisCluster, dispatch: Dispatch,
-                 connection_kwargs: dict[str, Any]) -> None:
+                 connection_kwargs: dict[str, Any], *, check_interval: float = 1.0) -> None:
         self._rc = cluster
         self._dispatch = dispatch
         self._kwargs = connection_kwargs
@@ -68,6 +77,8 @@ class ShardFeed:
         self._lock = asyncio.Lock()  # one change to the map at a time
         self._rebuild: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
+        self._interval = check_interval
+        self._watchdog = asyncio.create_task(self._watch(), name="shard-watchdog")
 
     async def add(self, channel: str) -> None:
         async with self._lock:
@@ -91,10 +102,11 @@ class ShardFeed:
                 await shard.pubsub.sunsubscribe(channel)
 
     async def aclose(self) -> None:
-        if self._rebuild is not None:
-            self._rebuild.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._rebuild
+        for task in (self._watchdog, self._rebuild):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for shard in list(self._shards.values()):
             self._drop(shard)
         if self._closing:
@@ -201,6 +213,25 @@ class ShardFeed:
             shard = await self._subscribe(nodes[name], channels)
             await shard.pubsub.ping(RESYNC_MARKER)
 
+    async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        rounds = 0
+        while True:
+            await asyncio.sleep(self._interval)
+            if not self._wanted:
+                continue
+            rounds += 1
+            for shard in list(self._shards.values()):
+                if loop.time() - shard.heard > self._interval * _SILENT_ROUNDS:
+                    self._lost(shard, "no answer to pings")
+                    continue
+                try:
+                    await shard.pubsub.ping(_ALIVE)
+                except (RedisError, OSError) as exc:
+                    self._lost(shard, repr(exc))
+            if rounds % _MAP_ROUNDS == 0:
+                self._schedule_rebuild()  # reads the slot map; moves only what changed
+
     # -- reading ------------------------------------------------------------------
 
     async def _read(self, shard: _Shard) -> None:
@@ -215,6 +246,7 @@ class ShardFeed:
                 return
             if msg is None:
                 continue
+            shard.heard = asyncio.get_running_loop().time()
             if msg["type"] == "sunsubscribe" and msg["channel"] in pubsub.shard_channels:
                 # Not ours: Redis dropped the channel because its slot is no longer
                 # served here (moved away, or this primary became a replica).
