@@ -163,14 +163,9 @@ class RedisBroker(Broker):
     async def publish(self, room: str, data: bytes, *, history: bool = True) -> Publication:
         if not history:
             return await self._ephemeral.submit((room, data))
-        offset, epoch = await self._save_and_publish(room, data)
-        return Publication(room, epoch.decode(), int(offset), data)
-
-    async def _save_and_publish(self, room: str, data: bytes) -> tuple[int, bytes]:
-        """Run the publish script for a durable publication: its offset and epoch."""
         offset, epoch = await self._publish_script(
             keys=self._keys(room), args=self._publish_args(room, data, history=True))
-        return int(offset), epoch
+        return Publication(room, epoch.decode(), int(offset), data)
 
     async def _publish_ephemeral(self, items: Sequence[tuple[str, bytes]]
                                  ) -> list[Publication | BaseException]:

@@ -5,6 +5,7 @@ delivery, recovery and presence across nodes, a primary owning a room's slot is
 SIGKILLed while a publisher sends 20 msg/s: once its replica is promoted, delivery must
 resume, and every acknowledged message must reach every subscriber exactly once and in
 order, or the subscriber must have been told (``subscribed`` with ``recovered: false``).
+A moved slot and a manual failover (a primary demoted, still up) are followed too.
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ BEFORE, AFTER = 1.5, 4.0  # seconds of publishing before the kill and after the 
 
 
 @pytest.fixture
-def cluster_hubs(cluster: RedisClusterProcs) -> Iterator[Callable[[], HubProcess]]:
-    """Start hubs on the cluster, sharing one key prefix; stop them afterwards."""
-    env = {"REDIS_URL": cluster.url, "HUB_REDIS_PREFIX": f"t{uuid.uuid4().hex[:12]}"}
+def cluster_hubs(cluster: RedisClusterProcs, prefix: str
+                 ) -> Iterator[Callable[[], HubProcess]]:
+    """Start hubs on the cluster, sharing this test's key prefix; stop them afterwards."""
+    env = {"REDIS_URL": cluster.url, "HUB_REDIS_PREFIX": prefix}
     started: list[HubProcess] = []
 
     def start() -> HubProcess:
@@ -78,11 +80,10 @@ async def test_delivery_recovery_and_presence_across_nodes(cluster_hubs) -> None
 
 
 async def test_primary_failover_loses_nothing_silently(cluster: RedisClusterProcs,
-                                                       cluster_hubs) -> None:
+                                                       cluster_hubs, prefix: str) -> None:
     """SIGKILL the primary that owns the room's slot: its replica takes over, both nodes
     resubscribe there, and no acknowledged publish is silently lost."""
     hubs = [cluster_hubs(), cluster_hubs()]
-    prefix = hubs[0]._env["HUB_REDIS_PREFIX"]
     org = uuid.uuid4()
     room = f"org:{org}"
     primary, replica = cluster.primary_of(f"{prefix}:{{{room}}}")
