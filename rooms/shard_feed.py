@@ -43,6 +43,11 @@ _RETRY_DELAYS = (0.1, 0.2, 0.4, 0.8, 1.0)
 _ALIVE = b"lh-alive"  # the watchdog's PING payload; its pong only proves the link
 _SILENT_ROUNDS = 3  # watchdog rounds without a word from a connection: it is lost
 _MAP_ROUNDS = 5  # the watchdog reads the slot map every this many rounds
+_STALE_MAP_SECONDS = 5.0  # how long a node that dropped a channel is not its owner
+
+
+class StaleSlotMap(RedisError):
+    """The slot map still names the node that just gave a channel up: read it again."""
 
 Dispatch = Callable[[dict[str, Any]], None]
 
@@ -73,6 +78,9 @@ class ShardFeed:
         self._kwargs = connection_kwargs
         self._wanted: set[str] = set()
         self._owner: dict[str, str] = {}  # channel -> name of the shard it is live on
+        # channel -> (node that dropped it, when): a slot map naming that node again is
+        # taken as stale for a while, since the nodes learn a failover one by one.
+        self._dropped_by: dict[str, tuple[str, float]] = {}
         self._shards: dict[str, _Shard] = {}
         self._lock = asyncio.Lock()  # one change to the map at a time
         self._rebuild: asyncio.Task[None] | None = None
@@ -92,6 +100,7 @@ class ShardFeed:
     async def remove(self, channel: str) -> None:
         async with self._lock:
             self._wanted.discard(channel)
+            self._dropped_by.pop(channel, None)
             shard = self._shards.get(self._owner.pop(channel, ""))
             if shard is None:
                 return
@@ -198,11 +207,15 @@ class ShardFeed:
         await self._rc.nodes_manager.initialize()
         moves: defaultdict[str, list[str]] = defaultdict(list)
         nodes: dict[str, ClusterNode] = {}
+        now = asyncio.get_running_loop().time()
         for channel in self._wanted:
             node = self._owner_of(channel)
             held = self._owner.get(channel)
             if held == node.name:
                 continue
+            dropper, since = self._dropped_by.get(channel, ("", 0.0))
+            if dropper == node.name and now - since < _STALE_MAP_SECONDS:
+                raise StaleSlotMap(f"{node.name} dropped {channel!r} yet is named its owner")
             if held is not None:  # still on a live shard that no longer owns it
                 with contextlib.suppress(RedisError, OSError):
                     await self._shards[held].pubsub.sunsubscribe(channel)
@@ -211,6 +224,9 @@ class ShardFeed:
             nodes[node.name] = node
         for name, channels in moves.items():
             shard = await self._subscribe(nodes[name], channels)
+            for channel in channels:
+                self._dropped_by.pop(channel, None)
+            log.debug("resubscribed %d channels on %s", len(channels), name)
             await shard.pubsub.ping(RESYNC_MARKER)
 
     async def _watch(self) -> None:
@@ -252,6 +268,7 @@ class ShardFeed:
                 # served here (moved away, or this primary became a replica).
                 pubsub.shard_channels.pop(msg["channel"], None)
                 channel = msg["channel"].decode()
+                self._dropped_by[channel] = (shard.name, asyncio.get_running_loop().time())
                 if self._owner.get(channel) == shard.name:
                     del self._owner[channel]
                 self._schedule_rebuild()
