@@ -74,13 +74,13 @@ class Hub:
         self.parts = parts or Parts()
         self.products = parse_hosts(settings.product_hosts)  # host -> product (hub.products)
         s = settings
-        broker = broker_from_url(s.redis_url, prefix=s.redis_prefix,
+        broker = broker_from_url(s.redis_target, prefix=s.redis_prefix,
                                  history_size=s.history_size, history_ttl=s.history_ttl)
         presence: Presence
         self.directory: Directory
         if s.redis_url:
-            presence = RedisPresence(s.redis_url, prefix=s.redis_prefix, ttl=s.presence_ttl)
-            self.directory = RedisDirectory(s.redis_url, prefix=s.redis_prefix)
+            presence = RedisPresence(s.redis_target, prefix=s.redis_prefix, ttl=s.presence_ttl)
+            self.directory = RedisDirectory(s.redis_target, prefix=s.redis_prefix)
         else:
             presence = MemoryPresence(ttl=s.presence_ttl)
             self.directory = MemoryDirectory()

@@ -21,6 +21,7 @@ from integrations.livekit_config import LiveKitConfig
 from integrations.stripe_config import StripeConfig
 from integrations.twilio_config import TwilioConfig
 from rooms.env import from_env
+from rooms.redis_client import as_cluster_url
 from rooms.services.tips_config import TipsConfig
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     ENV: ClassVar[Mapping[str, str]] = {
         "host": "HUB_HOST", "port": "HUB_PORT", "secret": "HUB_SECRET", "api_key": "HUB_API_KEY",
-        "redis_url": "REDIS_URL", "redis_prefix": "HUB_REDIS_PREFIX",
+        "redis_url": "REDIS_URL", "redis_cluster": "REDIS_CLUSTER",
+        "redis_prefix": "HUB_REDIS_PREFIX",
         "database_url": "DATABASE_URL", "app_database_url": "APP_DATABASE_URL",
         "embedded_pg": "HUB_EMBEDDED_PG", "pg_data_dir": "HUB_PG_DATA_DIR",
         "max_chat_chars": "HUB_MAX_CHAT_CHARS", "chat_user_burst": "HUB_CHAT_USER_BURST",
@@ -64,6 +66,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     secret: str = DEV_SECRET  # HUB_SECRET: HS256 key for connection tokens
     api_key: str = ""  # HUB_API_KEY: server publish API; empty disables it
     redis_url: str = ""  # REDIS_URL: empty -> in-process broker
+    # REDIS_CLUSTER=1: REDIS_URL's redis:// node belongs to a Redis Cluster (the same as
+    # writing redis+cluster://); rooms.redis_client
+    redis_cluster: bool = False
     redis_prefix: str = "lh"
     database_url: str = ""  # DATABASE_URL: owner DSN; empty -> embedded Postgres (hub run)
     app_database_url: str = ""  # APP_DATABASE_URL: the RLS-bound app role; derived if empty
@@ -116,6 +121,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     gc_check_interval: Annotated[float, msgspec.Meta(gt=0)] = 0.5  # seconds between checks
     # hub run: processes sharing the port through SO_REUSEPORT (hub.workers); >1 needs Redis
     workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
+
+
+    @property
+    def redis_target(self) -> str:
+        """REDIS_URL as the Redis clients take it: ``redis+cluster://`` for a Cluster."""
+        return as_cluster_url(self.redis_url) if self.redis_cluster else self.redis_url
 
 
 class Parts(msgspec.Struct, frozen=True, kw_only=True):

@@ -101,11 +101,17 @@ class Broker(abc.ABC):
 
 def broker_from_url(url: str | None, *, prefix: str = "lh", history_size: int = 1000,
                     history_ttl: int = 300) -> Broker:
-    """Pick an implementation by URL scheme: unset or ``memory://``, or ``redis://``."""
+    """Pick an implementation by URL scheme: unset or ``memory://``, ``redis://``, or
+    ``redis+cluster://host:port[,host:port...]`` for a Redis Cluster."""
     if not url or url.startswith("memory://"):
         from rooms.memory_broker import MemoryBroker
 
         return MemoryBroker(history_size=history_size, history_ttl=history_ttl)
+    if url.startswith(("redis+cluster://", "rediss+cluster://")):
+        from rooms.cluster_broker import ClusterBroker
+
+        return ClusterBroker(url, prefix=prefix, history_size=history_size,
+                             history_ttl=history_ttl)
     if url.startswith(("redis://", "rediss://", "unix://")):
         from rooms.redis_broker import RedisBroker
 

@@ -10,10 +10,9 @@ import abc
 import uuid
 
 import asyncpg
-import redis.asyncio as aioredis
 
 from rooms.names import RoomKind, RoomName
-from rooms.redis_client import redis_client
+from rooms.redis_client import AnyRedis, redis_client
 
 
 class Directory(abc.ABC):
@@ -49,7 +48,7 @@ class RedisDirectory(Directory):
     """Event ownership in one Redis hash, cached per process (ownership never changes)."""
 
     def __init__(self, url: str, *, prefix: str = "lh") -> None:
-        self._redis: aioredis.Redis = redis_client(url)
+        self._redis: AnyRedis = redis_client(url)
         self._key = f"{prefix}:events"
         self._cache: dict[uuid.UUID, uuid.UUID] = {}
 

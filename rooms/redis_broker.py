@@ -11,6 +11,8 @@ A pub/sub payload is ``b"<offset> <epoch> <data>"`` (offset 0 = ephemeral).
 Ephemeral publications (presence join/leave) made in the same loop tick run the same
 script in one pipeline (``rooms.redis_batch``): a connect storm's joins cost a round
 trip per batch, not per join. Durable publishes are not batched.
+
+``rooms.cluster_broker`` is this broker on a Redis Cluster (sharded pub/sub).
 """
 
 from __future__ import annotations
@@ -29,12 +31,13 @@ from redis.exceptions import NoScriptError, RedisError
 
 from rooms.broker import EPHEMERAL, Broker, Handler, HistorySlice, Publication
 from rooms.redis_batch import Coalescer
-from rooms.redis_client import redis_client
+from rooms.redis_client import AnyRedis, redis_client
 
 log = logging.getLogger(__name__)
 
 # Save + publish in one step. A new epoch drops any stale stream, so offsets
-# in (epoch, offset) never repeat.
+# in (epoch, offset) never repeat. %s is PUBLISH, or SPUBLISH on a Cluster: the room's
+# channel shares its keys' hash tag, so it lives on the node that runs the script.
 _PUBLISH = """
 local epoch = redis.call('HGET', KEYS[2], 'epoch')
 if not epoch then
@@ -49,7 +52,7 @@ if ARGV[6] == '1' then
   redis.call('EXPIRE', KEYS[1], ARGV[3])
 end
 redis.call('EXPIRE', KEYS[2], ARGV[3])
-redis.call('PUBLISH', ARGV[4], offset .. ' ' .. epoch .. ' ' .. ARGV[1])
+redis.call('%s', ARGV[4], offset .. ' ' .. epoch .. ' ' .. ARGV[1])
 return {offset, epoch}
 """
 
@@ -70,7 +73,7 @@ return {epoch, offset, entries}
 
 # PING payload sent right after a reconnect's resubscription: its pong comes after every
 # subscribe confirmation, so from then on the channels are live again.
-_RESYNC = b"lh-resync"
+RESYNC_MARKER = b"lh-resync"
 # How long the reader waits between attempts to reconnect a lost pub/sub connection.
 _RECONNECT_DELAY = 0.1
 
@@ -87,11 +90,13 @@ class _PubSub(PubSub):
         await super().on_connect(connection)
         self.reconnects += 1
         if self.subscribed:
-            await self.ping(_RESYNC)
+            await self.ping(RESYNC_MARKER)
 
 
 class RedisBroker(Broker):
     """Broker over one Redis: a command pool plus one pub/sub connection per node."""
+
+    _PUBLISH_COMMAND = "PUBLISH"
 
     def __init__(self, url: str, *, prefix: str = "lh", history_size: int = 1000,
                  history_ttl: int = 300) -> None:
@@ -99,15 +104,19 @@ class RedisBroker(Broker):
         self._prefix = prefix
         self._size = history_size
         self._ttl = history_ttl
-        self._redis: aioredis.Redis = redis_client(url)
+        self._redis: AnyRedis = self._client(url)
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._handler: Handler | None = None
-        self._publish_script = self._redis.register_script(_PUBLISH)
+        self._publish_lua = _PUBLISH % self._PUBLISH_COMMAND
+        self._publish_script = self._redis.register_script(self._publish_lua)
         self._history_script = self._redis.register_script(_HISTORY)
         self._channels: dict[bytes, str] = {}
         self._ephemeral: Coalescer[tuple[str, bytes], Publication] = Coalescer(
             self._publish_ephemeral)
+
+    def _client(self, url: str) -> AnyRedis:
+        return redis_client(url)
 
     # -- naming ---------------------------------------------------------------
 
@@ -128,6 +137,7 @@ class RedisBroker(Broker):
 
     async def start(self, handler: Handler) -> None:
         self._handler = handler
+        assert isinstance(self._redis, aioredis.Redis)
         self._pubsub = _PubSub(self._redis.connection_pool, ignore_subscribe_messages=True)
         self._reader = asyncio.create_task(self._read(), name="redis-broker-reader")
 
@@ -154,10 +164,7 @@ class RedisBroker(Broker):
         if not history:
             return await self._ephemeral.submit((room, data))
         offset, epoch = await self._publish_script(
-            keys=self._keys(room),
-            args=[data, self._size, self._ttl, self.channel(room), secrets.token_hex(4),
-                  "1" if history else "0"],
-        )
+            keys=self._keys(room), args=self._publish_args(room, data, history=True))
         return Publication(room, epoch.decode(), int(offset), data)
 
     async def _publish_ephemeral(self, items: Sequence[tuple[str, bytes]]
@@ -170,7 +177,7 @@ class RedisBroker(Broker):
         """
         results = await self._ephemeral_pipeline(items)
         if any(isinstance(r, NoScriptError) for r in results):
-            self._publish_script.sha = await self._redis.script_load(_PUBLISH)
+            self._publish_script.sha = await self._redis.script_load(self._publish_lua)
             results = await self._ephemeral_pipeline(items)
         out: list[Publication | BaseException] = []
         for (room, data), result in zip(items, results, strict=True):
@@ -183,9 +190,15 @@ class RedisBroker(Broker):
     async def _ephemeral_pipeline(self, items: Sequence[tuple[str, bytes]]) -> list[Any]:
         async with self._redis.pipeline(transaction=False) as pipe:
             for room, data in items:
-                pipe.evalsha(self._publish_script.sha, 2, *self._keys(room), data, self._size,
-                             self._ttl, self.channel(room), secrets.token_hex(4), "0")
+                # execute_command: a cluster pipeline refuses pipe.evalsha(), yet routes
+                # EVALSHA by its keys like any keyed command.
+                pipe.execute_command("EVALSHA", self._publish_script.sha, 2, *self._keys(room),
+                                     *self._publish_args(room, data, history=False))
             return list(await pipe.execute(raise_on_error=False))
+
+    def _publish_args(self, room: str, data: bytes, *, history: bool) -> list[Any]:
+        return [data, self._size, self._ttl, self.channel(room), secrets.token_hex(4),
+                "1" if history else "0"]
 
     async def subscribe(self, room: str) -> None:
         channel = self.channel(room)
@@ -236,26 +249,30 @@ class RedisBroker(Broker):
                 await asyncio.sleep(_RECONNECT_DELAY)
                 continue
             failing = False
-            if msg is None:
-                continue
-            if msg.get("type") == "pong" and msg.get("data") == _RESYNC:
-                log.warning("pub/sub reconnected; rooms resync from history")
-                if self._on_resync is not None and self._handler is not None:
-                    try:
-                        self._on_resync()
-                    except Exception:
-                        log.exception("resync callback failed")
-                continue
-            if msg.get("type") != "message":
-                continue
-            room = self._channels.get(msg["channel"])
-            handler = self._handler
-            if room is None or handler is None:
-                continue
-            try:
-                handler(self.decode(room, msg["data"]))
-            except Exception:  # a bad handler must not kill the reader
-                log.exception("publication handler failed")
+            if msg is not None:
+                self._dispatch(msg)
+
+    def _dispatch(self, msg: dict[str, Any]) -> None:
+        """Hand one pub/sub message to the node: a publication, or the resync marker."""
+        kind = msg.get("type")
+        if kind == "pong" and msg.get("data") == RESYNC_MARKER:
+            log.warning("pub/sub reconnected; rooms resync from history")
+            if self._on_resync is not None and self._handler is not None:
+                try:
+                    self._on_resync()
+                except Exception:
+                    log.exception("resync callback failed")
+            return
+        if kind not in ("message", "smessage"):
+            return
+        room = self._channels.get(msg["channel"])
+        handler = self._handler
+        if room is None or handler is None:
+            return
+        try:
+            handler(self.decode(room, msg["data"]))
+        except Exception:  # a bad handler must not kill the reader
+            log.exception("publication handler failed")
 
 
 __all__ = ["EPHEMERAL", "RedisBroker"]

@@ -10,12 +10,10 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-import redis.asyncio as aioredis
-
 from rooms.envelope import Member
 from rooms.presence import Presence, member_decoder, member_encoder
 from rooms.redis_batch import Coalescer
-from rooms.redis_client import redis_client
+from rooms.redis_client import AnyRedis, redis_client
 
 _CHUNK = 1000  # members per ZADD in a refresh: bounds one command's size and run time
 
@@ -34,7 +32,7 @@ return redis.call('HMGET', KEYS[2], unpack(live))
 
 class RedisPresence(Presence):
     def __init__(self, url: str, *, prefix: str = "lh", ttl: float = 30.0) -> None:
-        self._redis: aioredis.Redis = redis_client(url)
+        self._redis: AnyRedis = redis_client(url)
         self._prefix = prefix
         self._ttl = ttl
         self._snapshot = self._redis.register_script(_SNAPSHOT)

@@ -13,6 +13,7 @@ from tests.support.fake_livekit import FakeLiveKit
 from tests.support.fake_stripe import FakeStripe
 from tests.support.hubproc import HubProcess
 from tests.support.postgres import owner_dsn, server_dsn
+from tests.support.redis_cluster import RedisClusterProcs, redis_cluster
 from tests.support.services import redis_server
 
 __all__ = ["owner_dsn", "server_dsn"]  # session fixtures shared by every test package
@@ -22,6 +23,13 @@ __all__ = ["owner_dsn", "server_dsn"]  # session fixtures shared by every test p
 def redis_url() -> Iterator[str]:
     with redis_server() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[RedisClusterProcs]:
+    """A Redis Cluster of this session's own: 3 primaries with a replica each."""
+    with redis_cluster() as procs:
+        yield procs
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from rooms.broker import Broker, Publication
+from rooms.cluster_broker import ClusterBroker
 from rooms.memory_broker import MemoryBroker
 from rooms.presence import MemoryPresence, Presence
 from rooms.redis_broker import RedisBroker
@@ -38,17 +39,28 @@ class Inbox:
 BrokerFactory = Callable[..., Broker]
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def make_broker(request, redis_url: str, prefix: str) -> AsyncIterator[BrokerFactory]:
+def _url(request: pytest.FixtureRequest) -> str:
+    """The Redis URL for this kind: the shared server, or the session's Redis Cluster
+    (started only when a cluster test runs)."""
+    if request.param == "cluster":
+        return str(request.getfixturevalue("cluster").url)
+    return str(request.getfixturevalue("redis_url"))
+
+
+@pytest.fixture(params=["memory", "redis", "cluster"])
+async def make_broker(request, prefix: str) -> AsyncIterator[BrokerFactory]:
     """Build brokers of one kind; Redis ones share this test's key prefix."""
     made: list[Broker] = []
+    url = "" if request.param == "memory" else _url(request)
 
     def make(**kwargs: object) -> Broker:
         broker: Broker
         if request.param == "memory":
             broker = MemoryBroker(**kwargs)  # type: ignore[arg-type]
+        elif request.param == "cluster":
+            broker = ClusterBroker(url, prefix=prefix, **kwargs)  # type: ignore[arg-type]
         else:
-            broker = RedisBroker(redis_url, prefix=prefix, **kwargs)  # type: ignore[arg-type]
+            broker = RedisBroker(url, prefix=prefix, **kwargs)  # type: ignore[arg-type]
         made.append(broker)
         return broker
 
@@ -58,11 +70,11 @@ async def make_broker(request, redis_url: str, prefix: str) -> AsyncIterator[Bro
         await broker.close()
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def make_presence(request, redis_url: str, prefix: str
-                        ) -> AsyncIterator[Callable[..., Presence]]:
+@pytest.fixture(params=["memory", "redis", "cluster"])
+async def make_presence(request, prefix: str) -> AsyncIterator[Callable[..., Presence]]:
     made: list[Presence] = []
     shared = MemoryPresence  # memory presence is per process: "nodes" share one
+    url = "" if request.param == "memory" else _url(request)
 
     def make(ttl: float = 30.0) -> Presence:
         presence: Presence
@@ -70,7 +82,7 @@ async def make_presence(request, redis_url: str, prefix: str
             if not made:
                 made.append(shared(ttl=ttl))
             return made[0]
-        presence = RedisPresence(redis_url, prefix=prefix, ttl=ttl)
+        presence = RedisPresence(url, prefix=prefix, ttl=ttl)
         made.append(presence)
         return presence
 
