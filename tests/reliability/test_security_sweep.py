@@ -26,9 +26,15 @@ from tests.support.members import staff_token
 from tests.support.sweep import (
     BAD_TOKENS,
     CLOSE_EXPIRED,
+    PUBLIC_ROUTES,
+    ROUTE_BODIES,
     Seeded,
     body_routes,
+    call_params,
     holdings,
+    methods,
+    record_routes,
+    room_history,
 )
 
 TIP_TIMEOUT = "120"  # seconds: no alert changes state by itself while a test compares
@@ -73,15 +79,19 @@ async def seed(hub: HubProcess, owner: asyncpg.Connection, org: uuid.UUID,
                   tip_id=paid["tip_id"], alert_id=alert_of(paid))
 
 
-async def answer(client: Client, frame: dict[str, Any]) -> dict[str, Any]:
-    """Send ``frame`` with a fresh id; the reply (or error) that echoes it."""
+async def answer(client: Client, frame: dict[str, Any],
+                 others: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Send ``frame`` with a fresh id; the reply (or error) that echoes it. Any other frame
+    that arrives meanwhile goes to ``others``."""
     client._next_id += 1
     frame_id = client._next_id
     await client.send({**frame, "id": frame_id})
     while True:
-        reply = await client.recv(timeout=10)
+        reply = await client._next(timeout=10)
         if reply.get("id") == frame_id:
             return reply
+        if others is not None:
+            others.append(reply)
 
 
 def code_of(reply: dict[str, Any]) -> int | str:
@@ -223,3 +233,102 @@ async def test_every_route_refuses_an_oversized_body_with_413(hub: HubProcess, e
     async with httpx.AsyncClient(base_url=hub.url, timeout=10) as http:
         assert (await http.get("/health")).status_code == 200
     print(f"bodies: {len(routes)} routes, {len(routes) - len(wrong)} answered 413")
+
+
+# -- another organization ---------------------------------------------------------------
+
+
+def room_frames(room: str, s: Seeded) -> list[tuple[str, dict[str, Any]]]:
+    """Every client frame that names a room, and a ``call`` of every service method."""
+    frames: list[tuple[str, dict[str, Any]]] = [
+        ("subscribe", {"type": "subscribe", "room": room}),
+        ("subscribe+recover", {"type": "subscribe", "room": room,
+                               "recover": {"epoch": "x", "offset": 0}}),
+        ("publish", {"type": "publish", "room": room, "data": {"forged": True}}),
+        ("presence", {"type": "presence", "room": room}),
+        ("history", {"type": "history", "room": room, "limit": 1000}),
+        ("chat", {"type": "chat", "room": room, "text": "written from outside"}),
+        ("chat_history", {"type": "chat_history", "room": room, "limit": 100}),
+        ("unsubscribe", {"type": "unsubscribe", "room": room}),
+        ("call unknown", {"type": "call", "room": room, "method": "nope.nothing"}),
+    ]
+    frames += [(f"call {name}", {"type": "call", "room": room, "method": name,
+                                 "params": call_params(name, s)}) for name, _ in methods()]
+    return frames
+
+
+NEEDS_SUBSCRIPTION = {"presence", "history", "unsubscribe"}
+
+
+@pytest.fixture
+def full_hub(hub_factory: Any, stripe_fake: Any, livekit: Any) -> HubProcess:
+    """A hub with payments and streaming set up (their fakes record any call that gets out)."""
+    process: HubProcess = hub_factory(
+        db=True, HUB_PUBLISH_RATE="1000", HUB_PUBLISH_BURST="1000", HUB_READ_RATE="1000",
+        HUB_READ_BURST="1000", HUB_TIP_ALERT_TIMEOUT=TIP_TIMEOUT, **stripe_fake.env(),
+        **livekit.env())
+    return process
+
+
+async def test_another_orgs_rooms_and_records_refuse_everything(
+        full_hub: HubProcess, event: Any, owner_conn: Any, redis_url: str, prefix: str,
+        stripe_fake: Any, livekit: Any) -> None:
+    """An admin of org A, on org B's rooms (every frame, every method, SSE) and records
+    (every route naming one): 4404/404 for B's event, 4403/403 for B's org room; nothing
+    changes in Postgres for A or B, nor in B's rooms' Redis history; no provider call."""
+    hub = full_hub
+    org_a, _ = event
+    org_b, ev_b = await new_event(owner_conn)
+    victim = await seed(hub, owner_conn, org_b, ev_b)
+    rooms = {"event": victim.room, "org": f"org:{org_b}"}
+    dj_b = await Client.open(hub.ws_url, await staff_token(hub, org_b, "dj-b", "dj"))
+    for room in rooms.values():
+        await dj_b.subscribe(room)
+        await dj_b.publish(room, {"secret": "org-b"})
+    attacker_token = await staff_token(hub, org_a, "mallory", "admin")
+    attacker = await Client.open(hub.ws_url, attacker_token)
+    before = await holdings(owner_conn, [org_a, org_b])
+    history = {room: await room_history(redis_url, prefix, room) for room in rooms.values()}
+    provider_calls = (len(stripe_fake.calls), len(livekit.calls))
+
+    got: dict[str, Any] = {}
+    want: dict[str, Any] = {}
+    seen: list[dict[str, Any]] = []  # every frame the attacker got
+    for kind, room in rooms.items():
+        refusal = 4404 if kind == "event" else 4403
+        for name, frame in room_frames(room, victim):
+            reply = await answer(attacker, frame, seen)
+            seen.append(reply)
+            got[f"ws {kind} {name}"] = code_of(reply)
+            # Reads of a room one is not subscribed to say so first, for any room.
+            want[f"ws {kind} {name}"] = 4405 if name in NEEDS_SUBSCRIPTION else refusal
+    async with httpx.AsyncClient(base_url=hub.url, timeout=10) as http:
+        for kind, room in rooms.items():
+            got[f"sse {kind}"] = await sse_refusal(http, room, token=attacker_token)
+        want |= {"sse event": (404, 4404), "sse org": (403, 4403)}
+        b_ids = {"event_id:uuid": str(ev_b), "org_id:uuid": str(org_b),
+                 "tip_id:uuid": victim.tip_id, "user_id:uuid": str(await owner_conn.fetchval(
+                     "SELECT id FROM users WHERE external_id = 'dj-b'"))}
+        for verb, template, bearer in record_routes():
+            if (verb, template) in PUBLIC_ROUTES:
+                continue
+            # A request answered before its body is read closes its connection.
+            resp = await http.request(verb, concrete(template, b_ids),
+                                      json=ROUTE_BODIES.get((verb, template), {}),
+                                      headers={"Authorization": f"Bearer {attacker_token}",
+                                               "Connection": "close"})
+            got[f"http {verb} {template}"] = resp.status_code
+            want[f"http {verb} {template}"] = 404 if bearer else 401
+    await attacker.close()
+    assert {k: v for k, v in got.items() if want[k] != v} == {}
+    leaked = [f for f in seen if f["type"] != "error" or "org-b" in repr(f) or "hello" in repr(f)]
+    assert leaked == []
+    assert await holdings(owner_conn, [org_a, org_b]) == before
+    assert {room: await room_history(redis_url, prefix, room) for room in rooms.values()} == history
+    assert (len(stripe_fake.calls), len(livekit.calls)) == provider_calls
+    # B's rooms still work for B.
+    await dj_b.publish(victim.room, {"after": True})
+    await dj_b.close()
+    print(f"cross-tenant: {len(got)} cases ({sum(k.startswith('ws') for k in got)} frames,"
+          f" {len(methods())} methods x 2 rooms, 2 SSE, {sum(k.startswith('http') for k in got)}"
+          " routes), all refused with the documented code; 0 rows or history entries changed")

@@ -24,6 +24,7 @@ import redis.asyncio as aioredis
 
 from hub.app import create_app
 from hub.settings import Settings
+from integrations import http_docs as docs
 from rooms.services import SERVICES
 from tests.support.hubproc import SECRET
 
@@ -185,18 +186,47 @@ def methods() -> list[tuple[str, Any]]:
     return [(f"{s.name}.{m.name}", m) for s in SERVICES for m in s.methods]
 
 
+def _handlers() -> list[tuple[str, str, Any]]:
+    """Every HTTP route of the app as ``(verb, path template, handler)``."""
+    app = create_app(Settings(secret=SECRET, api_key="k"))
+    return [(verb, route.path, handler) for route in app.routes
+            for handler in getattr(route, "route_handlers", ())
+            for verb in sorted(getattr(handler, "http_methods", ())) if verb != "OPTIONS"]
+
+
 def body_routes() -> list[tuple[str, str, int]]:
     """Every route that may take a body: ``(method, path template, body cap)``."""
-    settings = Settings(secret=SECRET, api_key="k")
-    app = create_app(settings)
-    found = []
-    for route in app.routes:
-        for handler in getattr(route, "route_handlers", ()):
-            for verb in sorted(getattr(handler, "http_methods", ())):
-                if verb in {"POST", "PUT", "PATCH", "DELETE"}:
-                    cap = handler.resolve_request_max_body_size() or settings.max_body_bytes
-                    found.append((verb, route.path, cap))
-    return found
+    default = Settings().max_body_bytes
+    return [(verb, path, handler.resolve_request_max_body_size() or default)
+            for verb, path, handler in _handlers() if verb in {"POST", "PUT", "PATCH", "DELETE"}]
+
+
+def record_routes() -> list[tuple[str, str, bool]]:
+    """Every API route that names an org's record (org, event, tip) in its path, as
+    ``(verb, path template, takes a bearer token)``. (The guest link route is in it too:
+    it takes no credential by design, the event id being the link's secret.)"""
+    return [(verb, path, any(docs.BEARER in option for option in handler.security or ()))
+            for verb, path, handler in _handlers()
+            if path.startswith("/api/")
+            and any(f"{{{name}:uuid}}" in path for name in ("org_id", "event_id", "tip_id"))]
+
+
+# Routes that take no credential by design: a guest link's event id is its secret.
+PUBLIC_ROUTES = {("POST", "/api/events/{event_id:uuid}/guest")}
+
+# Bodies that would succeed on the caller's own records: only a refusal can stop them.
+ROUTE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("PATCH", "/api/events/{event_id:uuid}"): {"title": "Taken over", "visibility": "private"},
+    ("POST", "/api/orgs/{org_id:uuid}/events"): {"title": "Planted"},
+    ("POST", "/api/events/{event_id:uuid}/status"): {"status": "cancelled"},
+    ("POST", "/api/events/{event_id:uuid}/checkout"): {"kind": "tip", "amount_cents": 500},
+    ("POST", "/api/events/{event_id:uuid}/money/manual"): {"kind": "tip", "amount_cents": 100,
+                                                           "note": "cash"},
+    ("PATCH", "/api/orgs/{org_id:uuid}"): {"name": "Taken over"},
+    ("PUT", "/api/orgs/{org_id:uuid}/members/{user_id:uuid}"): {"role": "admin"},
+    ("POST", "/api/orgs/{org_id:uuid}/tokens"): {"external_id": "mallory", "role": "admin"},
+    ("POST", "/api/events/{event_id:uuid}/livekit-token"): {"kind": "publisher"},
+}
 
 
 async def tenant_tables(conn: asyncpg.Connection) -> list[str]:
