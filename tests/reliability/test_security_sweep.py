@@ -19,6 +19,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from rooms.roles import Role
 from tests.integration.test_tips import alert_of, pay
 from tests.support.client import Client, token
 from tests.support.hubproc import API_KEY, HubProcess
@@ -28,6 +29,7 @@ from tests.support.sweep import (
     CLOSE_EXPIRED,
     PUBLIC_ROUTES,
     ROUTE_BODIES,
+    VIEWER_ROUTES,
     Seeded,
     body_routes,
     call_params,
@@ -332,3 +334,59 @@ async def test_another_orgs_rooms_and_records_refuse_everything(
     print(f"cross-tenant: {len(got)} cases ({sum(k.startswith('ws') for k in got)} frames,"
           f" {len(methods())} methods x 2 rooms, 2 SSE, {sum(k.startswith('http') for k in got)}"
           " routes), all refused with the documented code; 0 rows or history entries changed")
+
+
+# -- roles ------------------------------------------------------------------------------
+
+
+def refused_methods(role: Role) -> list[str]:
+    """The methods ``role`` may not call, from the services' role tables (server-only
+    methods included, for every role)."""
+    return [name for name, m in methods() if m.server_only or role not in m.roles]
+
+
+async def test_every_role_is_refused_every_method_it_lacks(
+        full_hub: HubProcess, event: Any, owner_conn: Any, redis_url: str, prefix: str) -> None:
+    """In its own org, each role (membership-confirmed) calling each method its role table
+    leaves out, a viewer's raw publish, and a viewer's bearer on each staff route: 4403 (403
+    over HTTP), and nothing is written."""
+    hub = full_hub
+    org, ev = event
+    own = await seed(hub, owner_conn, org, ev)
+    rooms = [own.room, f"org:{org}"]
+    callers = {role: await Client.open(hub.ws_url, await staff_token(hub, org, f"as-{role}", role))
+               for role in (Role.VIEWER, Role.PERFORMER, Role.DJ, Role.MODERATOR, Role.ADMIN)}
+    before = await holdings(owner_conn, [org])
+    history = {room: await room_history(redis_url, prefix, room) for room in rooms}
+    got: dict[str, Any] = {}
+    for role, caller in callers.items():
+        for name in refused_methods(role):
+            got[f"{role} {name}"] = code_of(await answer(caller, {
+                "type": "call", "room": own.room, "method": name,
+                "params": call_params(name, own)}))
+    for room in rooms:
+        got[f"viewer publish {room}"] = code_of(await answer(callers[Role.VIEWER], {
+            "type": "publish", "room": room, "data": {"type": "song"}}))
+    viewer = token(org, sub="as-viewer")
+    ids = {"event_id:uuid": str(ev), "org_id:uuid": str(org), "tip_id:uuid": own.tip_id,
+           "user_id:uuid": str(await owner_conn.fetchval(
+               "SELECT id FROM users WHERE external_id = 'as-dj'"))}
+    async with httpx.AsyncClient(base_url=hub.url, timeout=10) as http:
+        for verb, template, bearer in record_routes():
+            if bearer and (verb, template) not in VIEWER_ROUTES:
+                resp = await http.request(verb, concrete(template, ids),
+                                          json=ROUTE_BODIES.get((verb, template), {}),
+                                          headers={"Authorization": f"Bearer {viewer}",
+                                                   "Connection": "close"})
+                got[f"viewer {verb} {template}"] = resp.status_code
+    assert len(got) >= 20 and {k: v for k, v in got.items() if v not in (4403, 403)} == {}
+    assert await holdings(owner_conn, [org]) == before
+    assert {room: await room_history(redis_url, prefix, room) for room in rooms} == history
+    # The control: the same params work for a role that has them.
+    dj = callers[Role.DJ]
+    assert code_of(await answer(dj, {"type": "call", "room": own.room, "method": "requests.accept",
+                                     "params": call_params("requests.accept", own)})) == "result"
+    for caller in callers.values():
+        await caller.close()
+    print(f"roles: {len(got)} refused calls, publishes and staff routes, all 4403 (403 over"
+          " HTTP); 0 rows changed")

@@ -214,6 +214,10 @@ def record_routes() -> list[tuple[str, str, bool]]:
 # Routes that take no credential by design: a guest link's event id is its secret.
 PUBLIC_ROUTES = {("POST", "/api/events/{event_id:uuid}/guest")}
 
+# Bearer routes open to a viewer of the org: what its pages read, and paying a tip.
+VIEWER_ROUTES = {("GET", "/api/events/{event_id:uuid}/page"),
+                 ("POST", "/api/events/{event_id:uuid}/checkout")}
+
 # Bodies that would succeed on the caller's own records: only a refusal can stop them.
 ROUTE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/api/events/{event_id:uuid}"): {"title": "Taken over", "visibility": "private"},
