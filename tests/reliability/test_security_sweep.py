@@ -19,10 +19,12 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from rooms.principal import display_name
 from rooms.roles import Role
 from tests.integration.test_tips import alert_of, pay
 from tests.support.client import Client, token
 from tests.support.hubproc import API_KEY, HubProcess
+from tests.support.injection import PAYLOADS, artist, plant
 from tests.support.members import staff_token
 from tests.support.sweep import (
     BAD_TOKENS,
@@ -390,3 +392,80 @@ async def test_every_role_is_refused_every_method_it_lacks(
         await caller.close()
     print(f"roles: {len(got)} refused calls, publishes and staff routes, all 4403 (403 over"
           " HTTP); 0 rows changed")
+
+
+# -- injection strings ------------------------------------------------------------------
+
+# Each planted field, read back as the owner: (query by id, the columns, which Planted map).
+STORED = (
+    ("SELECT body, author_name FROM chat_messages WHERE id = $1", "chat"),
+    ("SELECT song_title, artist, note, requester_name FROM song_requests WHERE id = $1",
+     "requests"),
+    ("SELECT decline_reason FROM song_requests WHERE id = $1", "declined"),
+    ("SELECT singer_name, song_title FROM karaoke_signups WHERE id = $1", "signups"),
+    ("SELECT from_name, message FROM tips WHERE id = $1", "tips"),
+    ("SELECT title FROM events WHERE id = $1", "events"),
+)
+NAME_COLUMNS = {"author_name", "requester_name"}  # a display name: cleaned (rooms.principal)
+
+
+async def all_tables(conn: asyncpg.Connection) -> dict[str, int]:
+    """Every table in the schema with its row count (all orgs)."""
+    names = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    return {r["tablename"]: await conn.fetchval(f"SELECT count(*) FROM {r['tablename']}")
+            for r in names}
+
+
+async def test_injection_strings_are_stored_verbatim(hub_factory: Any, event: Any,
+                                                     owner_conn: Any) -> None:
+    """SQL and script payloads in every text field (chat, names, requests, decline reasons,
+    karaoke, tips, event titles, org and user names over the operator API): each stored
+    exactly as sent, every table still there, and exactly the expected rows added."""
+    org, ev = event
+    hub = hub_factory(db=True, HUB_GUEST_TOKENS_PER_MINUTE="1000",
+                      HUB_TIP_ALERT_TIMEOUT=TIP_TIMEOUT)
+    dj = await Client.open(hub.ws_url, await staff_token(hub, org, "dj", "dj"))
+    before = await all_tables(owner_conn)
+    planted = await plant(hub, org, ev, dj)
+    mismatches: list[tuple[str, str, Any]] = []
+    checked = 0
+    for query, where in STORED:
+        for payload, row_id in getattr(planted, where).items():
+            row = await owner_conn.fetchrow(query, row_id)
+            for column, value in row.items():
+                checked += 1
+                want = (display_name(payload) if column in NAME_COLUMNS else
+                        artist(PAYLOADS.index(payload), payload) if column == "artist" else
+                        payload)
+                if value != want:
+                    mismatches.append((payload, column, value))
+    # The operator API's other free-text fields.
+    async with httpx.AsyncClient(base_url=hub.url, timeout=10,
+                                 headers={"X-API-Key": API_KEY}) as http:
+        for payload in PAYLOADS[:3]:
+            renamed = await http.patch(f"/api/orgs/{org}", json={"name": payload})
+            user = await http.post("/api/users", json={"external_id": f"u-{uuid.uuid4().hex}",
+                                                       "display_name": payload})
+            assert (renamed.status_code, user.status_code) == (200, 201), (renamed, user.text)
+            stored = (await owner_conn.fetchval("SELECT name FROM organizations WHERE id = $1",
+                                                org),
+                      await owner_conn.fetchval("SELECT display_name FROM users WHERE id = $1",
+                                                uuid.UUID(user.json()["id"])))
+            checked += 2
+            if stored != (payload, payload):
+                mismatches.append((payload, "org name / user name", stored))
+        # NUL is the one character refused, with 4402 (docs/protocol.md), storing nothing.
+        await dj.send({"type": "chat", "room": planted.room, "text": "a\u0000b", "id": 9})
+        assert (await dj.recv("error"))["code"] == 4402
+    await dj.close()
+    after = await all_tables(owner_conn)
+    n = len(PAYLOADS)
+    added = {t: after[t] - before[t] for t in before if after.get(t) != before[t]}
+    assert set(after) == set(before)  # no table dropped (or created)
+    assert mismatches == []
+    assert {t: added.get(t, 0) for t in ("chat_messages", "song_requests", "karaoke_signups",
+                                         "tips", "events", "tip_alerts")} == {
+        "chat_messages": n, "song_requests": 2 * n, "karaoke_signups": n, "tips": n,
+        "events": n, "tip_alerts": n}
+    print(f"injection: {n} payloads, {checked} stored fields checked, all verbatim;"
+          f" {len(after)} tables intact; rows added {added}")
