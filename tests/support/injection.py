@@ -53,7 +53,7 @@ class Planted:
 
     event: uuid.UUID
     room: str
-    names: dict[str, str] = field(default_factory=dict)  # payload -> guest sub
+    guests: dict[str, str] = field(default_factory=dict)  # payload (as name) -> their token
     chat: dict[str, int] = field(default_factory=dict)  # payload -> chat_messages.id
     requests: dict[str, uuid.UUID] = field(default_factory=dict)  # -> song_requests.id
     declined: dict[str, uuid.UUID] = field(default_factory=dict)  # reason -> song_requests.id
@@ -91,7 +91,7 @@ async def plant(hub: HubProcess, org: uuid.UUID, ev: uuid.UUID, dj: Client) -> P
         assert joined.status_code == 201, joined.text
         guest = joined.json()
         assert guest["name"] == display_name(payload)
-        out.names[payload] = guest["sub"]
+        out.guests[payload] = guest["token"]
         fan = await Client.open(hub.ws_url, guest["token"])
         await fan.send({"type": "chat", "room": out.room, "text": payload, "id": 1})
         out.chat[payload] = int((await fan.recv("chat_sent"))["message_id"])
