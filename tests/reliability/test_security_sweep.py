@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from typing import Any
+from urllib.parse import urlencode
 
 import asyncpg
 import httpx
@@ -50,6 +51,16 @@ def hub(hub_factory: Any) -> HubProcess:
     process: HubProcess = hub_factory(db=True, HUB_PUBLISH_RATE="1000", HUB_PUBLISH_BURST="1000",
                                       HUB_READ_RATE="1000", HUB_READ_BURST="1000",
                                       HUB_TIP_ALERT_TIMEOUT=TIP_TIMEOUT)
+    return process
+
+
+@pytest.fixture
+def full_hub(hub_factory: Any, stripe_fake: Any, livekit: Any) -> HubProcess:
+    """A hub with payments and streaming set up (their fakes record any call that gets out)."""
+    process: HubProcess = hub_factory(
+        db=True, HUB_PUBLISH_RATE="1000", HUB_PUBLISH_BURST="1000", HUB_READ_RATE="1000",
+        HUB_READ_BURST="1000", HUB_TIP_ALERT_TIMEOUT=TIP_TIMEOUT, **stripe_fake.env(),
+        **livekit.env())
     return process
 
 
@@ -102,9 +113,9 @@ def code_of(reply: dict[str, Any]) -> int | str:
     return int(reply["code"]) if reply["type"] == "error" else str(reply["type"])
 
 
-async def ws_close_code(hub: HubProcess, tok: str) -> int | None:
-    """The close code the hub sends a websocket that presents ``tok``."""
-    async with connect(f"{hub.ws_url}?token={tok}", compression=None) as ws:
+async def ws_close_code(hub: HubProcess, **query: str) -> int | None:
+    """The close code the hub sends a websocket opened with ``query``."""
+    async with connect(f"{hub.ws_url}?{urlencode(query)}", compression=None) as ws:
         try:
             while True:
                 await asyncio.wait_for(ws.recv(), 10)
@@ -113,9 +124,11 @@ async def ws_close_code(hub: HubProcess, tok: str) -> int | None:
     return None
 
 
-async def sse_refusal(http: httpx.AsyncClient, room: str, **params: str) -> tuple[int, Any]:
+async def sse_refusal(http: httpx.AsyncClient, room: str, headers: dict[str, str] | None = None,
+                      **params: str) -> tuple[int, Any]:
     """Status and protocol code of a refused ``/sse/rooms/{room}`` (the stream never opens)."""
-    async with http.stream("GET", f"/sse/rooms/{room}", params=params) as resp:
+    async with http.stream("GET", f"/sse/rooms/{room}", params=params,
+                           headers=headers) as resp:
         if resp.status_code == 200:
             return 200, None
         body = await resp.aread()
@@ -125,52 +138,72 @@ async def sse_refusal(http: httpx.AsyncClient, room: str, **params: str) -> tupl
 # -- tokens -----------------------------------------------------------------------------
 
 
-async def test_every_forged_token_is_refused_on_every_transport(hub: HubProcess, event: Any,
-                                                                ) -> None:
-    """Each bad token: websocket close 4001/4002, SSE 401 with that code, 401 on every bearer
-    route, 4410 as a refresh; a valid token passes each of them (the control)."""
+async def test_every_forged_token_is_refused_on_every_transport(full_hub: HubProcess,
+                                                                event: Any) -> None:
+    """Each bad token: websocket close 4001/4002, SSE 401 with that code (query or header),
+    401 on every route that takes a bearer token, 4410 as a refresh frame; a forged overlay
+    secret: 4001 on both streams. A valid token passes each check (the control)."""
+    hub = full_hub
     org, ev = event
     room = f"event:{ev}"
     good = await staff_token(hub, org, "mallory", "admin")
-    bearer_routes = [("GET", f"/api/events/{ev}/page"), ("GET", f"/api/orgs/{org}/members"),
-                     ("GET", f"/api/orgs/{org}"), ("GET", f"/api/events/{ev}/money"),
-                     ("POST", "/api/tokens/refresh")]
+    ids = {"event_id:uuid": str(ev), "org_id:uuid": str(org), "tip_id:uuid": str(uuid.uuid4()),
+           "user_id:uuid": str(uuid.uuid4())}
+    routes = [(verb, concrete(path, ids)) for verb, path, bearer in record_routes() if bearer]
+    routes.append(("POST", "/api/tokens/refresh"))
     live = await Client.open(hub.ws_url, good)
     mismatches: list[tuple[str, str, Any]] = []
     cases = 0
     async with httpx.AsyncClient(base_url=hub.url, timeout=10) as http:
-        # The control: the same checks pass a good token, so a refusal below means the
-        # token, not the route.
+
+        async def status(verb: str, path: str, tok: str) -> int:
+            # A request answered before its body is read closes its connection.
+            resp = await http.request(verb, path, json={}, headers={
+                "Authorization": f"Bearer {tok}".strip(), "Connection": "close"})
+            return resp.status_code
+
+        # The control: a good token gets past every check below (an empty body may still
+        # be refused, but not its token).
         assert await sse_refusal_or_open(http, room, good) == 200
-        for method, path in bearer_routes:
-            resp = await http.request(method, path, headers={"Authorization": f"Bearer {good}"})
-            assert resp.status_code == 200, (path, resp.text)
+        assert [path for verb, path in routes if await status(verb, path, good) == 401] == []
         assert code_of(await answer(live, {"type": "refresh", "token": good})) == "refreshed"
 
         for bad in BAD_TOKENS:
             tok = bad.make(org)
             got: dict[str, Any] = {
-                "ws": await ws_close_code(hub, tok),
+                "ws": await ws_close_code(hub, token=tok),
                 "sse": await sse_refusal(http, room, token=tok),
-                "refresh-frame": code_of(await answer(live, {"type": "refresh", "token": tok})),
+                "sse bearer": await sse_refusal(http, room, headers={
+                    "Authorization": f"Bearer {tok}".strip()}),
+                "refresh frame": code_of(await answer(live, {"type": "refresh", "token": tok})),
             }
-            for method, path in bearer_routes:
-                resp = await http.request(method, path,
-                                          headers={"Authorization": f"Bearer {tok}".strip()})
-                got[f"{method} {path}"] = resp.status_code
-            want: dict[str, Any] = {"ws": bad.code, "sse": (401, bad.code), "refresh-frame": 4410}
-            want |= {f"{m} {p}": 401 for m, p in bearer_routes}
+            want: dict[str, Any] = {"ws": bad.code, "sse": (401, bad.code),
+                                    "sse bearer": (401, bad.code), "refresh frame": 4410}
+            for verb, path in routes:
+                got[f"{verb} {path}"], want[f"{verb} {path}"] = await status(verb, path, tok), 401
             for where, value in got.items():
                 cases += 1
                 if value != want[where]:
                     mismatches.append((bad.name, where, value))
+        for secret in OVERLAY_FORGERIES:
+            for where, value in (("ws", await ws_close_code(hub, overlay=secret)),
+                                 ("sse", await sse_refusal(http, room, overlay=secret))):
+                cases += 1
+                if value != (4001 if where == "ws" else (401, 4001)):
+                    mismatches.append((f"overlay={secret}", where, value))
     # The connection that saw every refused refresh still works on its first token.
     assert code_of(await answer(live, {"type": "subscribe", "room": room})) == "subscribed"
     await live.close()
-    print(f"tokens: {len(BAD_TOKENS)} forged tokens, {cases} cases, "
-          f"{cases - len(mismatches)} refused with the documented code")
+    print(f"tokens: {len(BAD_TOKENS)} forged tokens and {len(OVERLAY_FORGERIES)} overlay"
+          f" secrets on ws, SSE and {len(routes)} bearer routes: {cases} cases,"
+          f" {cases - len(mismatches)} refused with the documented code")
     assert mismatches == []
     assert any(b.code == CLOSE_EXPIRED for b in BAD_TOKENS)
+
+
+# Overlay secrets the hub never issued: a token is not one, nor a path, nor markup.
+OVERLAY_FORGERIES = ("not-a-secret", "A" * 43, "../../etc/passwd", "%3Cscript%3E",
+                     "' OR 1=1 --")
 
 
 async def sse_refusal_or_open(http: httpx.AsyncClient, room: str, tok: str) -> int:
@@ -262,16 +295,6 @@ def room_frames(room: str, s: Seeded) -> list[tuple[str, dict[str, Any]]]:
 
 
 NEEDS_SUBSCRIPTION = {"presence", "history", "unsubscribe"}
-
-
-@pytest.fixture
-def full_hub(hub_factory: Any, stripe_fake: Any, livekit: Any) -> HubProcess:
-    """A hub with payments and streaming set up (their fakes record any call that gets out)."""
-    process: HubProcess = hub_factory(
-        db=True, HUB_PUBLISH_RATE="1000", HUB_PUBLISH_BURST="1000", HUB_READ_RATE="1000",
-        HUB_READ_BURST="1000", HUB_TIP_ALERT_TIMEOUT=TIP_TIMEOUT, **stripe_fake.env(),
-        **livekit.env())
-    return process
 
 
 async def test_another_orgs_rooms_and_records_refuse_everything(
