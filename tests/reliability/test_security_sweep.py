@@ -43,6 +43,7 @@ from tests.support.sweep import (
 )
 
 TIP_TIMEOUT = "120"  # seconds: no alert changes state by itself while a test compares
+BODY_CAP = 128 * 1024  # HUB_MAX_BODY_BYTES: a smaller default cap keeps the chunked sweep quick
 
 
 @pytest.fixture
@@ -56,11 +57,14 @@ def hub(hub_factory: Any) -> HubProcess:
 
 @pytest.fixture
 def full_hub(hub_factory: Any, stripe_fake: Any, livekit: Any) -> HubProcess:
-    """A hub with payments and streaming set up (their fakes record any call that gets out)."""
+    """A hub with payments, streaming and SMS set up (the fakes record any call that gets
+    out)."""
     process: HubProcess = hub_factory(
         db=True, HUB_PUBLISH_RATE="1000", HUB_PUBLISH_BURST="1000", HUB_READ_RATE="1000",
         HUB_READ_BURST="1000", HUB_TIP_ALERT_TIMEOUT=TIP_TIMEOUT, **stripe_fake.env(),
-        **livekit.env())
+        **livekit.env(), TWILIO_ACCOUNT_SID="AC" + "0" * 32, TWILIO_AUTH_TOKEN="sweep-token",
+        TWILIO_API_BASE="http://127.0.0.1:9", HUB_PUBLIC_URL="http://hub.example",
+        HUB_MAX_BODY_BYTES=str(BODY_CAP))
     return process
 
 
@@ -222,30 +226,38 @@ def concrete(path: str, ids: dict[str, str]) -> str:
     return path
 
 
-async def oversized(hub: HubProcess, verb: str, path: str, cap: int,
-                    headers: dict[str, str]) -> bytes:
-    """Declare a body one byte over ``cap``, send its first 64 KiB; everything the hub
-    answers until it closes the connection."""
+async def oversized(hub: HubProcess, verb: str, path: str, cap: int, headers: dict[str, str],
+                    *, chunked: bool) -> bytes:
+    """A body over ``cap``: declared (Content-Length: cap + 1, then its first 64 KiB) or
+    chunked (chunks until past the cap). Everything the hub answers until it closes."""
     reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", hub.port), 10)
-    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-    writer.write(f"{verb} {path} HTTP/1.1\r\nHost: hub\r\nContent-Type: application/json\r\n"
-                 f"{head}Content-Length: {cap + 1}\r\n\r\n".encode() + b"{" + b" " * 65535)
+    head = "".join(f"{k}: {v}\r\n" for k, v in {
+        "Host": "hub", "Content-Type": "application/json", **headers,
+        **({"Transfer-Encoding": "chunked"} if chunked else {"Content-Length": str(cap + 1)}),
+    }.items())
+    chunk = b"{" + b" " * 65535
     data = b""
     try:
-        await asyncio.wait_for(writer.drain(), 5)
-        while chunk := await asyncio.wait_for(reader.read(65536), 10):
-            data += chunk
+        writer.write(f"{verb} {path} HTTP/1.1\r\n{head}\r\n".encode())
+        for _ in range(cap // len(chunk) + 2 if chunked else 1):
+            writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
+            await asyncio.wait_for(writer.drain(), 5)
+        writer.write(b"0\r\n\r\n" if chunked else b"")
+        while received := await asyncio.wait_for(reader.read(65536), 10):
+            data += received
     except (OSError, TimeoutError):
-        pass
+        data += await reader.read(65536) if not reader.at_eof() else b""
     writer.close()
     return data
 
 
-async def test_every_route_refuses_an_oversized_body_with_413(hub: HubProcess, event: Any,
-                                                              owner_conn: Any) -> None:
-    """Each POST/PUT/PATCH/DELETE route, with valid credentials and a declared body over its
-    cap: 413 with the JSON error body, the connection closed, nothing written; the hub
-    keeps serving."""
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+async def test_every_route_refuses_an_oversized_body_with_413(
+        full_hub: HubProcess, event: Any, owner_conn: Any, framing: str) -> None:
+    """Each POST/PUT/PATCH/DELETE route (webhooks included), with valid credentials and a
+    body over its cap, declared or chunked: 413 with the JSON error body, the connection
+    closed, nothing written; the hub keeps serving."""
+    hub = full_hub
     org, ev = event
     user = await staff_token(hub, org, "boss", "admin")
     await staff_token(hub, org, "some-dj", "dj")  # a member the DELETE route names
@@ -254,13 +266,14 @@ async def test_every_route_refuses_an_oversized_body_with_413(hub: HubProcess, e
     ids = {"room:str": f"event:{ev}", "method:str": "chat.post", "event_id:uuid": str(ev),
            "org_id:uuid": str(org), "user_id:uuid": str(member_id),
            "tip_id:uuid": seeded.tip_id}
-    routes = body_routes()
+    routes = body_routes(BODY_CAP)
     assert len(routes) >= 25 and ("POST", "/webhooks/stripe", 256 * 1024) in routes
     before = await holdings(owner_conn, [org])
     wrong: list[tuple[str, str, bytes]] = []
     for verb, template, cap in routes:
         answer_ = await oversized(hub, verb, concrete(template, ids), cap,
-                                  {"X-API-Key": API_KEY, "Authorization": f"Bearer {user}"})
+                                  {"X-API-Key": API_KEY, "Authorization": f"Bearer {user}"},
+                                  chunked=framing == "chunked")
         head, _, body = answer_.partition(b"\r\n\r\n")
         if not head.startswith(b"HTTP/1.1 413") or not body.startswith(
                 b'{"status_code":413,"detail":"Request Entity Too Large","request_id":"'):
@@ -269,7 +282,7 @@ async def test_every_route_refuses_an_oversized_body_with_413(hub: HubProcess, e
     assert await holdings(owner_conn, [org]) == before
     async with httpx.AsyncClient(base_url=hub.url, timeout=10) as http:
         assert (await http.get("/health")).status_code == 200
-    print(f"bodies: {len(routes)} routes, {len(routes) - len(wrong)} answered 413")
+    print(f"bodies ({framing}): {len(routes)} routes, {len(routes) - len(wrong)} answered 413")
 
 
 # -- another organization ---------------------------------------------------------------

@@ -194,9 +194,9 @@ def _handlers() -> list[tuple[str, str, Any]]:
             for verb in sorted(getattr(handler, "http_methods", ())) if verb != "OPTIONS"]
 
 
-def body_routes() -> list[tuple[str, str, int]]:
-    """Every route that may take a body: ``(method, path template, body cap)``."""
-    default = Settings().max_body_bytes
+def body_routes(default: int) -> list[tuple[str, str, int]]:
+    """Every route that may take a body: ``(method, path template, body cap)``; ``default``
+    is the cap of routes without their own (HUB_MAX_BODY_BYTES)."""
     return [(verb, path, handler.resolve_request_max_body_size() or default)
             for verb, path, handler in _handlers() if verb in {"POST", "PUT", "PATCH", "DELETE"}]
 
