@@ -17,7 +17,7 @@ Body size caps are per route (Litestar ``request_max_body_size``): a declared
 Content-Length over the cap is answered 413 before the body is read, and the
 connection is then closed instead of reading the rest. Litestar checks the cap only
 when a handler reads the body, so ``refuse_oversized_body`` checks it before every
-handler: a route that takes no body must not act on a request that declares a huge one.
+handler: a route that takes no body must not act on a request that carries a huge one.
 """
 
 from __future__ import annotations
@@ -73,14 +73,23 @@ def _status(code: int, reason: str) -> bytes:
 
 
 async def refuse_oversized_body(request: Request) -> None:  # type: ignore[type-arg]
-    """Litestar ``before_request``: 413 for a declared Content-Length over the route's cap.
+    """Litestar ``before_request``: 413 for a body over the route's cap, before the handler.
+
+    A declared Content-Length is checked as is. A chunked body declares nothing, so it is
+    read here, under the cap (Litestar counts while it reads, and keeps the bytes for the
+    handler); past the cap that read raises.
 
     Raises:
-        RequestEntityTooLarge: the body would be over the cap.
+        RequestEntityTooLarge: the body is, or would be, over the cap.
     """
-    declared = request.headers.get("content-length", "")
+    declared = request.headers.get("content-length")
     cap = request.route_handler.resolve_request_max_body_size()
-    if cap and declared.isdigit() and int(declared) > cap:
+    if not cap:
+        return
+    if declared is None:
+        if "transfer-encoding" in request.headers:
+            await request.body()
+    elif declared.isdigit() and int(declared) > cap:
         raise RequestEntityTooLarge
 
 
