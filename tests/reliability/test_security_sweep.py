@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed
 
 from rooms.principal import display_name
 from rooms.roles import Role
+from tests.integration.test_overlay_secret import new_link, open_overlay, secret_of
 from tests.integration.test_tips import alert_of, pay
 from tests.support.client import Client, token
 from tests.support.hubproc import API_KEY, HubProcess
@@ -314,10 +315,12 @@ async def test_another_orgs_rooms_and_records_refuse_everything(
         full_hub: HubProcess, event: Any, owner_conn: Any, redis_url: str, prefix: str,
         stripe_fake: Any, livekit: Any) -> None:
     """An admin of org A, on org B's rooms (every frame, every method, SSE) and records
-    (every route naming one): 4404/404 for B's event, 4403/403 for B's org room; nothing
+    (every route naming one), and org A's overlay credential on B's rooms: 4404/404 for
+    B's event (4403 to an overlay socket), 4403/403 for B's org room, 404 for B's records;
+    nothing
     changes in Postgres for A or B, nor in B's rooms' Redis history; no provider call."""
     hub = full_hub
-    org_a, _ = event
+    org_a, ev_a = event
     org_b, ev_b = await new_event(owner_conn)
     victim = await seed(hub, owner_conn, org_b, ev_b)
     rooms = {"event": victim.room, "org": f"org:{org_b}"}
@@ -327,6 +330,7 @@ async def test_another_orgs_rooms_and_records_refuse_everything(
         await dj_b.publish(room, {"secret": "org-b"})
     attacker_token = await staff_token(hub, org_a, "mallory", "admin")
     attacker = await Client.open(hub.ws_url, attacker_token)
+    secret = secret_of(await new_link(hub, ev_a))  # org A's OBS overlay credential
     before = await holdings(owner_conn, [org_a, org_b])
     history = {room: await room_history(redis_url, prefix, room) for room in rooms.values()}
     provider_calls = (len(stripe_fake.calls), len(livekit.calls))
@@ -342,10 +346,22 @@ async def test_another_orgs_rooms_and_records_refuse_everything(
             got[f"ws {kind} {name}"] = code_of(reply)
             # Reads of a room one is not subscribed to say so first, for any room.
             want[f"ws {kind} {name}"] = 4405 if name in NEEDS_SUBSCRIPTION else refusal
+    # Org A's overlay credential (an OBS browser source) on B's rooms.
+    overlay = await open_overlay(hub, secret)
+    for kind, room in rooms.items():
+        for name in ("subscribe", "call tips.ack", "call tips.state"):
+            frame = dict(room_frames(room, victim))[name]
+            got[f"overlay {kind} {name}"] = code_of(await answer(overlay, frame, seen))
+            # An overlay socket may use its own event room only: 4403 anywhere else, told
+            # before any lookup (docs/protocol.md, "Connecting").
+            want[f"overlay {kind} {name}"] = 4403
+    await overlay.close()
     async with httpx.AsyncClient(base_url=hub.url, timeout=10) as http:
         for kind, room in rooms.items():
             got[f"sse {kind}"] = await sse_refusal(http, room, token=attacker_token)
-        want |= {"sse event": (404, 4404), "sse org": (403, 4403)}
+            got[f"sse overlay {kind}"] = await sse_refusal(http, room, overlay=secret)
+        want |= {"sse event": (404, 4404), "sse org": (403, 4403),
+                 "sse overlay event": (404, 4404), "sse overlay org": (403, 4403)}
         b_ids = {"event_id:uuid": str(ev_b), "org_id:uuid": str(org_b),
                  "tip_id:uuid": victim.tip_id, "user_id:uuid": str(await owner_conn.fetchval(
                      "SELECT id FROM users WHERE external_id = 'dj-b'"))}
@@ -369,9 +385,9 @@ async def test_another_orgs_rooms_and_records_refuse_everything(
     # B's rooms still work for B.
     await dj_b.publish(victim.room, {"after": True})
     await dj_b.close()
-    print(f"cross-tenant: {len(got)} cases ({sum(k.startswith('ws') for k in got)} frames,"
-          f" {len(methods())} methods x 2 rooms, 2 SSE, {sum(k.startswith('http') for k in got)}"
-          " routes), all refused with the documented code; 0 rows or history entries changed")
+    kinds = {k: sum(key.startswith(k) for key in got) for k in ("ws", "overlay", "sse", "http")}
+    print(f"cross-tenant: {len(got)} cases {kinds} ({len(methods())} methods x 2 rooms), all"
+          " refused with the documented code; 0 rows or history entries changed")
 
 
 # -- roles ------------------------------------------------------------------------------
