@@ -1,7 +1,8 @@
 """Security sweep, the pages' part (issue #13): every SQL and script payload, planted in
 every text field, shows literally on the viewer page, the DJ dashboard and the OBS overlay
 in real Chromium, and none runs (``window.__pwned`` stays undefined, no dialog, no element
-with an event handler, no ``javascript:`` link)."""
+with an event handler, no ``javascript:`` link); nor does markup put where the pages read
+their credential (the overlay link's path, a ``#token=`` fragment)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -115,6 +117,15 @@ async def test_every_payload_shows_as_text_on_every_page(hub_factory: Any, event
         obs.assert_clean()
         for w in (page, dash, obs.page):
             assert await w.evaluate("typeof window.__pwned") == "undefined"
+
+        # Markup where the pages read their credential: the overlay's path, the fragment.
+        context = await browser.new_context()
+        for path in (f"/overlay/{quote(SCRIPT[1])}", f"/e/{ev}#token={quote(SCRIPT[3])}",
+                     f"/dj/{ev}#token={quote(SCRIPT[1])}", f"/e/{ev}#token={SCRIPT[0]}"):
+            hostile = await open_page(context, hub.url + path)
+            await hostile.page.wait_for_load_state("networkidle")
+            await nothing_ran(hostile.page, "credential")
+            assert hostile.dialogs == [], path
     await dj.close()
     print(f"pages: {len(PAYLOADS)} payloads shown as text on /e, /dj and /overlay; none ran;"
           f" screenshots in {SHOTS}")
