@@ -33,6 +33,7 @@ from hub.api_events import ROUTES as EVENT_ROUTES
 from hub.auth import TokenError
 from hub.guests import GuestConfig, GuestLimiter
 from hub.http_errors import handle_exception
+from hub.http_limits import refuse_oversized_body
 from hub.overlay_api import rotate_overlay
 from hub.pages import ROUTES as PAGE_ROUTES
 from hub.runtime import Hub
@@ -299,6 +300,7 @@ def create_app(settings: Settings, hub: Hub | None = None, parts: Parts | None =
         dependencies=dependencies(hub),
         # Routes that take bodies set smaller caps (webhooks, integrations.http).
         request_max_body_size=settings.max_body_bytes,
+        before_request=refuse_oversized_body,  # also on routes that never read a body
         exception_handlers={Exception: handle_exception},
         openapi_config=OpenAPIConfig(
             title="livehub", version="0.1.0", render_plugins=render_plugins(),

@@ -59,6 +59,8 @@ Errors = Mapping[int, str]
 INTERNAL: Errors = {500: "Unexpected failure, logged with the request id"}
 # Answered at the connection (hub.http_limits) in plain text, which then closes.
 EDGE: Errors = {431: "Request line and headers are larger than HUB_MAX_HEADER_BYTES"}
+# Any route, before its handler runs, whether or not it reads a body (hub.http_limits).
+BODY_SIZE: Errors = {413: "The body is larger than this route accepts"}
 _PLAIN_TEXT = frozenset({408, 431})
 BACKING: Errors = {503: "A backing service (Redis, Postgres) is unavailable; retry"
                         " (Retry-After)"}
@@ -66,7 +68,7 @@ API_KEY_ERRORS: Errors = {401: "X-API-Key is missing or wrong",
                           503: "The server API is disabled: HUB_API_KEY is unset"}
 BEARER_ERRORS: Errors = {401: "Authorization: Bearer <hub token> is missing, invalid,"
                               " expired or lives longer than HUB_MAX_TOKEN_TTL"}
-BODY_ERRORS: Errors = {413: "The body is larger than this route accepts",
+BODY_ERRORS: Errors = {**BODY_SIZE,
                        408: "The body did not arrive within HUB_BODY_TIMEOUT seconds"}
 # A malformed UUID in the path matches no route: Litestar answers 404.
 PATH_ID_ERRORS: Errors = {404: "An id in the path is not a UUID"}
@@ -78,10 +80,10 @@ JSON_BODY_ERRORS: Errors = {**BODY_ERRORS, 400: "The body is not JSON, or a fiel
 def errors(*groups: Errors, bodies: Mapping[int, Any] | None = None,
            ) -> dict[int, ResponseSpec]:
     """``responses=`` for a route: every group's failures (reasons for one status are
-    joined as sentences), plus 500 and 431; the body is ``ErrorBody`` unless ``bodies``
+    joined as sentences), plus 500, 431 and 413; the body is ``ErrorBody`` unless ``bodies``
     says otherwise (the connection's own answers are plain text)."""
     reasons: dict[int, list[str]] = {}
-    for group in (*groups, INTERNAL, EDGE):
+    for group in (*groups, INTERNAL, EDGE, BODY_SIZE):
         for status, reason in group.items():
             if reason not in reasons.setdefault(status, []):
                 reasons[status].append(reason)
