@@ -98,6 +98,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         " exits 1 when one does not")
     p.add_argument("--sample-every", type=float, default=10.0,
                    help="with --soak: seconds between samples")
+    p.add_argument("--history-size", type=int, default=0,
+                   help="HUB_HISTORY_SIZE of the hub started here (default: the hub's, 1000;"
+                        " with --soak 100, so every room's stream reaches its cap in the"
+                        " warm-up and later growth is not the streams filling)")
     p.add_argument("--shared-redis", action="store_true",
                    help="with --soak: use --redis-url rather than a redis-server of its own"
                         " (used_memory is then the whole server's, other users' keys included)")
@@ -112,6 +116,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if not 1 <= args.users_per_room <= 10_000:
         p.error("--users-per-room must be 1..10000 (hub seed mints at most 10000 per org)")
     args.spawn_rate = args.spawn_rate or float(min(args.users, 80))
+    if args.soak and not args.history_size:
+        args.history_size = 100
     if not args.processes:
         args.processes = max(math.ceil(args.users / 3500), 2 if args.users >= 1000 else 1)
     return args
@@ -203,6 +209,8 @@ class Setup:
             self.redis_url = await _redis_url(args.redis_url)
         env = {"HUB_SECRET": secrets.token_hex(32), "HUB_DRAIN_SECONDS": "0",
                "HUB_MAX_CONNECTIONS_PER_ADDRESS": "256"}  # the default: we spread addresses
+        if args.history_size:
+            env["HUB_HISTORY_SIZE"] = str(args.history_size)
         if args.database_url:
             self.db = LoadDatabase(args.database_url, self.run_id)
             await self.db.create()
