@@ -282,7 +282,8 @@ def plot(path: Path, samples: list[dict[str, Any]], v: dict[str, Any], title: st
             ax.axvspan(lo / 60, hi / 60, alpha=0.12)
             if med is not None:
                 ax.hlines(med / div, lo / 60, hi / 60, colors="k", lw=1.5)
-        ax.set_ylim(bottom=0)
+        values = [s[key] / div for s in held if s[key] is not None]
+        ax.set_ylim(0, max(values, default=1) * 1.15 or 1)  # the line clear of the top
     for ax in axes[-1]:
         ax.set_xlabel("minutes into the hold")
     fig.suptitle(f"{title} (shaded: the compared windows; black: their medians)")
