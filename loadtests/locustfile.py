@@ -12,7 +12,8 @@ websocket (``loadtests.locust_ws``) subscribed to its org's event room:
 | ``Tipper`` | 2% | every 1-2 min a Stripe checkout for a tip, then Stripe's signed webhook |
 | ``Dj`` | 1 per room | every 3-6 s runs the queue (accept, play now, played, decline) |
 
-The DJ also announces (a raw ``publish``) every ~10 s.
+The DJ also announces (a raw ``publish``) every ~10 s. A fan with three requests open
+votes instead of requesting: the hub refuses a fourth (4422).
 
 Chat text, request notes, tip messages and announcements carry ``lt:<ns>`` (wall clock),
 so every receiver reports delivery latency (``loadtests.locust_ws``). The master prints
