@@ -57,7 +57,9 @@ def test_soak_samples_every_series_from_the_processes_and_gives_a_verdict(
     for key, e in v["series"].items():
         assert e["early_samples"] >= 2 and e["late_samples"] >= 2, (key, e, said)
         assert isinstance(e["flat"], bool), (key, e, said)
-        assert e["early_median"] > 0 and e["late_median"] > 0, (key, e, said)
+        # A 1 s sample of 20 users may see no delivery: a rate of 0 is a real reading.
+        low = 0 if key == "deliveries_per_s" else 1
+        assert e["early_median"] >= low and e["late_median"] >= low, (key, e, said)
     assert v["flat"] == all(e["flat"] for e in v["series"].values()), said
     # The run's exit code is the verdict (every user held, no unexpected error above).
     assert run.returncode == (0 if v["flat"] else 1), said
