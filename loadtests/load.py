@@ -42,7 +42,7 @@ if str(REPO) not in sys.path:  # run as a script: python loadtests/load.py
 
 import asyncpg  # noqa: E402
 
-from loadtests import load_probe  # noqa: E402
+from loadtests import load_probe, soak  # noqa: E402
 from loadtests.harness import hub as hubs  # noqa: E402
 from loadtests.harness import procs, redis_keys, report  # noqa: E402
 
@@ -92,13 +92,32 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="owner DSN of a Postgres server: a fresh database on it, dropped"
                         f" at the end (default: DATABASE_URL, else embedded in {EMBEDDED_DIR})")
     p.add_argument("--out", type=Path, default=REPO / "loadtests" / "results")
+    p.add_argument("--soak", action="store_true",
+                   help="sample the hub, Redis and Postgres every --sample-every s over the"
+                        " run and judge whether each series stays flat (loadtests/soak.py);"
+                        " exits 1 when one does not")
+    p.add_argument("--sample-every", type=float, default=10.0,
+                   help="with --soak: seconds between samples")
+    p.add_argument("--history-size", type=int, default=0,
+                   help="HUB_HISTORY_SIZE of the hub started here (default: the hub's, 1000;"
+                        " with --soak 100, so every room's stream reaches its cap in the"
+                        " warm-up and later growth is not the streams filling)")
+    p.add_argument("--shared-redis", action="store_true",
+                   help="with --soak: use --redis-url rather than a redis-server of its own"
+                        " (used_memory is then the whole server's, other users' keys included)")
     args = p.parse_args(argv)
+    if args.soak and args.host:
+        p.error("--soak samples a hub started here: leave out --host")
+    if args.soak and not 0.5 <= args.sample_every <= 60:
+        p.error("--sample-every must be 0.5..60 s")
     if args.users < 1 or args.duration <= 0 or not 0 < args.pace <= 5:
         p.error("--users and --duration must be positive, --pace 0..5 (past 5 a chatter"
                 " outruns the hub's 5 chats per 10 s)")
     if not 1 <= args.users_per_room <= 10_000:
         p.error("--users-per-room must be 1..10000 (hub seed mints at most 10000 per org)")
     args.spawn_rate = args.spawn_rate or float(min(args.users, 80))
+    if args.soak and not args.history_size:
+        args.history_size = 100
     if not args.processes:
         args.processes = max(math.ceil(args.users / 3500), 2 if args.users >= 1000 else 1)
     return args
@@ -177,15 +196,21 @@ class Setup:
         self.redis_url = ""
         self.prefix = f"load{secrets.token_hex(4)}"
         self.env: dict[str, str] = {}
+        self.redis: procs.ServerProcess | None = None  # --soak: a redis-server of its own
 
     async def start_hub(self) -> tuple[str, int, int]:
         """(base URL, pid, RSS before any user) of a freshly started hub."""
         from tests.support.fake_stripe import FakeStripe
 
         args = self.args
-        self.redis_url = await _redis_url(args.redis_url)
+        if args.soak and not args.shared_redis:
+            self.redis, self.redis_url = await soak.own_redis(self.logs / "redis.log")
+        else:
+            self.redis_url = await _redis_url(args.redis_url)
         env = {"HUB_SECRET": secrets.token_hex(32), "HUB_DRAIN_SECONDS": "0",
                "HUB_MAX_CONNECTIONS_PER_ADDRESS": "256"}  # the default: we spread addresses
+        if args.history_size:
+            env["HUB_HISTORY_SIZE"] = str(args.history_size)
         if args.database_url:
             self.db = LoadDatabase(args.database_url, self.run_id)
             await self.db.create()
@@ -233,7 +258,11 @@ class Setup:
         if self.db is not None:
             with contextlib.suppress(Exception):
                 await self.db.drop()
-        if self.redis_url:
+        if self.redis is not None:
+            await self.redis.stop()
+            if self.redis.proc.returncode in (0, -15):
+                self.redis.log.unlink(missing_ok=True)  # its start-up banner only
+        elif self.redis_url:
             await redis_keys.drop_keys(self.redis_url, self.prefix)
         shutil.rmtree(self.tmp, ignore_errors=True)  # tokens and the plan: not kept
         report.prune_logs(self.logs)
@@ -248,6 +277,11 @@ async def run_locust(args: argparse.Namespace, plan_path: Path, host: str, name:
            "--run-time", f"{limit}s", "--processes", str(args.processes),
            "--host", host, "--plan", str(plan_path), "--csv", str(args.out / name),
            "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "3"]
+    # Master and workers meet on a free loopback port, not locust's fixed 5557, which
+    # another locust run on the machine may hold.
+    port = str(procs.free_port())
+    cmd += ["--master-bind-host", "127.0.0.1", "--master-bind-port", port,
+            "--master-host", "127.0.0.1", "--master-port", port]
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
     with (logs / "locust.log").open("wb") as log:
         proc = await asyncio.create_subprocess_exec(*cmd, cwd=REPO, env=env,
@@ -294,7 +328,7 @@ def summary_lines(doc: dict[str, Any]) -> list[str]:
 
 async def amain(args: argparse.Namespace) -> int:
     run_id = report.run_stamp()
-    name = f"locust-{run_id}"
+    name = f"soak-{run_id}-locust" if args.soak else f"locust-{run_id}"
     setup = Setup(args, run_id)
     rooms = max(1, math.ceil(args.users / args.users_per_room))
     try:
@@ -327,6 +361,10 @@ async def amain(args: argparse.Namespace) -> int:
             "claims_dir": str(claims), "per_address": args.per_address,
             "processes": args.processes, "users": args.users, "duration": args.duration,
             "pace": args.pace,
+            # --soak: the master marks the hold's start here, and prints every 30 s only
+            # (the sampler prints its own line every --sample-every s).
+            "hold_file": str(setup.tmp / "holding") if args.soak else None,
+            "print_every": 30.0 if args.soak else 0.0,
             "out": str(args.out), "name": name,
             "settings": {**report.settings(args, skip={"database_url", "redis_url", "seed",
                                                        "stripe_webhook_secret", "out"}),
@@ -340,10 +378,22 @@ async def amain(args: argparse.Namespace) -> int:
         started = time.monotonic()
         probe = load_probe.for_plan(plan)
         probe.start()
+        sampler, sampling = None, None
+        if args.soak:
+            assert setup.hub is not None
+            dsn = setup.owner_dsn()
+            sampler = soak.Sampler(pid=pid, port=setup.hub.port, redis_url=setup.redis_url,
+                                   pg_dsn=dsn, database=urlsplit(dsn).path.lstrip("/"),
+                                   every=args.sample_every, hold_file=setup.tmp / "holding")
+            sampling = asyncio.create_task(sampler.run())
         try:
             code = await run_locust(args, plan_path, host, name, setup.logs)
         finally:
             await probe.stop()
+            if sampling is not None:
+                sampling.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sampling
         results = args.out / f"{name}.json"
         if not results.exists():
             print(f"locust exited {code} without results")
@@ -357,9 +407,31 @@ async def amain(args: argparse.Namespace) -> int:
         print(f"  results: {report.shown(results)} (+ .png, {name}_*.csv)")
         s = doc["summary"]
         held = s["connections_min_in_hold"] >= args.users
-        return 0 if held and s["unexpected_errors"] == 0 else 1
+        flat = True
+        if sampler is not None:
+            flat = soak_record(args, f"soak-{run_id}", sampler, doc, results)
+        return 0 if held and s["unexpected_errors"] == 0 and flat else 1
     finally:
         await setup.stop()
+
+
+def soak_record(args: argparse.Namespace, name: str, sampler: soak.Sampler,
+                locust_doc: dict[str, Any], locust_json: Path) -> bool:
+    """The soak's JSON, CSV and PNG beside locust's; prints the verdict; True when flat."""
+    verdict = soak.verdict(sampler.samples, float(locust_doc["summary"]["hold_seconds"]))
+    doc = {"bench": "soak", "run": name, "settings": locust_doc["settings"],
+           "sample_every_s": args.sample_every, "locust": report.repo_relative(locust_json),
+           "locust_summary": locust_doc["summary"], "verdict": verdict,
+           "samples": sampler.samples}
+    path = report.write_json(args.out, name, doc)
+    soak.write_csv(args.out / f"{name}.csv", sampler.samples)
+    soak.plot(args.out / f"{name}.png", sampler.samples, verdict,
+              f"{name}: {args.users} users")
+    for text in soak.verdict_lines(verdict):
+        print("  " + text)
+    print(f"  soak results: {report.shown(path)} (+ .csv, .png)")
+    flat: bool = verdict["flat"]
+    return flat
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -75,6 +75,7 @@ class Board:
         self.hold: gevent.Greenlet | None = None
         self.window: dict[str, Any] = {}
         self.done = False
+        self.printed = 0.0  # when the last progress line was printed (plan's print_every)
         self.hub: psutil.Process | None = None
         with contextlib.suppress(psutil.Error, TypeError, ValueError):
             if plan.get("hub_pid"):
@@ -147,7 +148,10 @@ class Board:
             point = self._point(self.last, now)
             self.timeline.append(point)
             self.last = now
-            print(self._line(point), flush=True)
+            every = float(self.plan.get("print_every") or 0)
+            if not every or now["t"] - self.printed >= every - TICK / 2:
+                self.printed = now["t"]
+                print(self._line(point), flush=True)
 
     def _point(self, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         dt = max(b["t"] - a["t"], 1e-9)
@@ -188,6 +192,8 @@ class Board:
         while self.tally()["open"] < target and time.monotonic() < deadline:
             gevent.sleep(0.5)
         self.window["start"] = self.mark()
+        if self.plan.get("hold_file"):  # the soak's sampler times its samples from here
+            Path(self.plan["hold_file"]).write_text(repr(time.time()))
         print(f"holding {self.window['start']['tally']['open']} connections for "
               f"{self.plan['duration']:.0f} s", flush=True)
         lows = []

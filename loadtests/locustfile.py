@@ -12,7 +12,8 @@ websocket (``loadtests.locust_ws``) subscribed to its org's event room:
 | ``Tipper`` | 2% | every 1-2 min a Stripe checkout for a tip, then Stripe's signed webhook |
 | ``Dj`` | 1 per room | every 3-6 s runs the queue (accept, play now, played, decline) |
 
-The DJ also announces (a raw ``publish``) every ~10 s.
+The DJ also announces (a raw ``publish``) every ~10 s. A fan with three requests open
+votes instead of requesting: the hub refuses a fourth (4422).
 
 Chat text, request notes, tip messages and announcements carry ``lt:<ns>`` (wall clock),
 so every receiver reports delivery latency (``loadtests.locust_ws``). The master prints
@@ -224,13 +225,38 @@ class Fan(HubUser):
     fixed_count = 1
     wait_time = paced(60, 180)
     parses = True
+    MAX_OPEN = 3  # the hub's default max_open_per_fan: a fourth open request is refused
+
+    def setup(self) -> None:
+        self.mine: set[str] = set()  # ids of the requests this fan opened
+        super().setup()
+
+    def open_requests(self) -> int:
+        """This fan's requests still pending or accepted, as the queue last showed them."""
+        live = {r["id"] for r in self.queue if r.get("status") in ("pending", "accepted")}
+        self.mine &= live  # played or declined ones are no longer open
+        return len(self.mine)
 
     @task(1)
     def request_song(self) -> None:
+        if self.open_requests() >= self.MAX_OPEN:
+            # As the page does: with three songs waiting, a fan votes instead of asking
+            # for a fourth (the hub would refuse it, 4422). Over a long run every fan
+            # gets there, since the DJ plays a song per 15 s at most.
+            songs = [r for r in self.queue if r.get("status") in ("pending", "accepted")
+                     and r["id"] not in self.mine]
+            if songs:
+                self.call("requests.vote", {"type": "call", "room": self.room,
+                                            "method": "requests.vote",
+                                            "params": {"request_id": random.choice(songs)["id"]}})
+            return
         title, artist = random.choice(SONGS)
-        self.call("requests.submit", {
+        reply = self.call("requests.submit", {
             "type": "call", "room": self.room, "method": "requests.submit",
             "params": {"title": title, "artist": artist, "note": f"please! {stamp()}"}})
+        result = (reply or {}).get("result")
+        if isinstance(result, dict) and not result.get("merged"):
+            self.mine.add(str(result["request"]["id"]))
 
     @task(2)
     def vote(self) -> None:
