@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisError
 
 from rooms.broker import Handler
 from rooms.redis_broker import RedisBroker
@@ -52,6 +53,21 @@ class ClusterBroker(RedisBroker):
         if self._feed is not None:
             await self._feed.aclose()
         await super().close()
+
+    async def ping(self) -> bool:
+        """True while any primary answers (``/ready``).
+
+        redis-py's ``ping()`` asks every node and fails if one does not answer: one shard
+        failing over would then take every hub out of its load balancer at once, though
+        only that shard's rooms are refused (4503), and only for seconds.
+        """
+        for node in self._cluster.get_primaries():
+            try:
+                if await self._cluster.execute_command("PING", target_nodes=node):
+                    return True
+            except (RedisError, OSError):
+                continue
+        return False
 
     async def subscribe(self, room: str) -> None:
         assert self._feed is not None, "start() first"

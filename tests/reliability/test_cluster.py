@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -131,6 +133,18 @@ async def test_primary_failover_loses_nothing_silently(cluster: RedisClusterProc
         last_before = acked[-1][2]
         killed_at = time.monotonic()
         cluster.kill(primary)
+        # One shard failing over must not take the hubs out of rotation: the other
+        # shards' rooms are served all along. Asked every 0.2 s until publishing resumes.
+        ready: list[int] = []
+        failing_over = True
+
+        async def poll_ready() -> None:
+            while failing_over:
+                ready.append(await asyncio.to_thread(_ready_status, hubs[1].url))
+                await asyncio.sleep(0.2)
+
+        polling = asyncio.create_task(poll_ready())
+        tasks.append(polling)  # cancelled in finally should the test fail first
 
         async def delivery_resumed() -> float:
             """Seconds from the kill until every subscriber got a message sent after it."""
@@ -147,6 +161,8 @@ async def test_primary_failover_loses_nothing_silently(cluster: RedisClusterProc
             if len(acked) > acked_before:
                 resumed_after = time.monotonic() - killed_at
                 break
+        failing_over = False
+        await polling
         assert resumed_after is not None, "publishing never resumed after the failover"
         await publish_until(time.monotonic() + AFTER)
 
@@ -180,6 +196,7 @@ async def test_primary_failover_loses_nothing_silently(cluster: RedisClusterProc
               f"{len(acked)} acked, {refused} refused; {told}/{SUBSCRIBERS} subscribers told "
               f"recovered=false; {missed} (acked, subscriber) misses")
         assert not failures, "\n".join(failures)
+        assert ready and set(ready) == {200}, f"/ready during the failover: {ready}"
     finally:
         for t in tasks:
             t.cancel()
@@ -261,3 +278,11 @@ async def test_a_manual_failover_is_followed(cluster: RedisClusterProcs, prefix:
     finally:
         await broker.close()
         await asyncio.to_thread(cluster.wait_ok)
+
+
+def _ready_status(base_url: str) -> int:
+    try:
+        with urllib.request.urlopen(f"{base_url}/ready", timeout=5) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
