@@ -22,7 +22,12 @@ import pytest
 
 from rooms.cluster_broker import ClusterBroker
 from tests.contract.conftest import Inbox
-from tests.reliability.test_redis_restart import Recorder, _open, _silent_losses
+from tests.reliability.test_redis_restart import (
+    Recorder,
+    _open,
+    _silent_losses,
+    _subscribe_recorders,
+)
 from tests.support.client import Client, token
 from tests.support.hubproc import HubProcess
 from tests.support.redis_cluster import RedisClusterProcs
@@ -93,15 +98,7 @@ async def test_primary_failover_loses_nothing_silently(cluster: RedisClusterProc
     subscribers: list[Recorder] = []
     tasks: list[asyncio.Task[None]] = []
     try:
-        for i in range(SUBSCRIBERS):
-            ws = await _open(hubs[i % 2].ws_url, org, f"fan-{i}", ("viewer",))
-            await ws.send(json.dumps({"type": "subscribe", "room": room}))
-            first = json.loads(await asyncio.wait_for(ws.recv(), 10))
-            assert first["type"] == "subscribed", first
-            rec = Recorder(ws)
-            rec.frames.append(first)
-            subscribers.append(rec)
-            tasks.append(asyncio.create_task(rec.run()))
+        await _subscribe_recorders(hubs, org, room, SUBSCRIBERS, subscribers, tasks)
         publisher = await _open(hubs[0].ws_url, org, "dj-1", ("dj",))
         acked: list[tuple[str, int, int]] = []  # (epoch, offset, seq) of each `published`
         refused = 0
@@ -212,26 +209,15 @@ async def test_a_moved_slot_is_followed_and_repaired(cluster: RedisClusterProcs,
     """When a room's slot moves to another primary, Redis drops the node's subscription
     there; the broker subscribes on the new owner, resyncs, and keeps delivering."""
     room = f"org:{uuid.uuid4()}"
-    broker = ClusterBroker(cluster.url, prefix=prefix)
-    inbox = Inbox()
-    resyncs: list[float] = []
-    broker.on_resync(lambda: resyncs.append(time.monotonic()))
-    await broker.start(inbox)
+    broker, inbox, resyncs = await _broker_with_one_message(cluster, prefix, room)
     try:
-        await broker.subscribe(room)
-        await broker.publish(room, b"before")
-        await inbox.wait_for(1)
         channel = broker.channel(room)
         owner, _ = await asyncio.to_thread(cluster.primary_of, channel)
         target = next(p for p in await asyncio.to_thread(cluster.primaries) if p != owner)
         moved_at = time.monotonic()
         await asyncio.to_thread(cluster.move_slot, channel, target)
 
-        async def resynced() -> None:
-            while not resyncs:
-                await asyncio.sleep(0.02)
-
-        await asyncio.wait_for(resynced(), 10)
+        await asyncio.wait_for(_first_resync(resyncs), 10)
         await broker.publish(room, b"after")
         got = await inbox.wait_for(2)
         assert [(p.offset, p.data) for p in got] == [(1, b"before"), (2, b"after")]
@@ -247,28 +233,17 @@ async def test_a_manual_failover_is_followed(cluster: RedisClusterProcs, prefix:
     subscribers: the broker still moves to the promoted replica (told by Redis, or by its
     own look at the slot map), resyncs, and delivers from there."""
     room = f"org:{uuid.uuid4()}"
-    broker = ClusterBroker(cluster.url, prefix=prefix)
-    inbox = Inbox()
-    resyncs: list[float] = []
-    broker.on_resync(lambda: resyncs.append(time.monotonic()))
-    await broker.start(inbox)
+    broker, inbox, resyncs = await _broker_with_one_message(cluster, prefix, room)
     try:
-        await broker.subscribe(room)
-        await broker.publish(room, b"before")
-        await inbox.wait_for(1)
         _, replica = await asyncio.to_thread(cluster.primary_of, broker.channel(room))
         assert replica is not None
         started = time.monotonic()
         await asyncio.to_thread(cluster.fail_over, replica)
 
-        async def resynced() -> None:
-            while not resyncs:
-                await asyncio.sleep(0.02)
-
         # Live delivery is at-most-once across the move (the node repairs from history
         # on resync), so publish once the broker has resynced; the slot map is re-read
         # every 5 s at the latest.
-        await asyncio.wait_for(resynced(), 10)
+        await asyncio.wait_for(_first_resync(resyncs), 10)
         for n in range(5):
             await broker.publish(room, b"after %d" % n)
         got = await inbox.wait_for(6)
@@ -286,3 +261,27 @@ def _ready_status(base_url: str) -> int:
             return int(resp.status)
     except urllib.error.HTTPError as exc:
         return exc.code
+
+
+async def _broker_with_one_message(cluster: RedisClusterProcs, prefix: str, room: str
+                                   ) -> tuple[ClusterBroker, Inbox, list[float]]:
+    """A started broker subscribed to ``room``, its first publication received, and the
+    times of its resyncs (appended as they happen). The caller closes it."""
+    broker = ClusterBroker(cluster.url, prefix=prefix)
+    inbox = Inbox()
+    resyncs: list[float] = []
+    broker.on_resync(lambda: resyncs.append(time.monotonic()))
+    await broker.start(inbox)
+    try:
+        await broker.subscribe(room)
+        await broker.publish(room, b"before")
+        await inbox.wait_for(1)
+    except BaseException:
+        await broker.close()
+        raise
+    return broker, inbox, resyncs
+
+
+async def _first_resync(resyncs: list[float]) -> None:
+    while not resyncs:
+        await asyncio.sleep(0.02)

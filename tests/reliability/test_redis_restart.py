@@ -47,6 +47,22 @@ async def _open(ws_url: str, org: uuid.UUID, sub: str, roles: tuple[str, ...]
     return ws
 
 
+async def _subscribe_recorders(hubs: list[HubProcess], org: uuid.UUID, room: str, n: int,
+                               subscribers: list[Recorder],
+                               tasks: list[asyncio.Task[None]]) -> None:
+    """``n`` viewers subscribed to ``room``, alternating over ``hubs``, each recorded from
+    its ``subscribed`` on (appended as they come, so the caller's cleanup sees them all)."""
+    for i in range(n):
+        ws = await _open(hubs[i % len(hubs)].ws_url, org, f"fan-{i}", ("viewer",))
+        await ws.send(json.dumps({"type": "subscribe", "room": room}))
+        first = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert first["type"] == "subscribed", first
+        rec = Recorder(ws)
+        rec.frames.append(first)
+        subscribers.append(rec)
+        tasks.append(asyncio.create_task(rec.run()))
+
+
 def _silent_losses(frames: list[dict[str, Any]], acked: list[tuple[str, int, int]]
                    ) -> tuple[list[int], list[str]]:
     """Acked seqs this subscriber neither got nor was told about; order/duplicate faults."""
@@ -79,15 +95,7 @@ async def test_redis_restart_loses_nothing_silently(own_redis: RestartableRedis)
     subscribers: list[Recorder] = []
     tasks: list[asyncio.Task[None]] = []
     try:
-        for i in range(SUBSCRIBERS):
-            ws = await _open(hubs[i % 2].ws_url, org, f"fan-{i}", ("viewer",))
-            await ws.send(json.dumps({"type": "subscribe", "room": room}))
-            first = json.loads(await asyncio.wait_for(ws.recv(), 10))
-            assert first["type"] == "subscribed", first
-            rec = Recorder(ws)
-            rec.frames.append(first)
-            subscribers.append(rec)
-            tasks.append(asyncio.create_task(rec.run()))
+        await _subscribe_recorders(hubs, org, room, SUBSCRIBERS, subscribers, tasks)
         publisher = await _open(hubs[0].ws_url, org, "dj-1", ("dj",))
 
         acked: list[tuple[str, int, int]] = []  # (epoch, offset, seq) of each `published`
