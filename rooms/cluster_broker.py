@@ -18,7 +18,7 @@ from typing import Any
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
-from rooms.broker import Handler
+from rooms.broker import Handler, Publication
 from rooms.redis_broker import RedisBroker
 from rooms.redis_client import AnyRedis, cluster_client
 from rooms.shard_feed import ShardFeed
@@ -68,6 +68,19 @@ class ClusterBroker(RedisBroker):
             except (RedisError, OSError):
                 continue
         return False
+
+    async def publish(self, room: str, data: bytes, *, history: bool = True) -> Publication:
+        """Durable publishes one command each, not pipelined as on a single Redis.
+
+        A cluster pipeline splits by node and redirects on its own during a failover or
+        a slot move; the failover tests cover the one-command path, which is refused with
+        an error the caller sees, never sent twice.
+        """
+        if not history:
+            return await super().publish(room, data, history=False)
+        offset, epoch = await self._publish_script(
+            keys=self._keys(room), args=self._publish_args(room, data, history=True))
+        return Publication(room, epoch.decode(), int(offset), data)
 
     async def subscribe(self, room: str) -> None:
         assert self._feed is not None, "start() first"

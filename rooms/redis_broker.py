@@ -8,9 +8,13 @@ Keys per room share a hash tag, so a room's script runs on one Cluster node:
 
 A pub/sub payload is ``b"<offset> <epoch> <data>"`` (offset 0 = ephemeral).
 
-Ephemeral publications (presence join/leave) made in the same loop tick run the same
-script in one pipeline (``rooms.redis_batch``): a connect storm's joins cost a round
-trip per batch, not per join. Durable publishes are not batched.
+Publications made in the same loop tick run the same script in one pipeline
+(``rooms.redis_batch``): a connect storm's joins, or a burst of chat across rooms, cost
+a round trip, a pool connection and a reply read per batch, not per publish. Durable and
+ephemeral (presence join/leave) publications batch separately. A pipeline runs its
+commands in order on one connection, so publications to one room keep their order within
+a batch, as separate calls from one task would; on a Cluster, durable publishes are not
+batched (see ``rooms.cluster_broker``).
 
 ``rooms.cluster_broker`` is this broker on a Redis Cluster (sharded pub/sub).
 """
@@ -112,6 +116,8 @@ class RedisBroker(Broker):
         self._publish_script = self._redis.register_script(self._publish_lua)
         self._history_script = self._redis.register_script(_HISTORY)
         self._channels: dict[bytes, str] = {}
+        self._durable: Coalescer[tuple[str, bytes], Publication] = Coalescer(
+            self._publish_durable)
         self._ephemeral: Coalescer[tuple[str, bytes], Publication] = Coalescer(
             self._publish_ephemeral)
 
@@ -143,6 +149,7 @@ class RedisBroker(Broker):
 
     async def close(self) -> None:
         self._handler = None
+        await self._durable.aclose()
         await self._ephemeral.aclose()
         if self._reader is not None:
             self._reader.cancel()
@@ -161,24 +168,32 @@ class RedisBroker(Broker):
     # -- operations -----------------------------------------------------------
 
     async def publish(self, room: str, data: bytes, *, history: bool = True) -> Publication:
-        if not history:
-            return await self._ephemeral.submit((room, data))
-        offset, epoch = await self._publish_script(
-            keys=self._keys(room), args=self._publish_args(room, data, history=True))
-        return Publication(room, epoch.decode(), int(offset), data)
+        return await (self._durable if history else self._ephemeral).submit((room, data))
+
+    async def _publish_durable(self, items: Sequence[tuple[str, bytes]]
+                               ) -> list[Publication | BaseException]:
+        return await self._publish_batch(items, history=True)
 
     async def _publish_ephemeral(self, items: Sequence[tuple[str, bytes]]
                                  ) -> list[Publication | BaseException]:
-        """One pipeline of the publish script, without history, for each item.
+        return await self._publish_batch(items, history=False)
+
+    async def _publish_batch(self, items: Sequence[tuple[str, bytes]], *, history: bool
+                             ) -> list[Publication | BaseException]:
+        """One pipeline of the publish script, one command per item.
 
         EVALSHA by the script's digest: a pipeline running a ``Script`` object would first
         ask ``SCRIPT EXISTS``, a round trip per batch. A Redis that lost its scripts
-        (restarted) answers NOSCRIPT: load it and run the batch once more.
+        (restarted) answers NOSCRIPT: load it and run again the items refused so, and only
+        those, since the others have run.
         """
-        results = await self._ephemeral_pipeline(items)
-        if any(isinstance(r, NoScriptError) for r in results):
+        results: list[Any] = await self._pipeline(items, history)
+        retry = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+        if retry:
             self._publish_script.sha = await self._redis.script_load(self._publish_lua)
-            results = await self._ephemeral_pipeline(items)
+            again = await self._pipeline([items[i] for i in retry], history)
+            for i, result in zip(retry, again, strict=True):
+                results[i] = result
         out: list[Publication | BaseException] = []
         for (room, data), result in zip(items, results, strict=True):
             if isinstance(result, BaseException):
@@ -187,13 +202,13 @@ class RedisBroker(Broker):
                 out.append(Publication(room, result[1].decode(), int(result[0]), data))
         return out
 
-    async def _ephemeral_pipeline(self, items: Sequence[tuple[str, bytes]]) -> list[Any]:
+    async def _pipeline(self, items: Sequence[tuple[str, bytes]], history: bool) -> list[Any]:
         async with self._redis.pipeline(transaction=False) as pipe:
             for room, data in items:
                 # execute_command: a cluster pipeline refuses pipe.evalsha(), yet routes
                 # EVALSHA by its keys like any keyed command.
                 pipe.execute_command("EVALSHA", self._publish_script.sha, 2, *self._keys(room),
-                                     *self._publish_args(room, data, history=False))
+                                     *self._publish_args(room, data, history=history))
             return list(await pipe.execute(raise_on_error=False))
 
     def _publish_args(self, room: str, data: bytes, *, history: bool) -> list[Any]:
