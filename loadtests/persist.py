@@ -286,7 +286,7 @@ class CpuParties:
                         with contextlib.suppress(psutil.Error):
                             self._pg[pid] = psutil.Process(pid)
         return cpu.read_cpu({
-            "server": server.cpu_s(),
+            "server": procs.tree_cpu_s(server.ps),  # with HUB_WORKERS, the workers too
             "clients": fleet.cpu_s(),
             "pg": sum(procs.cpu_s(p) for p in self._pg.values()),
             "redis": procs.cpu_s(self.redis_proc) if self.redis_proc is not None else 0.0,
@@ -342,18 +342,21 @@ async def run_round(kind: str, rnd: int, args: argparse.Namespace, db: BenchData
     port = procs.free_port()
     env = {"DATABASE_URL": db.dsn, "HUB_EMBEDDED_PG": "0",
            # The per-connection publish/chat token bucket, out of the way of closed-loop chat.
-           "HUB_PUBLISH_RATE": "1000000", "HUB_PUBLISH_BURST": "1000000"}
+           "HUB_PUBLISH_RATE": "1000000", "HUB_PUBLISH_BURST": "1000000",
+           "HUB_WORKERS": str(args.hub_workers)}
     if os.environ.get("APP_DATABASE_URL"):  # same role and password, benchmark database
         env["APP_DATABASE_URL"] = _with_database(os.environ["APP_DATABASE_URL"], db.name)
     async with load.publisher(args.redis_url, prefix) as broker:
         server = hub.start_hub("hub", port=port, redis_url=args.redis_url, prefix=prefix,
                                secret=secret, log=logdir / f"{tag}.log",
-                               core=args.server_core, keepalive=args.keepalive, env=env,
-                               tree=args.hub_tree)
+                               core=args.server_core if args.hub_workers == 1 else None,
+                               keepalive=args.keepalive, env=env, tree=args.hub_tree)
         fleet = load.SubscriberFleet()
         chat: procs.LineClient | None = None
         try:
             await server.wait_ready()
+            if args.hub_workers > 1:  # else the first worker up would get every client
+                await procs.wait_listeners(server.ps, port, args.hub_workers)
             await asyncio.sleep(args.settle)
             res.errors.extend(await fleet.connect(
                 res, n=args.subscribers, mode="hub", port=port, room=room_a, org=str(db.org),
@@ -623,6 +626,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--hub-tree", type=Path, default=REPO,
                         help="checkout whose hub runs and whose migrations build the database "
                              "(e.g. a worktree of main for before figures)")
+    parser.add_argument("--hub-workers", type=int, default=1,
+                        help="HUB_WORKERS: hub processes sharing the port (SO_REUSEPORT); "
+                             "above 1 the hub is not pinned and its CPU is the whole tree's")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or LOCAL_DSN,
                         help="owner/superuser DSN of the Postgres server to create the "
                              "benchmark database on")
@@ -694,7 +700,9 @@ async def _amain(args: argparse.Namespace, cluster: pg_stats.ThrowawayCluster | 
               + ("" if staff else f" x {args.subs_per_sender} subs (per-user limit caps "
                                   f"chat at ~{_budget_rate(args):,.0f}/s)") +
               f", {args.chat_rooms} chat rooms x {args.watchers} watchers"
-              f", {args.duration:g} s each; server core {args.server_core}, clients core "
+              f", {args.duration:g} s each; "
+              + (f"server core {args.server_core}" if args.hub_workers == 1
+                 else f"{args.hub_workers} hub workers, unpinned") + ", clients core "
               f"{args.client_core}; Postgres "
               f"{'own throwaway cluster' if cluster else 'shared server'}, hub from "
               f"{args.hub_tree}; logs in {logdir}", flush=True)
