@@ -252,7 +252,9 @@ class RedisBroker(Broker):
                 if not self._pubsub.subscribed:
                     await asyncio.sleep(0.05)
                     continue
-                msg = await self._pubsub.get_message(timeout=1.0)
+                # No timeout: redis-py wraps every timed read in a timer of its own, a
+                # cost per message; cancellation and a lost connection still end the wait.
+                msg = await self._pubsub.get_message(timeout=None)
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
