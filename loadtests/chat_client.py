@@ -138,10 +138,13 @@ async def sender(sid: int, conns: list[Conn], args: argparse.Namespace, stats: S
             stats.first_send = time.time()
         try:
             await conn.ws.send(frame)
-            while True:
-                reply = json.loads(await asyncio.wait_for(conn.ws.recv(), args.ack_timeout))
-                if reply.get("id") == n and reply.get("type") in {"chat_sent", "error"}:
-                    break
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for wraps every receive
+            # in a task of its own, a cost on this process' core per message.
+            async with asyncio.timeout(args.ack_timeout):
+                while True:
+                    reply = json.loads(await conn.ws.recv(decode=False))
+                    if reply.get("id") == n and reply.get("type") in {"chat_sent", "error"}:
+                        break
         except TimeoutError:
             stats.timeouts += 1
             conns.remove(conn)  # its answer may still come; do not read it as the next one
@@ -207,7 +210,8 @@ async def main(args: argparse.Namespace) -> None:
         watchers.append(ws)
         one_settled()
         with contextlib.suppress(ConnectionClosed):
-            async for _ in ws:
+            while True:
+                await ws.recv(decode=False)  # counted, not read: no UTF-8 decode
                 seen[0] += 1
 
     started = time.monotonic()
