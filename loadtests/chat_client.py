@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import base64
 import json
 import os
 import sys
@@ -44,10 +44,128 @@ from collections import Counter, deque
 from typing import Any
 
 import uvloop
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
 
 from loadtests.fanout_client import HIST_MAX_US, HIST_MIN_US, _connected_socket, new_histogram
+
+
+class ConnectionClosed(Exception):
+    """The hub closed the websocket (or the TCP connection went)."""
+
+
+class RawWebSocket(asyncio.Protocol):
+    """A lean websocket client: hand-rolled handshake and framing, text frames only.
+
+    The ``websockets`` asyncio client cost this process about 100 us of CPU per chat
+    (a send, a receive through its queue, the watchers' frames), on the core it shares
+    with the fan-out clients, Postgres and Redis; this one does a send and a parse.
+    Server frames are unmasked, unfragmented text; pings are answered. Client frames
+    carry the all-zero mask key, which RFC 6455 allows (the key only has to be sent), so
+    the payload goes out as is.
+    """
+
+    def __init__(self, host: str, port: int, path: str) -> None:
+        self.request = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                        f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n"
+                        "Sec-WebSocket-Version: 13\r\n\r\n").encode()
+        self.transport: asyncio.Transport | None = None
+        self.buf = bytearray()
+        self.upgraded = False
+        self.frames: deque[bytes] = deque()
+        self.waiter: asyncio.Future[None] | None = None
+        self.closed = False
+        self.count_only = False  # watchers: count text frames, keep none
+        self.counted = 0
+
+    @classmethod
+    async def open(cls, args: argparse.Namespace, token: str) -> RawWebSocket:
+        sock = await _connected_socket(args)
+        loop = asyncio.get_running_loop()
+        _, ws = await loop.create_connection(
+            lambda: cls(args.host, args.port, f"/ws?token={token}"), sock=sock)
+        welcome = json.loads(await asyncio.wait_for(ws.recv(), 60))
+        if welcome.get("type") != "welcome":
+            raise RuntimeError(f"expected welcome, got {welcome}")
+        return ws
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.transport.write(self.request)  # type: ignore[union-attr]
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf
+        buf += data
+        if not self.upgraded:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            status = bytes(buf[: buf.find(b"\r\n")])
+            del buf[: end + 4]
+            if not status.startswith(b"HTTP/1.1 101"):
+                self._lost()
+                return
+            self.upgraded = True
+        pos, size = 0, len(buf)
+        while size - pos >= 2:
+            b0, n = buf[pos], buf[pos + 1] & 0x7F
+            start = pos + 2
+            if n == 126:
+                if size - pos < 4:
+                    break
+                n, start = (buf[pos + 2] << 8) | buf[pos + 3], pos + 4
+            elif n == 127:
+                if size - pos < 10:
+                    break
+                n, start = int.from_bytes(buf[pos + 2 : pos + 10], "big"), pos + 10
+            if size - start < n:
+                break
+            pos = start + n
+            opcode = b0 & 0x0F
+            if opcode == 1:
+                if self.count_only:
+                    self.counted += 1
+                else:
+                    self.frames.append(bytes(buf[start:pos]))
+            elif opcode == 9:
+                self._write(0xA, bytes(buf[start:pos]))
+            elif opcode == 8:
+                self._lost()
+        del buf[:pos]
+        if self.frames and self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost()
+
+    def _lost(self) -> None:
+        self.closed = True
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+        if self.transport is not None:
+            self.transport.close()
+
+    def _write(self, opcode: int, payload: bytes) -> None:
+        n = len(payload)
+        if n < 126:
+            head = bytes((0x80 | opcode, 0x80 | n))
+        else:
+            head = bytes((0x80 | opcode, 0x80 | 126)) + n.to_bytes(2, "big")
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(head + b"\x00\x00\x00\x00" + payload)
+
+    async def send(self, text: str) -> None:
+        if self.closed:
+            raise ConnectionClosed
+        self._write(0x1, text.encode())
+
+    async def recv(self) -> bytes:
+        """The next text frame."""
+        while not self.frames:
+            if self.closed:
+                raise ConnectionClosed
+            self.waiter = asyncio.get_running_loop().create_future()
+            await self.waiter
+        return self.frames.popleft()
 
 
 class Conn:
@@ -55,7 +173,7 @@ class Conn:
 
     __slots__ = ("index", "sent", "sent_at", "ws")
 
-    def __init__(self, index: int, ws: ClientConnection) -> None:
+    def __init__(self, index: int, ws: RawWebSocket) -> None:
         self.index = index
         self.ws = ws
         self.sent = 0  # messages sent: picks the next room in turn
@@ -74,17 +192,6 @@ class Stats:
         self.budget_wait_s = 0.0
         self.first_send = 0.0
         self.last_ack = 0.0
-
-
-async def _open(args: argparse.Namespace, token: str) -> ClientConnection:
-    sock = await _connected_socket(args)
-    ws = await connect(f"ws://{args.host}:{args.port}/ws?token={token}", sock=sock,
-                       compression=None, ping_interval=None, max_size=1 << 20,
-                       open_timeout=60, close_timeout=1, user_agent_header=None)
-    welcome = json.loads(await ws.recv())
-    if welcome.get("type") != "welcome":
-        raise RuntimeError(f"expected welcome, got {welcome}")
-    return ws
 
 
 def _pick(conns: list[Conn], start: int, per_sub: int, window: float,
@@ -142,7 +249,7 @@ async def sender(sid: int, conns: list[Conn], args: argparse.Namespace, stats: S
             # in a task of its own, a cost on this process' core per message.
             async with asyncio.timeout(args.ack_timeout):
                 while True:
-                    reply = json.loads(await conn.ws.recv(decode=False))
+                    reply = json.loads(await conn.ws.recv())
                     if reply.get("id") == n and reply.get("type") in {"chat_sent", "error"}:
                         break
         except TimeoutError:
@@ -181,12 +288,11 @@ async def main(args: argparse.Namespace) -> None:
     async def one(i: int) -> None:
         async with gate:
             try:
-                conns.append(Conn(i, await _open(args, tokens[i])))
+                conns.append(Conn(i, await RawWebSocket.open(args, tokens[i])))
             except Exception as exc:
                 errors.append(f"{type(exc).__name__}: {exc}"[:200])
 
-    watchers: list[ClientConnection] = []
-    seen = [0]  # chat frames the watchers received
+    watchers: list[RawWebSocket] = []
     total = len(args.rooms) * args.watchers
     settled, all_settled = [0], asyncio.Event()
 
@@ -198,21 +304,22 @@ async def main(args: argparse.Namespace) -> None:
     async def watch(room: str, i: int) -> None:
         async with gate:
             try:
-                ws = await _open(args, mint_token(args.secret, sub=f"{args.sub_prefix}-w{i}",
-                                                  org=args.org, roles=["viewer"], ttl=3600))
+                ws = await RawWebSocket.open(args, mint_token(
+                    args.secret, sub=f"{args.sub_prefix}-w{i}", org=args.org,
+                    roles=["viewer"], ttl=3600))
                 await ws.send(json.dumps({"type": "subscribe", "room": room}))
-                while json.loads(await ws.recv()).get("type") != "subscribed":
+                while json.loads(await asyncio.wait_for(ws.recv(), 60)).get(
+                        "type") != "subscribed":
                     pass
             except Exception as exc:
                 errors.append(f"watcher {type(exc).__name__}: {exc}"[:200])
                 one_settled()
                 return
+        ws.count_only = True  # the room's chat from now on: counted, not read
+        ws.counted = len(ws.frames)
+        ws.frames.clear()
         watchers.append(ws)
         one_settled()
-        with contextlib.suppress(ConnectionClosed):
-            while True:
-                await ws.recv(decode=False)  # counted, not read: no UTF-8 decode
-                seen[0] += 1
 
     started = time.monotonic()
     await asyncio.gather(*(one(i) for i in range(args.connections)))
@@ -254,7 +361,7 @@ async def main(args: argparse.Namespace) -> None:
                    "unfinished": len(pending), "budget_wait_s": round(stats.budget_wait_s, 3),
                    "t_start": t_start, "t_stop": t_stop, "first_send": stats.first_send,
                    "last_ack": stats.last_ack, "acked_ids": stats.acked,
-                   "watched": seen[0],
+                   "watched": sum(w.counted for w in watchers),
                    "cpu_s": time.process_time() - cpu_start,
                    "hist": stats.hist.encode().decode("ascii")})
             break
