@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import secrets
 from collections.abc import Sequence
@@ -116,6 +117,10 @@ class RedisBroker(Broker):
         self._publish_script = self._redis.register_script(self._publish_lua)
         self._history_script = self._redis.register_script(_HISTORY)
         self._channels: dict[bytes, str] = {}
+        # Epoch candidates (used only where a room has none yet): random per process, then
+        # a counter, so a publish costs no call into the OS for randomness.
+        self._epoch_base = secrets.token_hex(4)
+        self._epoch_seq = itertools.count()
         self._durable: Coalescer[tuple[str, bytes], Publication] = Coalescer(
             self._publish_durable)
         self._ephemeral: Coalescer[tuple[str, bytes], Publication] = Coalescer(
@@ -212,8 +217,11 @@ class RedisBroker(Broker):
             return list(await pipe.execute(raise_on_error=False))
 
     def _publish_args(self, room: str, data: bytes, *, history: bool) -> list[Any]:
-        return [data, self._size, self._ttl, self.channel(room), secrets.token_hex(4),
+        return [data, self._size, self._ttl, self.channel(room), self._new_epoch(),
                 "1" if history else "0"]
+
+    def _new_epoch(self) -> str:
+        return f"{self._epoch_base}{next(self._epoch_seq):x}"
 
     async def subscribe(self, room: str) -> None:
         channel = self.channel(room)
@@ -228,7 +236,7 @@ class RedisBroker(Broker):
     async def history(self, room: str, since: int | None = None, limit: int = 0) -> HistorySlice:
         epoch_b, offset, entries = await self._history_script(
             keys=self._keys(room),
-            args=[secrets.token_hex(4), self._ttl, -1 if since is None else since, limit],
+            args=[self._new_epoch(), self._ttl, -1 if since is None else since, limit],
         )
         epoch = epoch_b.decode()
         pubs = [
