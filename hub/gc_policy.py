@@ -86,8 +86,10 @@ class GcPolicy:
     """
 
     def __init__(self, connections: Callable[[], int], *, freeze_after: int,
-                 refreeze_after: int, interval: float) -> None:
+                 refreeze_after: int, interval: float, threshold: int = 0) -> None:
         self._connections = connections
+        self.threshold = threshold
+        self._saved_thresholds: tuple[int, int, int] | None = None
         self.freeze_after = freeze_after
         self.refreeze_after = refreeze_after
         self.interval = interval
@@ -102,6 +104,9 @@ class GcPolicy:
     def start(self) -> None:
         """Meter pauses, freeze what start-up built, and check every ``interval`` s."""
         self.meter.install()
+        if self.threshold > 0:
+            self._saved_thresholds = gc.get_threshold()
+            gc.set_threshold(self.threshold, *self._saved_thresholds[1:])
         self._freeze(full=True)
         if self.freeze_after > 0 and self.interval > 0:
             self._task = asyncio.get_running_loop().create_task(self._run())
@@ -115,6 +120,9 @@ class GcPolicy:
                 await self._task
             self._task = None
         self.meter.remove()
+        if self._saved_thresholds is not None:
+            gc.set_threshold(*self._saved_thresholds)
+            self._saved_thresholds = None
         if self.freezes:
             gc.unfreeze()
 

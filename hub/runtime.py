@@ -106,7 +106,8 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         self._rechecks: set[asyncio.Task[None]] = set()
         self.gc = GcPolicy(lambda: len(self.connections), freeze_after=s.gc_freeze_after,
-                           refreeze_after=s.gc_refreeze_after, interval=s.gc_check_interval)
+                           refreeze_after=s.gc_refreeze_after, interval=s.gc_check_interval,
+                           threshold=s.gc_threshold)
 
     async def start(self) -> None:
         if self.settings.database_url:

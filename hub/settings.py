@@ -58,6 +58,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "product_hosts": "HUB_PRODUCT_HOSTS", "sse_heartbeat": "HUB_SSE_HEARTBEAT",
         "gc_freeze": "HUB_GC_FREEZE", "gc_freeze_after": "HUB_GC_FREEZE_AFTER",
         "gc_refreeze_after": "HUB_GC_REFREEZE_AFTER", "gc_check_interval": "HUB_GC_CHECK_INTERVAL",
+        "gc_threshold": "HUB_GC_THRESHOLD",
         "workers": "HUB_WORKERS",
     }
 
@@ -119,6 +120,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     gc_freeze_after: Annotated[int, msgspec.Meta(ge=0)] = 500  # new connections per freeze
     gc_refreeze_after: Annotated[int, msgspec.Meta(ge=0)] = 20000  # closes per full collection
     gc_check_interval: Annotated[float, msgspec.Meta(gt=0)] = 0.5  # seconds between checks
+    # Net allocations between generation-0 collections (CPython: 700); 0 keeps CPython's.
+    gc_threshold: Annotated[int, msgspec.Meta(ge=0)] = 10000
     # hub run: processes sharing the port through SO_REUSEPORT (hub.workers); >1 needs Redis
     workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
 

@@ -120,3 +120,22 @@ async def test_stop_gives_frozen_objects_back(policy: GcPolicy) -> None:
     assert frozen(built)
     await policy.stop()
     assert not frozen(built) and gc.get_freeze_count() == 0
+
+
+async def test_the_young_generation_threshold_is_set_and_given_back(open_count: Open) -> None:
+    """HUB_GC_THRESHOLD: generation 0 is collected every 10,000 net allocations instead of
+    CPython's 700 while the hub runs; a stopped hub leaves CPython's thresholds as it
+    found them."""
+    before = gc.get_threshold()
+    p = GcPolicy(open_count, freeze_after=100, refreeze_after=300, interval=3600,
+                 threshold=10000)
+    p.start()
+    try:
+        assert gc.get_threshold() == (10000, *before[1:])
+        collections = gc.get_stats()[0]["collections"]
+        keep = [[i] for i in range(5000)]  # 5,000 new tracked objects, all alive
+        assert gc.get_stats()[0]["collections"] == collections  # under the threshold
+        del keep
+    finally:
+        await p.stop()
+    assert gc.get_threshold() == before
