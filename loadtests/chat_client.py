@@ -171,13 +171,14 @@ class RawWebSocket(asyncio.Protocol):
 class Conn:
     """One websocket with its own ``sub`` and the times of its recent sends."""
 
-    __slots__ = ("index", "sent", "sent_at", "ws")
+    __slots__ = ("index", "pending", "sent", "sent_at", "ws")
 
     def __init__(self, index: int, ws: RawWebSocket) -> None:
         self.index = index
         self.ws = ws
         self.sent = 0  # messages sent: picks the next room in turn
         self.sent_at: deque[float] = deque()
+        self.pending: dict[int, tuple[float, str]] = {}  # open loop: id -> (sent, msg id)
 
 
 class Stats:
@@ -275,6 +276,76 @@ async def sender(sid: int, conns: list[Conn], args: argparse.Namespace, stats: S
                 stats.error_samples.append(f"{key}: {reply.get('reason')}"[:200])
 
 
+def _answered(stats: Stats, reply: dict[str, Any], msg_id: str, t0: float,
+              done: float) -> None:
+    if reply["type"] == "chat_sent":
+        stats.acked.append(msg_id)
+        stats.last_ack = time.time()
+        if reply.get("status") == "held":
+            stats.held += 1
+        us = int((done - t0) * 1e6)
+        stats.hist.record_value(min(max(us, HIST_MIN_US), HIST_MAX_US))
+    else:
+        key = str(reply.get("code"))
+        stats.errors[key] += 1
+        if len(stats.error_samples) < 5:
+            stats.error_samples.append(f"{key}: {reply.get('reason')}"[:200])
+
+
+async def answers(conn: Conn, conns: list[Conn], stats: Stats) -> None:
+    """Open loop: match each connection's replies to its sends by ``id``."""
+    try:
+        while True:
+            reply = json.loads(await conn.ws.recv())
+            sent = conn.pending.pop(reply.get("id"), None)
+            if sent is not None and reply.get("type") in {"chat_sent", "error"}:
+                _answered(stats, reply, sent[1], sent[0], time.monotonic())
+    except ConnectionClosed:
+        stats.closed += 1
+        if conn in conns:
+            conns.remove(conn)
+
+
+async def pacer(conns: list[Conn], args: argparse.Namespace, stats: Stats,
+                stop: asyncio.Event) -> None:
+    """Open loop (``--rate``): send at a fixed total rate, whatever the answers do.
+
+    Every 2 ms it sends what is due since the start, each on the next connection with
+    budget left, so a slow hub shows up as ack latency, not as a lower offered rate.
+    """
+    text = ("chat " + "x" * args.text_bytes)[: args.text_bytes]
+    rooms: list[str] = args.rooms
+    budget = args.per_sub * len(rooms)
+    started, n, at = time.monotonic(), 0, 0
+    stats.first_send = time.time()
+    while not stop.is_set() and conns:
+        now = time.monotonic()
+        due = int((now - started) * args.rate)
+        while n < due and conns:
+            if args.per_sub > 0:
+                idx, _ = _pick(conns, at, budget, args.window, now)
+                if idx < 0:
+                    stats.budget_wait_s += 0.002
+                    break
+            else:
+                idx = at % len(conns)
+            at = idx + 1
+            conn = conns[idx]
+            n += 1
+            msg_id = f"{args.tag}-o-{n}"
+            room = rooms[(conn.index + conn.sent) % len(rooms)]
+            conn.sent += 1
+            conn.sent_at.append(now)
+            conn.pending[n] = (now, msg_id)
+            try:
+                await conn.ws.send(json.dumps({"type": "chat", "room": room,
+                                               "text": f"{text} {n}",
+                                               "client_msg_id": msg_id, "id": n}))
+            except ConnectionClosed:
+                conn.pending.pop(n, None)
+        await asyncio.sleep(0.002)
+
+
 async def main(args: argparse.Namespace) -> None:
     from hub.auth import mint_token
 
@@ -336,6 +407,7 @@ async def main(args: argparse.Namespace) -> None:
     stop = asyncio.Event()
     groups = [conns[s::args.senders] for s in range(args.senders)]
     tasks: list[asyncio.Task[None]] = []
+    readers: list[asyncio.Task[None]] = []
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     t_start = cpu_start = 0.0
@@ -343,8 +415,12 @@ async def main(args: argparse.Namespace) -> None:
         if line == b"start":
             t_start = time.time()
             cpu_start = time.process_time()
-            tasks = [asyncio.create_task(sender(s, g, args, stats, stop))
-                     for s, g in enumerate(groups) if g]
+            if args.rate > 0:
+                tasks = [asyncio.create_task(pacer(conns, args, stats, stop))]
+                readers = [asyncio.create_task(answers(c, conns, stats)) for c in conns]
+            else:
+                tasks = [asyncio.create_task(sender(s, g, args, stats, stop))
+                         for s, g in enumerate(groups) if g]
             _emit({"event": "started", "senders": len(tasks)})
         elif line == b"count":
             _emit({"event": "count", "acked": len(stats.acked)})
@@ -355,10 +431,18 @@ async def main(args: argparse.Namespace) -> None:
                 set(), set())
             for task in pending:
                 task.cancel()
+            # Open loop: let the answers to what was sent arrive (up to --stop-timeout).
+            deadline = time.monotonic() + args.stop_timeout
+            while any(c.pending for c in conns) and time.monotonic() < deadline:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            unanswered = sum(len(c.pending) for c in conns)
+            for task in readers:
+                task.cancel()
             _emit({"event": "report", "acked": len(stats.acked), "held": stats.held,
                    "errors": dict(stats.errors), "error_samples": stats.error_samples,
                    "closed": stats.closed, "timeouts": stats.timeouts,
-                   "unfinished": len(pending), "budget_wait_s": round(stats.budget_wait_s, 3),
+                   "unfinished": len(pending) + unanswered,
+                   "budget_wait_s": round(stats.budget_wait_s, 3),
                    "t_start": t_start, "t_stop": t_stop, "first_send": stats.first_send,
                    "last_ack": stats.last_ack, "acked_ids": stats.acked,
                    "watched": sum(w.counted for w in watchers),
@@ -387,6 +471,9 @@ def cli() -> None:
                         help="token key (default: $HUB_SECRET)")
     parser.add_argument("--role", default="viewer")
     parser.add_argument("--senders", type=int, default=50, help="closed-loop senders")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="open loop: chats per second over all connections, sent "
+                             "whatever the answers do (0: closed loop, --senders)")
     parser.add_argument("--connections", type=int, default=50,
                         help="websockets (one sub each), split evenly among the senders")
     parser.add_argument("--per-sub", type=int, default=5,

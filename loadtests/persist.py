@@ -320,7 +320,7 @@ async def start_chat_client(*, port: int, rooms: list[str], org: str, secret: st
            "--senders", str(args.senders), "--connections", str(connections),
            "--per-sub", "0" if staff else "5", "--sub-prefix", sub_prefix, "--tag", tag,
            "--source-ip", "127.0.1.1", "--concurrency", str(args.concurrency),
-           "--text-bytes", str(args.text_bytes)]
+           "--text-bytes", str(args.text_bytes), "--rate", str(args.chat_rate)]
     return await procs.LineClient.start(cmd, env=dict(os.environ, HUB_SECRET=secret),
                                         log=log, core=args.client_core, limit=1 << 26)
 
@@ -626,6 +626,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--hub-tree", type=Path, default=REPO,
                         help="checkout whose hub runs and whose migrations build the database "
                              "(e.g. a worktree of main for before figures)")
+    parser.add_argument("--chat-rate", type=float, default=0.0,
+                        help="open loop: offer this many chats/s in all, over the K senders' "
+                             "connections, whatever the acks do (default 0: K closed-loop "
+                             "senders, each waiting for its ack)")
     parser.add_argument("--hub-workers", type=int, default=1,
                         help="HUB_WORKERS: hub processes sharing the port (SO_REUSEPORT); "
                              "above 1 the hub is not pinned and its CPU is the whole tree's")
@@ -697,6 +701,8 @@ async def _amain(args: argparse.Namespace, cluster: pg_stats.ThrowawayCluster | 
         print(f"persist {args.run_id}: database {db.name} ({len(applied)} migrations); "
               f"{len(plan)} rounds ({', '.join(KINDS)} interleaved), N={args.subscribers} "
               f"@{args.rate:g}/s, K={args.senders} {args.chat_role} chat senders"
+              + (f" (open loop, {args.chat_rate:,.0f} chats/s offered)" if args.chat_rate
+                 else "")
               + ("" if staff else f" x {args.subs_per_sender} subs (per-user limit caps "
                                   f"chat at ~{_budget_rate(args):,.0f}/s)") +
               f", {args.chat_rooms} chat rooms x {args.watchers} watchers"
