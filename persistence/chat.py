@@ -8,11 +8,9 @@ ChatWriter guarantees:
     (held, approved, deleted). Two authors may use the same client_msg_id: both are stored.
   * Callers arriving while a batch is in flight are written together in the next batch:
     one transaction and one statement (arrays of rows, unnest) per organization per
-    batch, under that org's tenant_tx, so RLS checks every row. Up to ``in_flight``
-    batches commit at once, so one batch's COMMIT (its WAL flush) does not hold up the
-    callers that arrived behind it. Retries are resolved inside that statement
-    (ON CONFLICT ... DO UPDATE ... RETURNING), never with a round trip of their own; the
-    same key twice in one batch is written once, the others are retries.
+    batch, under that org's tenant_tx, so RLS checks every row. Retries are resolved inside
+    that statement (ON CONFLICT ... DO UPDATE ... RETURNING), never with a round trip of
+    their own; the same key twice in one batch is written once, the others are retries.
   * A non-staff author with a mute or ban in force (``chat_sanctions``) is refused in that
     same statement: write() raises ``Sanctioned`` and nothing is stored. Sanctions are
     thus read from Postgres at write time, on every node, at no extra round trip.
@@ -127,13 +125,11 @@ _Pending = tuple[ChatMessage, "asyncio.Future[Stored]"]
 class ChatWriter:
     """Batch concurrent chat writes into one transaction per organization per batch."""
 
-    def __init__(self, pool: asyncpg.Pool, *, max_batch: int = 500, in_flight: int = 3) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, max_batch: int = 500) -> None:
         self._pool = pool
         self._max_batch = max_batch
-        self._in_flight = in_flight
         self._pending: list[_Pending] = []
-        self._flushers: set[asyncio.Task[None]] = set()
-        self._gathering = False  # a flusher is about to take what is pending
+        self._flusher: asyncio.Task[None] | None = None
         self.batches = 0  # transactions committed, for tests and metrics
 
     async def write(self, msg: ChatMessage) -> Stored:
@@ -148,28 +144,20 @@ class ChatWriter:
             raise ValueError("chat text may not contain NUL characters")
         done: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
         self._pending.append((msg, done))
-        if not self._gathering and len(self._flushers) < self._in_flight:
-            self._gathering = True
-            task = asyncio.create_task(self._flush_loop())
-            self._flushers.add(task)
-            task.add_done_callback(self._flushers.discard)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_loop())
         return await done
 
     async def close(self) -> None:
         """Wait for writes already accepted to finish."""
-        while self._flushers:
-            await asyncio.gather(*self._flushers, return_exceptions=True)
+        if self._flusher is not None:
+            await self._flusher
 
     async def _flush_loop(self) -> None:
         # Yield once so every caller already scheduled in this loop turn joins the batch;
-        # after that, whatever arrives while every flusher is busy forms the next one.
-        try:
-            await asyncio.sleep(0)
-        except BaseException:
-            self._gathering = False  # cancelled before taking anything: let another start
-            raise
+        # after that, whatever arrives while a batch is in flight forms the next one.
+        await asyncio.sleep(0)
         while self._pending:
-            self._gathering = False
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]
             by_org: dict[uuid.UUID, list[_Pending]] = defaultdict(list)

@@ -51,36 +51,6 @@ async def test_concurrent_writes_share_batches(
     assert writer.batches <= 5
 
 
-async def test_a_stalled_batch_does_not_hold_up_the_next(
-    writer: ChatWriter, owner: asyncpg.Connection, org: Org, owner_dsn: str
-) -> None:
-    """Batches overlap: while one org's batch waits on a lock, another org's commits.
-
-    A second connection locks the first org's row FOR UPDATE, which the insert's foreign
-    key check (FOR KEY SHARE) must wait for. With one batch in flight at a time, the
-    second org's write would wait behind it until the lock went.
-    """
-    other = await within(seed_org(owner, "chat-overlap"))
-    blocker = await within(asyncpg.connect(owner_dsn))
-    try:
-        tx = blocker.transaction()
-        await within(tx.start())
-        await within(blocker.execute(
-            "SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE", org.id))
-        stalled = asyncio.ensure_future(writer.write(message(org, "stalled")))
-        await asyncio.sleep(0.2)
-        assert not stalled.done()
-        got = await asyncio.wait_for(writer.write(message(other, "through")), 5)
-        assert got.inserted
-        assert not stalled.done()
-        await within(tx.rollback())
-        assert (await within(stalled)).inserted
-    finally:
-        await blocker.close()
-    assert await _count(owner, org) == 1
-    assert await _count(owner, other) == 1
-
-
 async def test_batches_split_by_org(
     writer: ChatWriter, owner: asyncpg.Connection, org: Org
 ) -> None:
