@@ -144,7 +144,14 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         # protocol, which releases the slot in its connection_lost.
         self._disarm()
         self._upgraded = True
-        super().handle_websocket_upgrade()
+        upgrade = getattr(self.ws_protocol_class, "upgrade", None)
+        if upgrade is None:  # not hub.connection's protocol
+            super().handle_websocket_upgrade()
+            return
+        self.connections.discard(self)
+        # The request as httptools parsed it, not rebuilt as bytes to be parsed again.
+        upgrade(self.transport, self.config, self.server_state, self.app_state,
+                self.scope["method"], self.url, self.scope["headers"])
 
     # -- parser callbacks ---------------------------------------------------------
 

@@ -54,3 +54,47 @@ async def test_a_failed_item_fails_alone_and_a_failed_flush_fails_all() -> None:
     assert all(isinstance(r, ConnectionError) for r in results)
     with pytest.raises(ConnectionError):
         await failing.submit(9)
+
+
+async def test_calls_made_while_a_batch_is_in_flight_go_together_next() -> None:
+    batches: list[list[int]] = []
+    release = asyncio.Event()
+
+    async def flush(items: Sequence[int]) -> list[int]:
+        batches.append(list(items))
+        await release.wait()  # the round trip
+        return list(items)
+
+    batcher: Coalescer[int, int] = Coalescer(flush)
+    first = asyncio.ensure_future(batcher.submit(0))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert batches == [[0]]  # an idle coalescer sends on the next tick
+    later = []
+    for i in range(1, 4):  # separate ticks, all during the round trip
+        later.append(asyncio.ensure_future(batcher.submit(i)))
+        for _ in range(5):
+            await asyncio.sleep(0)
+    assert batches == [[0]]
+    release.set()
+    assert await first == 0
+    assert await asyncio.gather(*later) == [1, 2, 3]
+    assert batches == [[0], [1, 2, 3]]
+
+
+async def test_aclose_flushes_what_waits_behind_a_batch_in_flight() -> None:
+    done: list[int] = []
+
+    async def flush(items: Sequence[int]) -> list[None]:
+        await asyncio.sleep(0.01)
+        done.extend(items)
+        return [None] * len(items)
+
+    batcher: Coalescer[int, None] = Coalescer(flush)
+    waiting = [asyncio.ensure_future(batcher.submit(0))]
+    await asyncio.sleep(0)
+    waiting.append(asyncio.ensure_future(batcher.submit(1)))
+    await asyncio.sleep(0)
+    await batcher.aclose()
+    assert done == [0, 1]
+    await asyncio.gather(*waiting)
