@@ -211,6 +211,14 @@ def _pick(conns: list[Conn], start: int, per_sub: int, window: float,
     return -1, soonest
 
 
+def _chat_frame(conn: Conn, rooms: list[str], text: str, n: int, msg_id: str) -> str:
+    """The ``n``-th chat frame, on ``conn``'s next room in turn."""
+    room = rooms[(conn.index + conn.sent) % len(rooms)]
+    conn.sent += 1
+    return json.dumps({"type": "chat", "room": room, "text": f"{text} {n}",
+                       "client_msg_id": msg_id, "id": n})
+
+
 async def sender(sid: int, conns: list[Conn], args: argparse.Namespace, stats: Stats,
                  stop: asyncio.Event) -> None:
     hist = stats.hist
@@ -236,10 +244,7 @@ async def sender(sid: int, conns: list[Conn], args: argparse.Namespace, stats: S
         conn = conns[idx]
         n += 1
         msg_id = f"{args.tag}-{sid}-{n}"
-        room = rooms[(conn.index + conn.sent) % len(rooms)]
-        conn.sent += 1
-        frame = json.dumps({"type": "chat", "room": room, "text": f"{text} {n}",
-                            "client_msg_id": msg_id, "id": n})
+        frame = _chat_frame(conn, rooms, text, n, msg_id)
         t0 = time.monotonic()
         conn.sent_at.append(t0)
         if not stats.first_send:
@@ -333,14 +338,11 @@ async def pacer(conns: list[Conn], args: argparse.Namespace, stats: Stats,
             conn = conns[idx]
             n += 1
             msg_id = f"{args.tag}-o-{n}"
-            room = rooms[(conn.index + conn.sent) % len(rooms)]
-            conn.sent += 1
+            frame = _chat_frame(conn, rooms, text, n, msg_id)
             conn.sent_at.append(now)
             conn.pending[n] = (now, msg_id)
             try:
-                await conn.ws.send(json.dumps({"type": "chat", "room": room,
-                                               "text": f"{text} {n}",
-                                               "client_msg_id": msg_id, "id": n}))
+                await conn.ws.send(frame)
             except ConnectionClosed:
                 conn.pending.pop(n, None)
         await asyncio.sleep(0.002)

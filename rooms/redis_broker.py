@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import secrets
@@ -122,9 +123,9 @@ class RedisBroker(Broker):
         self._epoch_base = secrets.token_hex(4)
         self._epoch_seq = itertools.count()
         self._durable: Coalescer[tuple[str, bytes], Publication] = Coalescer(
-            self._publish_durable)
+            functools.partial(self._publish_batch, history=True))
         self._ephemeral: Coalescer[tuple[str, bytes], Publication] = Coalescer(
-            self._publish_ephemeral)
+            functools.partial(self._publish_batch, history=False))
 
     def _client(self, url: str) -> AnyRedis:
         return redis_client(url)
@@ -174,14 +175,6 @@ class RedisBroker(Broker):
 
     async def publish(self, room: str, data: bytes, *, history: bool = True) -> Publication:
         return await (self._durable if history else self._ephemeral).submit((room, data))
-
-    async def _publish_durable(self, items: Sequence[tuple[str, bytes]]
-                               ) -> list[Publication | BaseException]:
-        return await self._publish_batch(items, history=True)
-
-    async def _publish_ephemeral(self, items: Sequence[tuple[str, bytes]]
-                                 ) -> list[Publication | BaseException]:
-        return await self._publish_batch(items, history=False)
 
     async def _publish_batch(self, items: Sequence[tuple[str, bytes]], *, history: bool
                              ) -> list[Publication | BaseException]:
