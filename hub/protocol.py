@@ -413,6 +413,8 @@ def json_depth_exceeds(data: bytes, max_depth: int) -> bool:
     removes the innermost ``{}`` pairs; a pass per level, at most ``max_depth``.
     Unbalanced input is left to the decoder, which refuses it as invalid JSON.
     """
+    if data.count(b"{") + data.count(b"[") <= max_depth:
+        return False  # fewer opening brackets than levels, strings included: the usual frame
     brackets = _JSON_STRING.sub(b"", data).translate(_OPEN_TO_CURLY, _NOT_BRACKET)
     for _ in range(max_depth):
         reduced = brackets.replace(b"{}", b"")
