@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 from rooms.broker import Handler, Publication
 from rooms.redis_broker import RedisBroker
-from rooms.redis_client import AnyRedis, cluster_client
+from rooms.redis_client import AnyRedis, cluster_client, run_script
 from rooms.shard_feed import ShardFeed
 
 
@@ -78,8 +78,8 @@ class ClusterBroker(RedisBroker):
         """
         if not history:
             return await super().publish(room, data, history=False)
-        offset, epoch = await self._publish_script(
-            keys=self._keys(room), args=self._publish_args(room, data, history=True))
+        offset, epoch = await run_script(self._redis, self._publish_script, self._keys(room),
+                                         self._publish_args(room, data, history=True))
         return Publication(room, epoch.decode(), int(offset), data)
 
     async def subscribe(self, room: str) -> None:

@@ -75,6 +75,7 @@ class Node:
     async def start(self) -> None:
         self.broker.on_resync(self._resync)
         await self.broker.start(self._on_publication)
+        await self.presence.start()
 
     async def close(self, grace: float = 2.0) -> None:
         """Leave every room (presence entry removed, ``leave`` sent), then disconnect.

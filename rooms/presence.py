@@ -16,6 +16,10 @@ from rooms.envelope import Member
 
 
 class Presence(abc.ABC):
+    async def start(self) -> None:
+        """Connect before the first member comes (nothing to connect by default)."""
+        return None
+
     @abc.abstractmethod
     async def add(self, room: str, member: Member) -> None:
         """Record ``member`` (keyed by its client id) as present in ``room``."""

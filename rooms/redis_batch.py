@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -101,3 +101,32 @@ class Coalescer(Generic[T, R]):
         self._start(force=True)
         while self._tasks:
             await asyncio.wait(list(self._tasks))
+
+
+class ShardedCoalescer(Generic[T, R]):
+    """A :class:`Coalescer` per shard: ``shard(item)`` names where the item goes (the
+    cluster node serving its room); with ``shard`` None (a single Redis), just one.
+
+    A batch waits for its slowest command. Across shards, a batch holding one item for a
+    primary that hangs (stopped, partitioned) would hold every other shard's items for the
+    socket timeout too, and with one batch in flight every later item behind it: each
+    shard's items batch apart, so only that shard's rooms wait.
+    """
+
+    def __init__(self, flush: Callable[[Sequence[T]], Awaitable[Sequence[R | BaseException]]],
+                 shard: Callable[[T], Hashable] | None, **options: int) -> None:
+        self._flush = flush
+        self._options = options
+        self._shard = shard
+        self._by_shard: dict[Hashable, Coalescer[T, R]] = {}
+
+    async def submit(self, item: T) -> R:
+        name = None if self._shard is None else self._shard(item)
+        coalescer = self._by_shard.get(name)
+        if coalescer is None:
+            coalescer = self._by_shard[name] = Coalescer(self._flush, **self._options)
+        return await coalescer.submit(item)
+
+    async def aclose(self) -> None:
+        for coalescer in list(self._by_shard.values()):
+            await coalescer.aclose()

@@ -36,8 +36,8 @@ from redis.asyncio.connection import Connection
 from redis.exceptions import NoScriptError, RedisError
 
 from rooms.broker import EPHEMERAL, Broker, Handler, HistorySlice, Publication
-from rooms.redis_batch import Coalescer
-from rooms.redis_client import AnyRedis, redis_client
+from rooms.redis_batch import ShardedCoalescer
+from rooms.redis_client import AnyRedis, redis_client, run_script, shard_of
 
 log = logging.getLogger(__name__)
 
@@ -116,16 +116,23 @@ class RedisBroker(Broker):
         self._handler: Handler | None = None
         self._publish_lua = _PUBLISH % self._PUBLISH_COMMAND
         self._publish_script = self._redis.register_script(self._publish_lua)
+        self._publish_sha = self._publish_script.sha  # the digest, whatever a test sets
         self._history_script = self._redis.register_script(_HISTORY)
         self._channels: dict[bytes, str] = {}
         # Epoch candidates (used only where a room has none yet): random per process, then
         # a counter, so a publish costs no call into the OS for randomness.
         self._epoch_base = secrets.token_hex(4)
         self._epoch_seq = itertools.count()
-        self._durable: Coalescer[tuple[str, bytes], Publication] = Coalescer(
-            functools.partial(self._publish_batch, history=True))
-        self._ephemeral: Coalescer[tuple[str, bytes], Publication] = Coalescer(
-            functools.partial(self._publish_batch, history=False))
+        self._shard = shard_of(self._redis)
+        by_shard = None if self._shard is None else self._item_shard
+        self._durable: ShardedCoalescer[tuple[str, bytes], Publication] = ShardedCoalescer(
+            functools.partial(self._publish_batch, history=True), by_shard)
+        self._ephemeral: ShardedCoalescer[tuple[str, bytes], Publication] = ShardedCoalescer(
+            functools.partial(self._publish_batch, history=False), by_shard)
+
+    def _item_shard(self, item: tuple[str, bytes]) -> str | None:
+        assert self._shard is not None
+        return self._shard(self.channel(item[0]))
 
     def _client(self, url: str) -> AnyRedis:
         return redis_client(url)
@@ -182,14 +189,16 @@ class RedisBroker(Broker):
 
         EVALSHA by the script's digest: a pipeline running a ``Script`` object would first
         ask ``SCRIPT EXISTS``, a round trip per batch. A Redis that lost its scripts
-        (restarted) answers NOSCRIPT: load it and run again the items refused so, and only
-        those, since the others have run.
+        (restarted, or a replica just promoted) answers NOSCRIPT: the items refused so, and
+        only those, since the others have run, run again as EVAL with the script's text,
+        which also caches it there. Not SCRIPT LOAD: on a cluster that goes to every
+        primary, and one primary down would then fail publishes in every room.
         """
         results: list[Any] = await self._pipeline(items, history)
         retry = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
         if retry:
-            self._publish_script.sha = await self._redis.script_load(self._publish_lua)
-            again = await self._pipeline([items[i] for i in retry], history)
+            self._publish_script.sha = self._publish_sha
+            again = await self._pipeline([items[i] for i in retry], history, text=True)
             for i, result in zip(retry, again, strict=True):
                 results[i] = result
         out: list[Publication | BaseException] = []
@@ -200,12 +209,15 @@ class RedisBroker(Broker):
                 out.append(Publication(room, result[1].decode(), int(result[0]), data))
         return out
 
-    async def _pipeline(self, items: Sequence[tuple[str, bytes]], history: bool) -> list[Any]:
+    async def _pipeline(self, items: Sequence[tuple[str, bytes]], history: bool, *,
+                        text: bool = False) -> list[Any]:
+        command, script = ("EVAL", self._publish_lua) if text else (
+            "EVALSHA", self._publish_script.sha)
         async with self._redis.pipeline(transaction=False) as pipe:
             for room, data in items:
                 # execute_command: a cluster pipeline refuses pipe.evalsha(), yet routes
-                # EVALSHA by its keys like any keyed command.
-                pipe.execute_command("EVALSHA", self._publish_script.sha, 2, *self._keys(room),
+                # EVAL and EVALSHA by their keys like any keyed command.
+                pipe.execute_command(command, script, 2, *self._keys(room),
                                      *self._publish_args(room, data, history=history))
             return list(await pipe.execute(raise_on_error=False))
 
@@ -227,10 +239,9 @@ class RedisBroker(Broker):
         self._channels.pop(channel.encode(), None)
 
     async def history(self, room: str, since: int | None = None, limit: int = 0) -> HistorySlice:
-        epoch_b, offset, entries = await self._history_script(
-            keys=self._keys(room),
-            args=[self._new_epoch(), self._ttl, -1 if since is None else since, limit],
-        )
+        epoch_b, offset, entries = await run_script(
+            self._redis, self._history_script, self._keys(room),
+            [self._new_epoch(), self._ttl, -1 if since is None else since, limit])
         epoch = epoch_b.decode()
         pubs = [
             Publication(room, epoch, int(entry_id.split(b"-", 1)[0]), fields[1])

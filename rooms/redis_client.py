@@ -7,17 +7,50 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 AnyRedis = aioredis.Redis | RedisCluster
 
 _CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+
+
+async def run_script(redis: AnyRedis, script: AsyncScript, keys: list[str],
+                     args: list[Any]) -> Any:
+    """EVALSHA ``script``; on NOSCRIPT, EVAL with its text, which also caches it there.
+
+    Not redis-py's ``Script.__call__``: that loads a missing script with SCRIPT LOAD, which
+    a cluster client sends to every primary, so one primary down (failing over) would fail
+    this call in every room, on the healthy shards too.
+    """
+    try:
+        return await redis.evalsha(script.sha, len(keys), *keys, *args)
+    except NoScriptError:
+        return await redis.eval(cast(str, script.script), len(keys), *keys, *args)
+
+
+def shard_of(redis: AnyRedis) -> Callable[[str], str | None] | None:
+    """On a cluster, key -> the name of the node serving it (None while the slot map has
+    no node for it): what ``ShardedCoalescer`` batches by. None for a single Redis."""
+    if not isinstance(redis, RedisCluster):
+        return None
+
+    def node(key: str) -> str | None:
+        try:
+            found = redis.get_node_from_key(key)
+        except Exception:  # slot not covered mid-failover: the command itself will say
+            return None
+        return None if found is None else str(found.name)
+
+    return node
 
 
 def is_cluster_url(url: str) -> bool:

@@ -2,18 +2,21 @@
 time (ms) and a hash of client id -> member JSON, under the room's hash tag.
 
 Joins arriving in the same loop tick are written in one pipeline (``rooms.redis_batch``),
-one ZADD and one HSET per room for all of them; a refresh is one pipeline with one ZADD
-per room (chunked), so neither costs a round trip per member."""
+one ZADD and one HSET per room for all of them (one pipeline per shard on a cluster); a
+refresh is one pipeline with one ZADD per room (chunked), so neither costs a round trip
+per member."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
 
+from redis.asyncio.cluster import RedisCluster
+
 from rooms.envelope import Member
 from rooms.presence import Presence, member_decoder, member_encoder
-from rooms.redis_batch import Coalescer
-from rooms.redis_client import AnyRedis, redis_client
+from rooms.redis_batch import ShardedCoalescer
+from rooms.redis_client import AnyRedis, redis_client, run_script, shard_of
 
 _CHUNK = 1000  # members per ZADD in a refresh: bounds one command's size and run time
 
@@ -36,11 +39,24 @@ class RedisPresence(Presence):
         self._prefix = prefix
         self._ttl = ttl
         self._snapshot = self._redis.register_script(_SNAPSHOT)
-        self._adds: Coalescer[tuple[str, Member], None] = Coalescer(self._add_batch)
+        self._shard = shard_of(self._redis)
+        self._adds: ShardedCoalescer[tuple[str, Member], None] = ShardedCoalescer(
+            self._add_batch, None if self._shard is None else self._item_shard)
 
     def _keys(self, room: str) -> tuple[str, str]:
         base = f"{self._prefix}:{{{room}}}"
         return f"{base}:pz", f"{base}:ph"
+
+    async def start(self) -> None:
+        # A cluster client reads the slot map on its first command, asking the nodes of
+        # the URL in turn; one that hangs then holds every command for a socket timeout.
+        # Read it now, while the cluster is whole, not with the first join.
+        if isinstance(self._redis, RedisCluster):
+            await self._redis.initialize()
+
+    def _item_shard(self, item: tuple[str, Member]) -> str | None:
+        assert self._shard is not None
+        return self._shard(self._keys(item[0])[0])
 
     def _deadline(self) -> int:
         return int((time.time() + self._ttl) * 1000)
@@ -100,7 +116,8 @@ class RedisPresence(Presence):
             await pipe.execute()
 
     async def snapshot(self, room: str) -> list[Member]:
-        raw = await self._snapshot(keys=list(self._keys(room)), args=[int(time.time() * 1000)])
+        raw = await run_script(self._redis, self._snapshot, list(self._keys(room)),
+                               [int(time.time() * 1000)])
         return [member_decoder.decode(item) for item in raw if item is not None]
 
     async def close(self) -> None:

@@ -83,12 +83,22 @@ class ShardFeed:
         self._dropped_by: dict[str, tuple[str, float]] = {}
         self._shards: dict[str, _Shard] = {}
         self._lock = asyncio.Lock()  # one change to the map at a time
+        # Connections opened for a shard not in the map yet, and a lock per node while
+        # one is being opened (outside ``_lock``: see ``add``).
+        self._ready: dict[str, PubSub] = {}
+        self._connecting: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._rebuild: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
         self._interval = check_interval
         self._watchdog = asyncio.create_task(self._watch(), name="shard-watchdog")
 
     async def add(self, channel: str) -> None:
+        node = self._owner_of(channel)
+        if node.name not in self._shards:
+            # Connect before taking the map's lock: a primary that hangs (stopped,
+            # partitioned) answers nothing until the socket timeout, and would hold up
+            # every shard's joins behind its own for that long.
+            await self._connect(node)
         async with self._lock:
             self._wanted.add(channel)
             try:
@@ -118,6 +128,11 @@ class ShardFeed:
                     await task
         for shard in list(self._shards.values()):
             self._drop(shard)
+        for pubsub in self._ready.values():
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.connection_pool.aclose()
+        self._ready.clear()
         if self._closing:
             await asyncio.wait(list(self._closing))
 
@@ -129,15 +144,33 @@ class ShardFeed:
             raise SlotNotCoveredError(f"no primary serves {channel!r}")
         return node
 
+    def _pubsub(self, node: ClusterNode) -> PubSub:
+        # No reconnect inside redis-py: a lost connection is rebuilt here, on whichever
+        # primary owns each channel by then.
+        pool = aioredis.ConnectionPool(host=node.host, port=node.port, **self._kwargs,
+                                       retry=Retry(NoBackoff(), 0))
+        return PubSub(pool)
+
+    async def _connect(self, node: ClusterNode) -> None:
+        """Open a connection to ``node`` for ``_subscribe`` to take."""
+        async with self._connecting[node.name]:
+            if node.name in self._shards or node.name in self._ready:
+                return
+            pubsub = self._pubsub(node)
+            try:
+                await pubsub.connect()  # type: ignore[no-untyped-call]
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await pubsub.connection_pool.aclose()
+                raise
+            self._ready[node.name] = pubsub
+
     async def _subscribe(self, node: ClusterNode, channels: list[str]) -> _Shard:
         """Subscribe ``channels`` (all owned by ``node``) on that node's connection."""
         shard = self._shards.get(node.name)
         if shard is None:
-            # No reconnect inside redis-py: a lost connection is rebuilt here, on
-            # whichever primary owns each channel by then.
-            pool = aioredis.ConnectionPool(host=node.host, port=node.port, **self._kwargs,
-                                           retry=Retry(NoBackoff(), 0))
-            shard = self._shards[node.name] = _Shard(node, PubSub(pool))
+            pubsub = self._ready.pop(node.name, None) or self._pubsub(node)
+            shard = self._shards[node.name] = _Shard(node, pubsub)
         try:
             for group in _by_slot(channels):
                 await shard.pubsub.ssubscribe(*group)

@@ -20,9 +20,9 @@ class _CountingBroker(RedisBroker):
 
     pipelines = 0
 
-    async def _pipeline(self, items: Any, history: bool) -> list[Any]:
+    async def _pipeline(self, items: Any, history: bool, *, text: bool = False) -> list[Any]:
         self.pipelines += 1
-        return await super()._pipeline(items, history)
+        return await super()._pipeline(items, history, text=text)
 
 
 async def _collect(broker: RedisBroker, rooms: list[str]) -> list[Publication]:
@@ -57,8 +57,9 @@ async def test_a_burst_of_publishes_shares_round_trips_and_keeps_order(redis_url
 
 async def test_a_batch_refused_with_noscript_runs_once_more_and_only_once(redis_url, prefix):
     """A Redis that lost its scripts answers NOSCRIPT (here the digest is made unknown,
-    since SCRIPT FLUSH would reach every user of a shared server): the batch is sent
-    again after loading the script, and no publication is stored or delivered twice."""
+    since SCRIPT FLUSH would reach every user of a shared server): the refused items are
+    sent again with the script's text, no publication is stored or delivered twice, and
+    the next batch runs by digest again in one pipeline."""
     broker = _CountingBroker(redis_url, prefix=prefix)
     got = await _collect(broker, [ROOM])
     try:
@@ -72,5 +73,7 @@ async def test_a_batch_refused_with_noscript_runs_once_more_and_only_once(redis_
         assert [p.data for p in got] == [f"n{i}".encode() for i in range(20)]
         history = await broker.history(ROOM, since=0, limit=1000)
         assert len(history.publications) == 20
+        await broker.publish(ROOM, b"after")
+        assert broker.pipelines == 3
     finally:
         await broker.close()

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -285,3 +287,52 @@ async def _broker_with_one_message(cluster: RedisClusterProcs, prefix: str, room
 async def _first_resync(resyncs: list[float]) -> None:
     while not resyncs:
         await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize("failure", ["crash", "hang"])
+async def test_a_failing_shard_holds_up_no_other_shards_joins(
+        cluster: RedisClusterProcs, cluster_hubs, prefix: str, failure: str) -> None:
+    """The primary of one room's slot crashes (SIGKILL) or hangs (SIGSTOP: a stuck or
+    partitioned node, whose commands time out) while a client joins that room: joins in
+    a room on another shard, sent just after, are answered at once, not held behind the
+    join that waits for the failover, nor refused with it (its script was never loaded
+    there: loading it must not need every primary)."""
+    hub = cluster_hubs()
+    org_down = uuid.uuid4()
+    primary, replica = cluster.primary_of(f"{prefix}:{{org:{org_down}}}")
+    assert replica is not None, "the room's primary has no replica in sync"
+    org_up = uuid.uuid4()
+    while cluster.primary_of(f"{prefix}:{{org:{org_up}}}")[0] == primary:
+        org_up = uuid.uuid4()
+    waiting = await Client.open(hub.ws_url, token(org_down, sub="fan-down"))
+    fans = [await Client.open(hub.ws_url, token(org_up, sub=f"fan-{i}")) for i in range(5)]
+    try:
+        if failure == "crash":
+            cluster.kill(primary)
+        else:
+            os.kill(cluster.procs[primary].pid, signal.SIGSTOP)
+        killed_at = time.monotonic()
+        await waiting.send({"type": "subscribe", "room": f"org:{org_down}", "id": 1})
+        await asyncio.sleep(0.05)  # its join is on its way to the dead primary
+        sent_at = time.monotonic()
+        for fan in fans:
+            await fan.send({"type": "subscribe", "room": f"org:{org_up}", "id": 2})
+        answers = [await fan.recv(timeout=15) for fan in fans]
+        answered_in = time.monotonic() - sent_at
+        down = await waiting.recv(timeout=20)
+        down_in = time.monotonic() - killed_at
+        print(f"joins on a healthy shard answered in {answered_in * 1000:.0f} ms; the join "
+              f"on the failing one in {down_in:.2f} s ({down['type']})")
+        assert [a["type"] for a in answers] == ["subscribed"] * len(fans), answers
+        assert answered_in < 0.5, (answered_in, down_in, down)
+        # The failing shard's own join is answered too: subscribed once its replica took
+        # over, or refused as unavailable (4503) to try again; never left hanging.
+        assert down["type"] == "subscribed" or down.get("code") == 4503, down
+    finally:
+        if failure == "hang":
+            os.kill(cluster.procs[primary].pid, signal.SIGCONT)  # back, as a replica
+        for client in (waiting, *fans):
+            await client.close()
+        if cluster.procs[primary].poll() is not None:  # give later tests a whole cluster
+            cluster.start(primary)
+        cluster.wait_ok()

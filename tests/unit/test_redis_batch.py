@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from rooms.redis_batch import Coalescer
+from rooms.redis_batch import Coalescer, ShardedCoalescer
 
 
 async def test_calls_of_one_tick_make_one_batch_in_order() -> None:
@@ -98,3 +98,38 @@ async def test_aclose_flushes_what_waits_behind_a_batch_in_flight() -> None:
     await batcher.aclose()
     assert done == [0, 1]
     await asyncio.gather(*waiting)
+
+
+async def test_a_shard_that_hangs_holds_up_only_its_own_items() -> None:
+    """Items batch by shard: a flush stuck on one shard (a primary that stopped
+    answering) leaves the other shards' items to go in batches of their own."""
+    hung = asyncio.Event()
+    batches: list[list[str]] = []
+
+    async def flush(items: Sequence[str]) -> list[str]:
+        batches.append(list(items))
+        if any(item.startswith("a") for item in items):
+            await hung.wait()
+        return [item.upper() for item in items]
+
+    batcher: ShardedCoalescer[str, str] = ShardedCoalescer(flush, lambda item: item[0])
+    stuck = asyncio.ensure_future(asyncio.gather(batcher.submit("a1"), batcher.submit("a2")))
+    await asyncio.sleep(0)
+    assert await asyncio.wait_for(asyncio.gather(batcher.submit("b1"), batcher.submit("b2"),
+                                                 batcher.submit("c1")), 1) == ["B1", "B2", "C1"]
+    assert not stuck.done()
+    hung.set()
+    assert await stuck == ["A1", "A2"]
+    assert sorted(batches) == [["a1", "a2"], ["b1", "b2"], ["c1"]]
+
+
+async def test_without_shards_one_coalescer_batches_everything() -> None:
+    batches: list[list[int]] = []
+
+    async def flush(items: Sequence[int]) -> list[int]:
+        batches.append(list(items))
+        return list(items)
+
+    batcher: ShardedCoalescer[int, int] = ShardedCoalescer(flush, None)
+    assert await asyncio.gather(*(batcher.submit(i) for i in range(4))) == [0, 1, 2, 3]
+    assert batches == [[0, 1, 2, 3]]
