@@ -113,7 +113,8 @@ class Hub:
         if self.settings.database_url:
             self.db = await create_app_pool(
                 self.settings.database_url,
-                app_database_url=self.settings.app_database_url or None, max_size=10)
+                app_database_url=self.settings.app_database_url or None, max_size=10,
+                command_timeout=self.settings.pg_timeout, timeout=self.settings.pg_timeout)
             self._chat_writer = ChatWriter(self.db)
             await self.directory.close()
             self.directory = PgDirectory(self.db)

@@ -39,7 +39,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "database_url": "DATABASE_URL", "app_database_url": "APP_DATABASE_URL",
         "embedded_pg": "HUB_EMBEDDED_PG", "pg_data_dir": "HUB_PG_DATA_DIR",
         "max_chat_chars": "HUB_MAX_CHAT_CHARS", "chat_user_burst": "HUB_CHAT_USER_BURST",
-        "chat_retention_days": "HUB_CHAT_RETENTION_DAYS",
+        "chat_retention_days": "HUB_CHAT_RETENTION_DAYS", "pg_timeout": "HUB_PG_TIMEOUT",
         "node_id": "HUB_NODE_ID",
         "ws_compression": "HUB_WS_COMPRESSION", "max_frame_bytes": "HUB_MAX_FRAME_BYTES",
         "max_publish_bytes": "HUB_MAX_PUBLISH_BYTES", "send_queue_bytes": "HUB_SEND_QUEUE_BYTES",
@@ -80,6 +80,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Chat older than this many days is deleted by `python -m persistence.chat prune`
     # (run it from cron or a timer); 0 keeps chat forever.
     chat_retention_days: int = 0
+    # Seconds a Postgres statement, or a new connection, may take before it fails (4503 to
+    # the client): a server that hangs must not hold requests, or their rows locked, forever.
+    pg_timeout: Annotated[float, msgspec.Meta(gt=0)] = 5.0
     node_id: str = ""
     ws_compression: bool = False  # per-message deflate costs ~2x memory per socket
     max_frame_bytes: int = 64 * 1024

@@ -350,3 +350,76 @@ async def _outage(pg: RestartablePostgres, hub_factory: Callable[..., HubProcess
             t.cancel()
         for ws in sockets:
             await ws.close()
+
+
+HANG = 6.0  # seconds Postgres answers nothing
+
+
+async def test_a_hung_postgres_fails_writes_fast_and_rooms_keep_flowing(
+        hub_factory: Callable[..., HubProcess]) -> None:
+    """Postgres stops answering without closing anything (every process SIGSTOPped: a
+    hung host, a partition). A chat gets 4503 within ``HUB_PG_TIMEOUT`` and a little,
+    not never; room traffic flows on; once Postgres answers again the same message is
+    stored, once, and broadcast."""
+    async with restartable_postgres() as pg:
+        org, ev = await _seed(pg.dsn)
+        room = f"event:{ev}"
+        hub = hub_factory(DATABASE_URL=pg.dsn, HUB_PG_TIMEOUT="2")
+        sockets: list[ClientConnection] = []
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            viewer = await _open(hub, token(org, sub="fan-0"))
+            sockets.append(viewer)
+            await viewer.send(json.dumps({"type": "subscribe", "room": room}))
+            watching = Recorder(viewer)
+            while not any(f["type"] == "subscribed" for f in watching.frames):
+                watching.frames.append(json.loads(await asyncio.wait_for(viewer.recv(), 10)))
+            tasks.append(asyncio.create_task(watching.run()))
+            chatter = await _open(hub, token(org, sub="chatter"))
+            dj = await _open(hub, await staff_token(hub, org, "dj-1", "dj"))
+            sockets += [chatter, dj]
+            first, _ = await _request(chatter, _chat(room, 0)(0, 1))
+            assert first["type"] == "chat_sent", first
+
+            await asyncio.to_thread(pg.pause)
+            paused_at = time.monotonic()
+            refused, took = await _request(chatter, _chat(room, 0)(1, 2))
+            published, _ = await _request(dj, {"type": "publish", "room": room,
+                                               "data": {"seq": 1}, "id": 3})
+            print(f"chat during the hang: {refused['type']} {refused.get('code')} after"
+                  f" {took:.2f} s; publish: {published['type']}")
+            assert (refused["type"], refused.get("code")) == ("error", 4503), refused
+            assert took < 2 * 2 + 1.5, took  # the statement, then its rollback, time out
+            assert published["type"] == "published", published
+
+            await asyncio.sleep(max(0.0, paused_at + HANG - time.monotonic()))
+            await asyncio.to_thread(pg.resume)
+            resumed_at = time.monotonic()
+            retry_id, stored = 10, None
+            while stored is None and time.monotonic() - resumed_at < RECOVERY:
+                retry_id += 1
+                reply, _ = await _request(chatter, _chat(room, 0)(1, retry_id))
+                if reply["type"] == "chat_sent":
+                    stored = reply
+                else:
+                    assert reply.get("code") == 4503, reply
+                    await asyncio.sleep(0.2)
+            assert stored is not None, "chat never stored after Postgres answered again"
+            print(f"stored again {time.monotonic() - resumed_at:.2f} s after the thaw")
+            owner = await asyncio.wait_for(asyncpg.connect(pg.dsn), 10)
+            try:
+                keys = [r["client_msg_id"] for r in await owner.fetch(
+                    "SELECT client_msg_id FROM chat_messages WHERE room = $1", room)]
+            finally:
+                await owner.close()
+            assert sorted(keys) == ["c0-0", "c0-1"], keys
+            await asyncio.sleep(0.5)
+            assert sorted(watching.chat_ids()) == sorted([first["message_id"],
+                                                          stored["message_id"]])
+            assert 1 in watching.seqs()
+        finally:
+            pg.resume()
+            for t in tasks:
+                t.cancel()
+            for ws in sockets:
+                await ws.close()

@@ -14,6 +14,7 @@ same port.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -27,6 +28,7 @@ from typing import Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import psutil
 import pytest
 
 from persistence import embedded
@@ -120,6 +122,7 @@ class RestartablePostgres:
         port = urlsplit(self.dsn).port
         assert port is not None
         self.port = port
+        self._paused: list[psutil.Process] = []
 
     def stop(self, mode: Literal["immediate", "fast"], timeout: float = 10.0) -> None:
         if mode == "immediate":
@@ -137,7 +140,23 @@ class RestartablePostgres:
     def start(self) -> None:
         embedded.start(self._data_dir, port=self.port)
 
+    def pause(self) -> None:
+        """Freeze the server, postmaster and every backend (SIGSTOP): a host that hangs or a
+        partition. Connections stay open and nothing answers; ``resume`` thaws it."""
+        pidfile = embedded.locate(self._data_dir) / "postmaster.pid"
+        postmaster = psutil.Process(int(pidfile.read_text().split()[0]))
+        self._paused = [postmaster, *postmaster.children(recursive=True)]
+        for proc in self._paused:
+            proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for proc in self._paused:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.send_signal(signal.SIGCONT)
+        self._paused = []
+
     def close(self) -> None:
+        self.resume()
         try:
             embedded.stop(self._data_dir)
         finally:
