@@ -50,6 +50,7 @@ from rooms.directory import Directory
 from rooms.names import RoomName
 from rooms.node import Node, Subscriber
 from rooms.principal import Principal
+from rooms.services.base import BroadcastFailed
 from rooms.services.chat_wire import HistoryParams, Page, Post, Posted
 from rooms.services.dispatch import Dispatcher
 
@@ -100,7 +101,10 @@ class Commands:
                 peer.session.subscribe_failed(str(command.room))
             code = ErrorCode.UNAVAILABLE if isinstance(exc, UNREACHABLE) else ErrorCode.INTERNAL
             metrics.ERRORS.labels(code=str(int(code))).inc()
-            peer.send(error(code, "request failed; nothing changed", request_id).frame)
+            reason = ("saved, but not broadcast (the broker failed); sending it again with"
+                      " the same id does not store it twice, and a chat is broadcast then"
+                      if isinstance(exc, BroadcastFailed) else "request failed; nothing changed")
+            peer.send(error(code, reason, request_id).frame)
 
     async def _authorize(self, who: Principal, room: RoomName, action: Access) -> None:
         authorize(who, room, action, await self._directory().org_of(room))

@@ -70,7 +70,11 @@ ERROR_DOCS: Final[dict[ErrorCode, tuple[str, Action]]] = {
                              " history/chat_history/presence); nothing was done", Action.RETRY),
     ErrorCode.INTERNAL: ("unexpected server error; nothing was published", Action.RETRY),
     ErrorCode.UNAVAILABLE: ("the broker (Redis) or Postgres is unreachable, or this node runs"
-                            " without Postgres; nothing changed. After a `subscribed` (same"
+                            " without Postgres; nothing changed, unless `reason` begins"
+                            " \"saved\": the change is stored but was not broadcast;"
+                            " sending it again with the same id does not store it twice (a"
+                            " chat is broadcast then; a service's state catches up with the"
+                            " room's next change, or a subscribe). After a `subscribed` (same"
                             " `id`): the subscription stands, but Postgres did not answer for"
                             " the snapshots; unsubscribe and subscribe again for them",
                             Action.RETRY),

@@ -56,6 +56,12 @@ async def _run(effect: Effect) -> None:
 _PUBLISH_RETRIES = (0.1, 0.2, 0.3)  # seconds before each further try
 
 
+class BroadcastFailed(ConnectionError):
+    """A committed change whose broadcast failed every try: it is stored, and nobody saw it
+    live. Still a connection error (4503, a webhook's provider redelivers), but its caller
+    is told the change was saved, not that nothing changed."""
+
+
 async def _published(node: Node, room: str, data: bytes) -> None:
     """Broadcast a committed change, trying again when the broker fails.
 
@@ -70,9 +76,12 @@ async def _published(node: Node, room: str, data: bytes) -> None:
         try:
             await node.publish(room, data)
             return
-        except Exception:  # the broker's own errors; the last try's reaches the caller
+        except Exception:  # the broker's own errors
             await asyncio.sleep(delay)
-    await node.publish(room, data)
+    try:
+        await node.publish(room, data)
+    except Exception as exc:
+        raise BroadcastFailed(f"saved, but not broadcast: {exc!r}") from exc
 
 
 async def _no_hook(name: str, payload: dict[str, Any]) -> None:

@@ -282,6 +282,64 @@ async def test_acknowledged_chat_survives_a_redis_restart(
             await ws.close()
 
 
+async def test_a_chat_saved_but_not_broadcast_says_so_and_its_retry_broadcasts_it(
+        hubs: list[HubProcess], own_redis: RestartableRedis, prefix: str, event: Event,
+        owner_conn: asyncpg.Connection) -> None:
+    """Redis is down between a chat's commit and its broadcast (every try fails): the
+    4503 says the chat was saved, not that nothing changed; the row is there once; sent
+    again once Redis is back, it is acknowledged as the same message and broadcast."""
+    org, ev = event
+    room = f"event:{ev}"
+    watcher = await _open(hubs[0], org, "watch")
+    fan = await _open(hubs[0], org, "fan")
+
+    async def ask(frame: dict[str, Any]) -> dict[str, Any]:
+        await fan.send(json.dumps(frame))
+        reply: dict[str, Any] = json.loads(await asyncio.wait_for(fan.recv(), 10))
+        return reply
+
+    def chat(key: str, request_id: int) -> dict[str, Any]:
+        return {"type": "chat", "room": room, "text": f"line {key}", "client_msg_id": key,
+                "id": request_id}
+
+    try:
+        await watcher.send(json.dumps({"type": "subscribe", "room": room, "id": 1}))
+        assert json.loads(await asyncio.wait_for(watcher.recv(), 10))["type"] == "subscribed"
+        assert (await ask(chat("k-1", 1)))["type"] == "chat_sent"
+        await asyncio.to_thread(own_redis.kill)
+        refused = await ask(chat("k-2", 2))
+        assert (refused["type"], refused["code"]) == ("error", 4503), refused
+        assert refused["reason"].startswith("saved, but not broadcast"), refused
+        rows = await owner_conn.fetch(
+            "SELECT id FROM chat_messages WHERE room = $1 AND client_msg_id = 'k-2'", room)
+        assert len(rows) == 1, rows
+
+        await revive(own_redis, channel_of(prefix, room), 2)
+        deadline, request_id, sent = time.monotonic() + 10, 2, None
+        while sent is None:
+            request_id += 1
+            reply = await ask(chat("k-2", request_id))
+            if reply["type"] == "chat_sent":
+                sent = reply
+            else:  # a pooled connection that went stale with the old server
+                assert reply.get("code") == 4503 and time.monotonic() < deadline, reply
+                await asyncio.sleep(0.2)
+        assert sent["message_id"] == str(rows[0]["id"]), (sent, rows)
+        broadcast = None
+        while broadcast is None:
+            frame = json.loads(await asyncio.wait_for(watcher.recv(), 10))
+            if frame["type"] == "message" and frame["data"].get("message_id") == sent[
+                    "message_id"]:
+                broadcast = frame["data"]
+        assert broadcast["text"] == "line k-2", broadcast
+        count = await owner_conn.fetchval(
+            "SELECT count(*) FROM chat_messages WHERE room = $1 AND client_msg_id = 'k-2'", room)
+        assert count == 1
+    finally:
+        await watcher.close()
+        await fan.close()
+
+
 # -- tips ---------------------------------------------------------------------------------
 
 TIPS_BEFORE, TIPS_DURING, TIPS_AFTER = 3, 3, 3

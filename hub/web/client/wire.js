@@ -21,7 +21,7 @@ export const ERROR_CODES = Object.freeze({
   4422: { name: "REFUSED", action: "give_up", meaning: "a room rule refused it (cap reached, muted, banned, held word, payments not enabled...); `reason` says which" },
   4429: { name: "RATE_LIMITED", action: "retry", meaning: "per-connection rate exceeded (publish/chat/call, or reads: history/chat_history/presence); nothing was done" },
   4500: { name: "INTERNAL", action: "retry", meaning: "unexpected server error; nothing was published" },
-  4503: { name: "UNAVAILABLE", action: "retry", meaning: "the broker (Redis) or Postgres is unreachable, or this node runs without Postgres; nothing changed. After a `subscribed` (same `id`): the subscription stands, but Postgres did not answer for the snapshots; unsubscribe and subscribe again for them" },
+  4503: { name: "UNAVAILABLE", action: "retry", meaning: "the broker (Redis) or Postgres is unreachable, or this node runs without Postgres; nothing changed, unless `reason` begins \"saved\": the change is stored but was not broadcast; sending it again with the same id does not store it twice (a chat is broadcast then; a service's state catches up with the room's next change, or a subscribe). After a `subscribed` (same `id`): the subscription stands, but Postgres did not answer for the snapshots; unsubscribe and subscribe again for them" },
 });
 
 /** @type {import('./protocol').CloseCodeTable} */
