@@ -37,7 +37,7 @@ from redis.exceptions import NoScriptError, RedisError
 
 from rooms.broker import EPHEMERAL, Broker, Handler, HistorySlice, Publication
 from rooms.redis_batch import ShardedCoalescer
-from rooms.redis_client import AnyRedis, redis_client, run_script, shard_of
+from rooms.redis_client import AnyRedis, redis_client, room_shard, run_script
 
 log = logging.getLogger(__name__)
 
@@ -116,23 +116,17 @@ class RedisBroker(Broker):
         self._handler: Handler | None = None
         self._publish_lua = _PUBLISH % self._PUBLISH_COMMAND
         self._publish_script = self._redis.register_script(self._publish_lua)
-        self._publish_sha = self._publish_script.sha  # the digest, whatever a test sets
         self._history_script = self._redis.register_script(_HISTORY)
         self._channels: dict[bytes, str] = {}
         # Epoch candidates (used only where a room has none yet): random per process, then
         # a counter, so a publish costs no call into the OS for randomness.
         self._epoch_base = secrets.token_hex(4)
         self._epoch_seq = itertools.count()
-        self._shard = shard_of(self._redis)
-        by_shard = None if self._shard is None else self._item_shard
+        by_shard = room_shard(self._redis)
         self._durable: ShardedCoalescer[tuple[str, bytes], Publication] = ShardedCoalescer(
             functools.partial(self._publish_batch, history=True), by_shard)
         self._ephemeral: ShardedCoalescer[tuple[str, bytes], Publication] = ShardedCoalescer(
             functools.partial(self._publish_batch, history=False), by_shard)
-
-    def _item_shard(self, item: tuple[str, bytes]) -> str | None:
-        assert self._shard is not None
-        return self._shard(self.channel(item[0]))
 
     def _client(self, url: str) -> AnyRedis:
         return redis_client(url)
@@ -197,7 +191,6 @@ class RedisBroker(Broker):
         results: list[Any] = await self._pipeline(items, history)
         retry = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
         if retry:
-            self._publish_script.sha = self._publish_sha
             again = await self._pipeline([items[i] for i in retry], history, text=True)
             for i, result in zip(retry, again, strict=True):
                 results[i] = result

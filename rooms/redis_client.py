@@ -37,15 +37,16 @@ async def run_script(redis: AnyRedis, script: AsyncScript, keys: list[str],
         return await redis.eval(cast(str, script.script), len(keys), *keys, *args)
 
 
-def shard_of(redis: AnyRedis) -> Callable[[str], str | None] | None:
-    """On a cluster, key -> the name of the node serving it (None while the slot map has
-    no node for it): what ``ShardedCoalescer`` batches by. None for a single Redis."""
+def room_shard(redis: AnyRedis) -> Callable[[tuple[str, Any]], str | None] | None:
+    """On a cluster, a ``(room, ...)`` item -> the name of the node serving the room's keys
+    (every one is under the hash tag ``{room}``; None while the slot map has no node for
+    it): what ``ShardedCoalescer`` batches by. None for a single Redis."""
     if not isinstance(redis, RedisCluster):
         return None
 
-    def node(key: str) -> str | None:
+    def node(item: tuple[str, Any]) -> str | None:
         try:
-            found = redis.get_node_from_key(key)
+            found = redis.get_node_from_key(f"{{{item[0]}}}")
         except Exception:  # slot not covered mid-failover: the command itself will say
             return None
         return None if found is None else str(found.name)

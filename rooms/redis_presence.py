@@ -16,7 +16,7 @@ from redis.asyncio.cluster import RedisCluster
 from rooms.envelope import Member
 from rooms.presence import Presence, member_decoder, member_encoder
 from rooms.redis_batch import ShardedCoalescer
-from rooms.redis_client import AnyRedis, redis_client, run_script, shard_of
+from rooms.redis_client import AnyRedis, redis_client, room_shard, run_script
 
 _CHUNK = 1000  # members per ZADD in a refresh: bounds one command's size and run time
 
@@ -39,9 +39,8 @@ class RedisPresence(Presence):
         self._prefix = prefix
         self._ttl = ttl
         self._snapshot = self._redis.register_script(_SNAPSHOT)
-        self._shard = shard_of(self._redis)
         self._adds: ShardedCoalescer[tuple[str, Member], None] = ShardedCoalescer(
-            self._add_batch, None if self._shard is None else self._item_shard)
+            self._add_batch, room_shard(self._redis))
 
     def _keys(self, room: str) -> tuple[str, str]:
         base = f"{self._prefix}:{{{room}}}"
@@ -53,10 +52,6 @@ class RedisPresence(Presence):
         # Read it now, while the cluster is whole, not with the first join.
         if isinstance(self._redis, RedisCluster):
             await self._redis.initialize()
-
-    def _item_shard(self, item: tuple[str, Member]) -> str | None:
-        assert self._shard is not None
-        return self._shard(self._keys(item[0])[0])
 
     def _deadline(self) -> int:
         return int((time.time() + self._ttl) * 1000)
